@@ -1,0 +1,161 @@
+//! The CLI: one file per subcommand, each a clap struct with an `exec` method. The work itself
+//! is in the library; these only resolve the lab and print.
+
+pub mod down;
+pub mod exec;
+pub mod status;
+pub mod up;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::runtime::RuntimeKind;
+use crate::state::LabState;
+use crate::topology::{self, NetworkKind, Topology};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// tcplab: a TCP/IP teaching lab of real hosts on one Linux machine.
+#[derive(Debug, Parser)]
+#[command(name = "tcplab", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes (before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Lab name (default: the topology's name, `tcpip` for the built-in course lab)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// Topology file (default: the built-in TCP/IP Illustrated lab)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+    /// How nodes run: netns (plain network namespaces)
+    #[arg(long, global = true, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeKind>,
+    /// Make every LAN with this bridge kind, whatever the topology says
+    #[arg(long, global = true, value_name = "KIND", value_parser = ["linux", "ovs"])]
+    pub switch: Option<String>,
+    /// No progress output
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring the lab up (NATed out of UPLINK if given; isolated otherwise)
+    Up(up::UpCmd),
+    /// Remove everything the lab created
+    Down(down::DownCmd),
+    /// Show each node with its interfaces, addresses and state
+    Status(status::StatusCmd),
+    /// Run a command in a node (stdin/stdout/stderr passed through, its exit code returned)
+    Exec(exec::ExecCmd),
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Up(c) => block_on(c.exec(&cli.global)),
+        Command::Down(c) => block_on(c.exec(&cli.global)),
+        Command::Status(c) => block_on(c.exec(&cli.global)),
+        Command::Exec(c) => c.exec(&cli.global),
+    }
+}
+
+/// Run a future on a single-threaded tokio runtime (all of tcplab's work is I/O bound).
+pub fn block_on<F: std::future::Future<Output = Result<i32>>>(f: F) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))?;
+    rt.block_on(f)
+}
+
+/// The lab a command works on, with its topology.
+pub struct LabContext {
+    /// Lab name.
+    pub lab: String,
+    /// Its topology.
+    pub topology: Topology,
+    /// Where the topology came from.
+    pub topology_file: String,
+    /// The topology's text.
+    pub topology_text: String,
+    /// The lab's record, if it is (partly) up.
+    pub state: Option<LabState>,
+}
+
+impl GlobalOpts {
+    /// Progress reporter.
+    pub fn progress(&self) -> Progress {
+        Progress::new(self.quiet)
+    }
+
+    /// The switch override.
+    pub fn switch_override(&self) -> Option<NetworkKind> {
+        match self.switch.as_deref() {
+            Some("linux") => Some(NetworkKind::Linux),
+            Some("ovs") => Some(NetworkKind::Ovs),
+            _ => None,
+        }
+    }
+
+    /// Resolve the lab: `--topology` file, else the record of `--lab`, else the built-in topology.
+    pub fn resolve(&self) -> Result<LabContext> {
+        if let Some(lab) = &self.lab {
+            crate::topology::check_lab_name(lab).map_err(Error::Usage)?;
+        }
+        let (topology, file, text) = match &self.topology {
+            Some(path) => {
+                let t = topology::load(path)?;
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                (Some(t), path.display().to_string(), text)
+            }
+            None => (None, String::new(), String::new()),
+        };
+        let lab = match (&self.lab, &topology) {
+            (Some(l), _) => l.clone(),
+            (None, Some(t)) => t.name.clone(),
+            (None, None) => topology::builtin().name,
+        };
+        let state = LabState::load(&lab)?;
+        if let Some(t) = topology {
+            return Ok(LabContext { lab, topology: t, topology_file: file, topology_text: text, state });
+        }
+        if let Some(st) = &state {
+            let t = topology::parse(&st.topology_text, &st.topology_file)?;
+            return Ok(LabContext {
+                lab,
+                topology: t,
+                topology_file: st.topology_file.clone(),
+                topology_text: st.topology_text.clone(),
+                state,
+            });
+        }
+        Ok(LabContext {
+            lab,
+            topology: topology::builtin(),
+            topology_file: topology::BUILTIN_NAME.into(),
+            topology_text: topology::BUILTIN_TCPIP.into(),
+            state,
+        })
+    }
+}
+
+impl LabContext {
+    /// The record, or a usage error saying the lab is not up.
+    pub fn require_up(&self) -> Result<&LabState> {
+        self.state.as_ref().ok_or_else(|| {
+            let others: Vec<String> = LabState::list().unwrap_or_default().into_iter().map(|s| s.lab).collect();
+            let hint = if others.is_empty() { String::new() } else { format!(" (labs that are up: {})", others.join(", ")) };
+            Error::Usage(format!("lab '{}' is not up: run `tcplab up` first{hint}", self.lab))
+        })
+    }
+}

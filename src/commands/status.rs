@@ -1,0 +1,48 @@
+//! `tcplab status [--json]`
+
+use super::GlobalOpts;
+use crate::error::{Error, Result};
+use crate::lab;
+use clap::Args;
+
+/// Show the lab.
+#[derive(Debug, Args)]
+pub struct StatusCmd {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl StatusCmd {
+    /// Run it.
+    pub async fn exec(&self, g: &GlobalOpts) -> Result<i32> {
+        let ctx = g.resolve()?;
+        let state = ctx.require_up()?;
+        let st = lab::status(state, &ctx.topology).await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&st).map_err(|e| Error::Other(e.to_string()))?);
+            return Ok(0);
+        }
+        println!(
+            "lab {} ({} runtime{}{})",
+            st.lab,
+            st.runtime,
+            st.uplink.as_deref().map(|u| format!(", uplink {u}")).unwrap_or_default(),
+            if st.complete { "" } else { ", INCOMPLETE: run `tcplab down`" }
+        );
+        for n in &st.nodes {
+            println!("{:<10} {}", n.name, n.state);
+            for i in &n.interfaces {
+                println!(
+                    "  {:<10} {:<5} {:<17} mtu {:<5} {}",
+                    i.name,
+                    if i.up { i.state.as_str() } else { "down" },
+                    i.mac,
+                    i.mtu,
+                    i.addresses.join(" ")
+                );
+            }
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,453 @@
+//! Bringing a lab up from its plan, tearing it down from its record, and reading its status.
+//!
+//! `up` records every object before creating it and rolls back on any failure (or Ctrl-C);
+//! `down` walks the record backwards, keeps going past failures, and collects them.
+
+use crate::error::{Context, Error, Result};
+use crate::net::firewall::{self, UplinkRules};
+use crate::net::Netlink;
+use crate::plan::{Ns, Plan, PlanOptions};
+use crate::progress::Progress;
+use crate::runtime::Runtime;
+use crate::state::{LabLock, LabState, Object};
+use crate::sys;
+use crate::topology::{NetworkKind, Topology};
+use futures::future::try_join_all;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// Sysctls of the switch namespace: no IPv6 chatter from the bridges, and bridged frames never
+/// handed to (this namespace's empty) iptables.
+const SWITCH_SYSCTLS: &[(&str, &str)] = &[
+    ("ipv6.conf.all.disable_ipv6", "1"),
+    ("ipv6.conf.default.disable_ipv6", "1"),
+    ("bridge.bridge-nf-call-iptables", "0"),
+    ("bridge.bridge-nf-call-arptables", "0"),
+    ("bridge.bridge-nf-call-ip6tables", "0"),
+];
+
+/// What `up` needs besides the runtime.
+pub struct UpRequest<'a> {
+    /// The validated topology.
+    pub topology: &'a Topology,
+    /// Lab name.
+    pub lab: String,
+    /// Where the topology came from (for the record).
+    pub topology_file: String,
+    /// Its text (for the record).
+    pub topology_text: String,
+    /// Uplink and switch override.
+    pub options: PlanOptions,
+}
+
+/// Bring a lab up. On failure everything already made is removed again.
+pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress) -> Result<Plan> {
+    let plan = crate::plan::plan(req.topology, &req.lab, &req.options);
+    let _lock = LabLock::acquire(&req.lab)?;
+    if let Some(st) = LabState::load(&req.lab)? {
+        return Err(Error::Usage(if st.complete {
+            format!("lab '{}' is already up: `tcplab status` shows it, `tcplab down` removes it", req.lab)
+        } else {
+            format!("lab '{}' is partly up from an earlier `up` that did not finish: run `tcplab down` first", req.lab)
+        }));
+    }
+    let rt = tokio::runtime::Handle::current();
+    let host = Netlink::open_here(&rt)?;
+    precheck(&plan, &host).await?;
+    sys::prepare_netns_dir()?;
+
+    let mut state = LabState {
+        lab: req.lab.clone(),
+        runtime: runtime.kind().as_str().to_string(),
+        topology_file: req.topology_file,
+        topology_text: req.topology_text,
+        uplink: req.options.uplink.clone(),
+        switch: req.options.switch_override.map(|k| k.as_str().to_string()),
+        complete: false,
+        pid: std::process::id(),
+        objects: Vec::new(),
+    };
+    state.save()?;
+    let result = tokio::select! {
+        r = apply(runtime, &plan, &mut state, &host, progress) => r,
+        _ = interrupted() => Err(Error::Usage("interrupted".into())),
+    };
+    match result {
+        Ok(()) => {
+            state.complete = true;
+            state.save()?;
+            Ok(plan)
+        }
+        Err(e) => {
+            progress.note(&format!("up failed, rolling back: {e}"));
+            // The state on disk may hold more than `state` if apply was cut short; reload it.
+            let mut recorded = LabState::load(&req.lab)?.unwrap_or(state);
+            match teardown(runtime, &mut recorded, &host, &Progress::with_mode(crate::progress::Mode::Quiet)).await {
+                Ok(()) => Err(e),
+                Err(e2) => Err(Error::Other(format!("{e}; rollback also failed: {e2} (run `tcplab down`)"))),
+            }
+        }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return futures::future::pending().await;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+}
+
+/// Everything that can be checked before anything is created.
+async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
+    let mut names: Vec<&str> = plan.nodes.iter().map(|n| n.netns.as_str()).collect();
+    names.extend(plan.switch_ns.as_deref());
+    for name in names {
+        if sys::netns_exists(name) {
+            return Err(Error::Usage(format!(
+                "namespace {name} exists already but lab '{}' has no record: remove it with `ip netns delete {name}` if it is a leftover",
+                plan.lab
+            )));
+        }
+    }
+    for n in &plan.nodes {
+        let dir = Path::new(sys::ETC_NETNS_DIR).join(&n.netns);
+        if dir.exists() {
+            return Err(Error::Usage(format!("{} exists already: remove it if it is a leftover of lab '{}'", dir.display(), plan.lab)));
+        }
+    }
+    if plan.bridges.iter().any(|b| b.kind == NetworkKind::Ovs) {
+        return Err(Error::Usage(
+            "this build makes Linux bridges only: run with `--switch linux` or set kind = \"linux\"".into(),
+        ));
+    }
+    if let Some(u) = &plan.uplink {
+        if host.link_index(&u.uplink).await?.is_none() {
+            let names: Vec<String> = host.links().await?.into_iter().map(|l| l.name).filter(|n| n != "lo").collect();
+            return Err(Error::Usage(format!(
+                "uplink interface '{}' does not exist (host interfaces: {})",
+                u.uplink,
+                names.join(", ")
+            )));
+        }
+        if u.uplink == u.host_interface {
+            return Err(Error::Usage(format!("uplink '{}' is the lab's own line to the host", u.uplink)));
+        }
+        if host.link_index(&u.host_interface).await?.is_some() {
+            return Err(Error::Usage(format!(
+                "host interface '{}' exists already (another lab's uplink?): only one lab at a time can have an uplink",
+                u.host_interface
+            )));
+        }
+        let routes = host.routes().await?;
+        for r in &u.host_routes {
+            if let Some((net, _, _)) = routes.iter().find(|(net, _, _)| net == r) {
+                return Err(Error::Usage(format!("the host already has a route to {net}: is another lab up with an uplink?")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Netlink handles of the lab's namespaces, and their file descriptors for moving veth peers.
+struct Namespaces {
+    host: Netlink,
+    switch: Option<Netlink>,
+    nodes: Vec<Netlink>,
+    files: HashMap<Ns, File>,
+}
+
+impl Namespaces {
+    fn handle(&self, ns: Ns) -> &Netlink {
+        match ns {
+            Ns::Host => &self.host,
+            Ns::Switch => self.switch.as_ref().expect("switch namespace planned"),
+            Ns::Node(i) => &self.nodes[i],
+        }
+    }
+    fn fd(&self, ns: Ns) -> RawFd {
+        self.files[&ns].as_raw_fd()
+    }
+}
+
+/// Write sysctls (keys relative to /proc/sys/net) in the calling thread's namespace.
+fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
+    for (k, v) in sysctls {
+        match sys::write_sysctl(k, v) {
+            // Optional keys (bridge netfilter may be absent) are skipped.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && k.starts_with("bridge.") => {}
+            r => r.with_context(|| format!("sysctl net.{k}"))?,
+        }
+    }
+    Ok(())
+}
+
+async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
+    let rt = tokio::runtime::Handle::current();
+
+    // Phase 1: namespaces (or containers), their sysctls, a netlink socket in each.
+    let mut phase = progress.phase("nodes", plan.nodes.len() as u64);
+    let mut objects: Vec<Object> = Vec::new();
+    objects.extend(plan.switch_ns.iter().map(|s| Object::Netns { name: s.clone() }));
+    objects.extend(runtime.objects(plan));
+    objects.extend(plan.nodes.iter().map(|n| Object::EtcDir {
+        path: Path::new(sys::ETC_NETNS_DIR).join(&n.netns).display().to_string(),
+    }));
+    state.record(objects)?;
+    for n in &plan.nodes {
+        let dir = Path::new(sys::ETC_NETNS_DIR).join(&n.netns);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("hosts"), &n.hosts).with_context(|| format!("writing {}/hosts", dir.display()))?;
+    }
+    let switch_thread = match &plan.switch_ns {
+        Some(name) => {
+            let rt2 = rt.clone();
+            let sysctls: Vec<(String, String)> = SWITCH_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Some(sys::spawn_create_netns(name, move || {
+                write_sysctls(&sysctls)?;
+                Netlink::open_here(&rt2)
+            })?)
+        }
+        None => None,
+    };
+    let created = runtime.create_nodes(plan).await;
+    let switch = switch_thread.map(|t| t.join()).transpose()?;
+    created?;
+    let threads: Vec<_> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let rt2 = rt.clone();
+            let sysctls = n.sysctls.clone();
+            sys::spawn_in_netns(&sys::netns_path(&n.netns), move || {
+                write_sysctls(&sysctls)?;
+                Netlink::open_here(&rt2)
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut nodes = Vec::new();
+    for (t, n) in threads.into_iter().zip(&plan.nodes) {
+        nodes.push(t.join().with_context(|| format!("node {}", n.name))?);
+    }
+    try_join_all(nodes.iter().zip(&plan.nodes).map(|(h, n)| async move {
+        h.set_up(1).await.with_context(|| format!("node {}: loopback", n.name))
+    }))
+    .await?;
+    phase.advance(plan.nodes.len() as u64);
+    phase.finish();
+
+    let mut files = HashMap::new();
+    files.insert(Ns::Host, File::open("/proc/self/ns/net").context("opening the host namespace")?);
+    if let Some(sw) = &plan.switch_ns {
+        files.insert(Ns::Switch, File::open(sys::netns_path(sw)).with_context(|| format!("opening namespace {sw}"))?);
+    }
+    for (i, n) in plan.nodes.iter().enumerate() {
+        files.insert(Ns::Node(i), File::open(sys::netns_path(&n.netns)).with_context(|| format!("opening namespace {}", n.netns))?);
+    }
+    let ns = Namespaces { host: host.clone(), switch, nodes, files };
+
+    // Phase 2: bridges and wires.
+    let mut phase = progress.phase("links", (plan.bridges.len() + plan.veths.len()) as u64);
+    for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Linux) {
+        ns.handle(Ns::Switch).add_bridge(&b.name, b.index).await.with_context(|| format!("network {}", b.network))?;
+        phase.advance(1);
+    }
+    let host_links: Vec<Object> = plan
+        .veths
+        .iter()
+        .flat_map(|v| [&v.a, &v.b])
+        .filter(|e| e.ns == Ns::Host)
+        .map(|e| Object::HostLink { name: e.name.clone() })
+        .collect();
+    if !host_links.is_empty() {
+        state.record(host_links)?;
+    }
+    try_join_all(plan.veths.iter().map(|v| {
+        let ns = &ns;
+        async move {
+            let controller = v
+                .bridge
+                .map(|bi| &plan.bridges[bi])
+                .filter(|b| b.kind == NetworkKind::Linux && v.a.ns == Ns::Switch)
+                .map(|b| b.index);
+            ns.handle(v.a.ns)
+                .add_veth(&v.a.name, v.a.index, &v.b.name, v.b.index, Some(ns.fd(v.b.ns)), v.mtu, controller)
+                .await
+                .with_context(|| v.label.clone())?;
+            let peer = ns.handle(v.b.ns);
+            if v.b.index != 0 { peer.set_up(v.b.index).await } else { peer.set_state(&v.b.name, true).await }
+                .with_context(|| v.label.clone())
+        }
+    }))
+    .await?;
+    phase.advance(plan.veths.len() as u64);
+    phase.finish();
+
+    // Phase 3: addresses, routes, proxy ARP.
+    let mut phase = progress.phase("addresses", plan.nodes.len() as u64);
+    try_join_all(plan.nodes.iter().enumerate().map(|(i, n)| {
+        let h = ns.handle(Ns::Node(i));
+        async move {
+            for (idx, a) in &n.addresses {
+                h.add_address(*idx, *a).await.with_context(|| format!("node {}", n.name))?;
+            }
+            for r in &n.routes {
+                h.add_route(r.route.to, r.route.via, r.oif).await.with_context(|| format!("node {}", n.name))?;
+            }
+            for (idx, a) in &n.proxy_neighbours {
+                h.add_proxy_neighbour(*idx, *a).await.with_context(|| format!("node {}", n.name))?;
+            }
+            Ok::<(), Error>(())
+        }
+    }))
+    .await?;
+    let threads: Vec<_> = plan
+        .nodes
+        .iter()
+        .filter(|n| !n.iface_sysctls.is_empty())
+        .map(|n| {
+            let sysctls = n.iface_sysctls.clone();
+            let name = n.name.clone();
+            sys::spawn_in_netns(&sys::netns_path(&n.netns), move || write_sysctls(&sysctls).with_context(|| format!("node {name}")))
+        })
+        .collect::<Result<_>>()?;
+    for t in threads {
+        t.join()?;
+    }
+    phase.advance(plan.nodes.len() as u64);
+    phase.finish();
+
+    // Phase 4: the host side of the uplink.
+    if let Some(u) = &plan.uplink {
+        let mut phase = progress.phase("uplink", 3);
+        let idx = host
+            .link_index(&u.host_interface)
+            .await?
+            .ok_or_else(|| Error::Other(format!("host interface {} vanished", u.host_interface)))?;
+        host.add_address(idx, u.host_address).await.with_context(|| format!("host {}", u.host_interface))?;
+        for r in &u.host_routes {
+            host.add_route(*r, Some(u.gateway), Some(idx)).await.with_context(|| format!("host {}", u.host_interface))?;
+        }
+        phase.advance(1);
+        let old = sys::read_sysctl("ipv4.ip_forward")?;
+        if old != "1" {
+            state.record([Object::HostSysctl { key: "ipv4.ip_forward".into(), old, new: "1".into() }])?;
+            sys::write_sysctl("ipv4.ip_forward", "1")?;
+        }
+        phase.advance(1);
+        let rules = UplinkRules::new(&plan.lab, &u.host_interface, &u.uplink, &u.masquerade);
+        state.record([Object::Firewall { chain: rules.chain.clone(), remove: rules.remove_script() }])?;
+        firewall::restore(&rules.add_script()).context("adding the uplink's firewall rules")?;
+        phase.advance(1);
+        phase.finish();
+    }
+    Ok(())
+}
+
+/// Remove everything recorded in `state`, newest first, continuing past failures. The state file
+/// is removed when everything is gone; otherwise it keeps what is left and the errors are returned.
+pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
+    let mut phase = progress.phase("down", state.objects.len() as u64);
+    let mut errors = Vec::new();
+    let mut left = Vec::new();
+    let objects = std::mem::take(&mut state.objects);
+    for obj in objects.iter().rev() {
+        let r = remove_object(runtime, obj, host).await;
+        if let Err(e) = r {
+            errors.push(e);
+            left.push(obj.clone());
+        }
+        phase.advance(1);
+    }
+    phase.finish();
+    if errors.is_empty() {
+        LabState::remove(&state.lab)
+    } else {
+        left.reverse();
+        state.objects = left;
+        state.save()?;
+        Err(if errors.len() == 1 { errors.remove(0) } else { Error::Many(errors) })
+    }
+}
+
+async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink) -> Result<()> {
+    match obj {
+        Object::Netns { name } => sys::delete_netns(name).map(|_| ()),
+        Object::EtcDir { path } => {
+            let p = PathBuf::from(path);
+            // Only ever a tcplab directory under /etc/netns.
+            let ours = p.parent() == Some(Path::new(sys::ETC_NETNS_DIR))
+                && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("tcplab-"));
+            if !ours {
+                return Err(Error::Other(format!("refusing to remove {path}: not a tcplab directory")));
+            }
+            match std::fs::remove_dir_all(&p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(format!("removing {path}"), e)),
+            }
+        }
+        Object::HostLink { name } => host.delete_link(name).await.map(|_| ()),
+        Object::Firewall { remove, chain } => firewall::remove(remove).with_context(|| format!("removing chain {chain}")),
+        Object::HostSysctl { key, old, new } => {
+            // Restore only if nobody changed it since.
+            if sys::read_sysctl(key)? == *new { sys::write_sysctl(key, old) } else { Ok(()) }
+        }
+        Object::Container { .. } | Object::OvsBridges { .. } => runtime.remove(obj).await.map(|_| ()),
+    }
+}
+
+/// Status of one node.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    /// Node name.
+    pub name: String,
+    /// Namespace name.
+    pub netns: String,
+    /// `running` or `missing`.
+    pub state: String,
+    /// Its interfaces (not lo).
+    pub interfaces: Vec<crate::net::netlink::LinkInfoView>,
+}
+
+/// Status of a lab.
+#[derive(Debug, Serialize)]
+pub struct LabStatus {
+    /// Lab name.
+    pub lab: String,
+    /// Runtime.
+    pub runtime: String,
+    /// Whether `up` finished.
+    pub complete: bool,
+    /// Uplink interface.
+    pub uplink: Option<String>,
+    /// Nodes.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// Read the status of a lab that has a record.
+pub async fn status(state: &LabState, topo: &Topology) -> Result<LabStatus> {
+    let rt = tokio::runtime::Handle::current();
+    let mut nodes = Vec::new();
+    for n in &topo.nodes {
+        let netns = crate::plan::node_netns(&state.lab, &n.name);
+        let path = sys::netns_path(&netns);
+        let (st, interfaces) = if path.exists() {
+            let rt2 = rt.clone();
+            match sys::in_netns(&path, move || Netlink::open_here(&rt2)) {
+                Ok(h) => {
+                    let links = h.links().await?.into_iter().filter(|l| l.name != "lo").collect();
+                    ("running".to_string(), links)
+                }
+                Err(_) => ("missing".to_string(), Vec::new()),
+            }
+        } else {
+            ("missing".to_string(), Vec::new())
+        };
+        nodes.push(NodeStatus { name: n.name.clone(), netns, state: st, interfaces });
+    }
+    Ok(LabStatus { lab: state.lab.clone(), runtime: state.runtime.clone(), complete: state.complete, uplink: state.uplink.clone(), nodes })
+}

@@ -1,0 +1,8 @@
+//! The network layer: netlink per namespace, host firewall, Open vSwitch, ethtool.
+
+pub mod ethtool;
+pub mod firewall;
+pub mod netlink;
+pub mod ovsdb;
+
+pub use netlink::Netlink;

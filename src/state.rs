@@ -1,0 +1,178 @@
+//! The record of everything a lab created, written as it is created, so that `down` removes
+//! exactly that, even after a crash or a half-done `up`.
+//!
+//! One JSON file per lab under /run/tcplab (it lives as long as the namespaces do). An object is
+//! recorded *before* it is created: removal tolerates objects that turn out not to exist.
+
+use crate::error::{Context, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// Default directory of state files (override with TCPLAB_STATE_DIR, for tests).
+pub const STATE_DIR: &str = "/run/tcplab";
+
+/// The state directory in use.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("TCPLAB_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(STATE_DIR))
+}
+
+/// One thing tcplab created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Object {
+    /// A named network namespace under /run/netns (a node's, or the switch namespace).
+    Netns {
+        /// its name
+        name: String,
+    },
+    /// /etc/netns/<name>, holding the node's hosts file.
+    EtcDir {
+        /// the directory
+        path: String,
+    },
+    /// An interface in the host's namespace (uplink host side, OVS ports).
+    HostLink {
+        /// its name
+        name: String,
+    },
+    /// Host firewall rules, as iptables-restore scripts that add and remove them.
+    Firewall {
+        /// the chain tcplab made
+        chain: String,
+        /// the script that removes them
+        remove: String,
+    },
+    /// A host sysctl tcplab changed, with the value to restore.
+    HostSysctl {
+        /// key under /proc/sys/net
+        key: String,
+        /// the value before
+        old: String,
+        /// the value tcplab set
+        new: String,
+    },
+    /// A Docker container.
+    Container {
+        /// its name
+        name: String,
+    },
+    /// The lab's OVS bridges (found by their external_ids).
+    OvsBridges {
+        /// bridge names, for messages
+        names: Vec<String>,
+    },
+}
+
+/// The state of one lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabState {
+    /// Lab name.
+    pub lab: String,
+    /// `netns` or `docker`.
+    pub runtime: String,
+    /// Where the topology came from.
+    pub topology_file: String,
+    /// The topology text, so later commands need no file.
+    pub topology_text: String,
+    /// Uplink interface, if any.
+    pub uplink: Option<String>,
+    /// Switch override given to `up`, if any.
+    #[serde(default)]
+    pub switch: Option<String>,
+    /// True once `up` finished.
+    pub complete: bool,
+    /// pid of the `up` that wrote it.
+    pub pid: u32,
+    /// Everything created, in order.
+    pub objects: Vec<Object>,
+}
+
+impl LabState {
+    /// The file of lab `lab`.
+    pub fn path(lab: &str) -> PathBuf {
+        state_dir().join(format!("{lab}.json"))
+    }
+
+    /// Load lab `lab`'s state, if the lab is (partly) up.
+    pub fn load(lab: &str) -> Result<Option<LabState>> {
+        let path = Self::path(lab);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                Error::Other(format!("state file {} is damaged ({e}): remove it by hand after checking `ip netns`", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Every lab with a state file.
+    pub fn list() -> Result<Vec<LabState>> {
+        let dir = state_dir();
+        let mut out = Vec::new();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+        };
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(lab) = name.strip_suffix(".json") {
+                if let Some(s) = Self::load(lab)? {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.lab.cmp(&b.lab));
+        Ok(out)
+    }
+
+    /// Write the state atomically (temp file + rename).
+    pub fn save(&self) -> Result<()> {
+        let dir = state_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = Self::path(&self.lab);
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(format!("encoding state: {e}")))?;
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Remove the state file.
+    pub fn remove(lab: &str) -> Result<()> {
+        let path = Self::path(lab);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
+    /// Record objects (before creating them) and save.
+    pub fn record(&mut self, objects: impl IntoIterator<Item = Object>) -> Result<()> {
+        self.objects.extend(objects);
+        self.save()
+    }
+}
+
+/// An exclusive lock on one lab (so two `up`s of the same lab never interleave), held until drop.
+pub struct LabLock {
+    _file: File,
+}
+
+impl LabLock {
+    /// Take the lock of `lab`, failing at once if another tcplab holds it.
+    pub fn acquire(lab: &str) -> Result<LabLock> {
+        let dir = state_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path: PathBuf = dir.join(format!("{lab}.lock"));
+        let file = File::options().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock on a valid open descriptor.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(Error::Usage(format!("another tcplab is working on lab '{lab}' right now: wait for it to finish")));
+        }
+        Ok(LabLock { _file: file })
+    }
+}
