@@ -364,6 +364,8 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
     }
     phase.finish();
     if errors.is_empty() {
+        // /etc/netns is iproute2's; remove it only if tcplab's directories were all it held.
+        let _ = std::fs::remove_dir(sys::ETC_NETNS_DIR);
         LabState::remove(&state.lab)
     } else {
         left.reverse();

@@ -139,14 +139,17 @@ impl LabState {
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// Remove the state file.
+    /// Remove the state file and the lab's lock file (and the state directory once empty).
     pub fn remove(lab: &str) -> Result<()> {
         let path = Self::path(lab);
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
         }
+        let _ = std::fs::remove_file(state_dir().join(format!("{lab}.lock")));
+        let _ = std::fs::remove_dir(state_dir());
+        Ok(())
     }
 
     /// Record objects (before creating them) and save.
