@@ -64,3 +64,6 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let col = before.rfind('\n').map_or(offset, |p| offset - p - 1) + 1;
     (line, col)
 }
+
+#[cfg(test)]
+mod tests;
