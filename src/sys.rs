@@ -113,6 +113,31 @@ pub fn delete_netns(name: &str) -> Result<bool> {
     }
 }
 
+/// Link the network namespace of process `pid` (a container's init) at /run/netns/<name>.
+/// If the link exists but points at another namespace (the container was restarted), it is
+/// re-made; if it already points at this one, nothing changes.
+pub fn link_netns(name: &str, pid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let src = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let path = netns_path(name);
+    let want = std::fs::metadata(&src).with_context(|| format!("reading {}", src.display()))?;
+    if let Ok(have) = std::fs::metadata(&path) {
+        if have.ino() == want.ino() && have.dev() == want.dev() {
+            return Ok(());
+        }
+        delete_netns(name)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    mount(Some(&src), &path, Some("none"), MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        Error::io(format!("binding {} to {}", src.display(), path.display()), e.into())
+    })
+}
+
 /// Run `f` on a new thread that entered the namespace at `path`.
 pub fn in_netns<T: Send + 'static>(path: &Path, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     spawn_in_netns(path, f)?.join()

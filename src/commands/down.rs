@@ -4,7 +4,10 @@ use super::GlobalOpts;
 use crate::error::Result;
 use crate::lab;
 use crate::net::Netlink;
+use crate::progress::Progress;
+use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::NetnsRuntime;
+use crate::state::LabState;
 use crate::state::LabLock;
 use clap::Args;
 
@@ -18,15 +21,38 @@ impl DownCmd {
         let ctx = g.resolve()?;
         let progress = g.progress();
         let Some(mut state) = ctx.state else {
-            progress.note(&format!("lab '{}' is not up: nothing to do", ctx.lab));
+            // No record: containers (and OVS bridges) labelled as this lab's are still found.
+            let orphans = lab::find_unrecorded(&ctx.lab, &ctx.topology).await;
+            if orphans.objects.is_empty() {
+                progress.note(&format!("lab '{}' is not up: nothing to do", ctx.lab));
+                return Ok(0);
+            }
+            crate::sys::require_root("tcplab down")?;
+            let _lock = LabLock::acquire(&ctx.lab)?;
+            let mut state = orphans;
+            let n = state.objects.len();
+            let host = Netlink::open_here(&tokio::runtime::Handle::current())?;
+            run_teardown(&mut state, &host, &progress).await?;
+            progress.note(&format!("lab '{}' had no record: removed {n} objects found by their labels and names", ctx.lab));
             return Ok(0);
         };
         crate::sys::require_root("tcplab down")?;
         let _lock = LabLock::acquire(&ctx.lab)?;
         let host = Netlink::open_here(&tokio::runtime::Handle::current())?;
         let n = state.objects.len();
-        lab::teardown(&NetnsRuntime, &mut state, &host, &progress).await?;
+        run_teardown(&mut state, &host, &progress).await?;
         progress.note(&format!("lab '{}' is down ({n} objects removed)", ctx.lab));
         Ok(0)
+    }
+}
+
+/// Tear down with the runtime the lab was made with.
+async fn run_teardown(state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
+    let needs_docker = state.objects.iter().any(|o| matches!(o, crate::state::Object::Container { .. }));
+    if needs_docker {
+        let docker = DockerRuntime::connect(&state.topology_file).await?;
+        lab::teardown(&docker, state, host, progress).await
+    } else {
+        lab::teardown(&NetnsRuntime, state, host, progress).await
     }
 }

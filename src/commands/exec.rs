@@ -2,6 +2,8 @@
 
 use super::GlobalOpts;
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::exec_in_netns;
 use clap::Args;
 
@@ -27,6 +29,10 @@ impl ExecCmd {
             return Err(Error::Usage(format!("node '{}' of lab '{}' is not running: run `tcplab down` then `tcplab up`", self.node, ctx.lab)));
         }
         match state.runtime.as_str() {
+            "docker" => super::block_on(async {
+                let docker = DockerRuntime::connect(&state.topology_file).await?;
+                docker.exec(&netns, &self.node, &self.command).await
+            }),
             _ => exec_in_netns(&netns, &self.node, &self.command),
         }
     }

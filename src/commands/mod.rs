@@ -35,8 +35,8 @@ pub struct GlobalOpts {
     /// Topology file (default: the built-in TCP/IP Illustrated lab)
     #[arg(long, global = true, value_name = "FILE")]
     pub topology: Option<PathBuf>,
-    /// How nodes run: netns (plain network namespaces)
-    #[arg(long, global = true, value_enum, value_name = "RUNTIME")]
+    /// How nodes run: docker (containers; the default when a Docker engine answers) or netns
+    #[arg(long, global = true, value_enum, value_name = "RUNTIME", env = "TCPLAB_RUNTIME")]
     pub runtime: Option<RuntimeKind>,
     /// Make every LAN with this bridge kind, whatever the topology says
     #[arg(long, global = true, value_name = "KIND", value_parser = ["linux", "ovs"])]

@@ -4,6 +4,7 @@ use super::GlobalOpts;
 use crate::error::{Error, Result};
 use crate::lab::{self, UpRequest};
 use crate::plan::{self, PlanOptions};
+use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::NetnsRuntime;
 use crate::runtime::RuntimeKind;
 use clap::Args;
@@ -36,8 +37,15 @@ impl UpCmd {
             return Ok(0);
         }
         crate::sys::require_root("tcplab up")?;
-        let runtime = g.runtime.unwrap_or(RuntimeKind::Netns);
         let progress = g.progress();
+        let runtime = match g.runtime {
+            Some(r) => r,
+            None if DockerRuntime::available().await => RuntimeKind::Docker,
+            None => {
+                progress.note("note: no Docker engine answers: using the netns runtime (plain network namespaces)");
+                RuntimeKind::Netns
+            }
+        };
         let start = Instant::now();
         let req = UpRequest {
             topology: &ctx.topology,
@@ -48,11 +56,19 @@ impl UpCmd {
         };
         let plan = match runtime {
             RuntimeKind::Netns => lab::up(&NetnsRuntime, req, &progress).await?,
-            RuntimeKind::Docker => return Err(Error::Usage("the docker runtime is not built yet: use --runtime netns".into())),
+            RuntimeKind::Docker => {
+                let docker = DockerRuntime::connect(&ctx.topology_file).await?;
+                let r = lab::up(&docker, req, &progress).await;
+                for n in docker.take_notes() {
+                    progress.note(&n);
+                }
+                r?
+            }
         };
         progress.note(&format!(
-            "lab '{}' is up: {} nodes in {:.0} ms{} (try `tcplab exec {} ping {}`)",
+            "lab '{}' is up: {} {} nodes in {:.0} ms{} (try `tcplab exec {} ping {}`)",
             ctx.lab,
+            runtime.as_str(),
             plan.nodes.len(),
             start.elapsed().as_secs_f64() * 1000.0,
             self.uplink.as_deref().map(|u| format!(", NATed out of {u}")).unwrap_or_default(),

@@ -1,6 +1,9 @@
 //! Runtimes: what a lab host *is* (a plain network namespace, or a Docker container). Every
 //! runtime hands the network code the same thing: a named namespace under /run/netns.
 
+pub mod docker;
+pub mod docker_exec;
+pub mod image;
 pub mod netns;
 
 use crate::error::Result;

@@ -1,0 +1,287 @@
+//! The docker runtime: each node is a container `tcplab-<lab>-<node>` (hostname = node name,
+//! network mode none), created and started through the Docker API (bollard), concurrently.
+//! Every container carries labels naming its lab, node and topology, so `down` and `status` find
+//! them even without the record. Its namespace is linked at /run/netns/tcplab-<lab>-<node>, and
+//! from there the network code treats it exactly like a netns node.
+
+use super::image;
+use super::{Runtime, RuntimeKind};
+use crate::error::{Context, Error, Result};
+use crate::plan::{NodePlan, Plan};
+use crate::state::Object;
+use crate::sys;
+use crate::topology::Privileges;
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+};
+use futures::future::{join_all, try_join_all};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// Label naming a container's lab.
+pub const LABEL_LAB: &str = "org.tcplab.lab";
+/// Label naming a container's node.
+pub const LABEL_NODE: &str = "org.tcplab.node";
+/// Label naming a container's topology file.
+pub const LABEL_TOPOLOGY: &str = "org.tcplab.topology";
+
+/// Capabilities a lab host needs when it cannot be privileged: configure interfaces and routes,
+/// raw sockets (ping, traceroute, tcpdump), mounts (`ip netns`), and tcpdump's privilege drop.
+pub const NODE_CAPS: &[&str] = &["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SETUID", "SETGID"];
+
+/// Containers through the Docker API.
+pub struct DockerRuntime {
+    docker: Docker,
+    topology_file: String,
+    notes: Mutex<Vec<String>>,
+}
+
+/// The one-line error when no engine answers.
+pub fn no_engine(e: impl std::fmt::Display) -> Error {
+    Error::Environment(format!(
+        "no Docker engine answers ({e}): install docker.io and start dockerd (scripts/setup-host.sh does both), or use --runtime netns"
+    ))
+}
+
+fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
+    let message = match &e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    };
+    Error::Docker { context: context.into(), message }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+impl DockerRuntime {
+    /// Connect to the local engine and check that it answers (within 2 s).
+    pub async fn connect(topology_file: &str) -> Result<Self> {
+        let docker = Docker::connect_with_local_defaults().map_err(no_engine)?;
+        match tokio::time::timeout(std::time::Duration::from_secs(2), docker.ping()).await {
+            Ok(Ok(_)) => Ok(DockerRuntime { docker, topology_file: topology_file.into(), notes: Mutex::new(Vec::new()) }),
+            Ok(Err(e)) => Err(no_engine(e)),
+            Err(_) => Err(no_engine("it did not answer within 2 s")),
+        }
+    }
+
+    /// Whether an engine answers, for choosing the default runtime.
+    pub async fn available() -> bool {
+        DockerRuntime::connect("").await.is_ok()
+    }
+
+    /// The bollard client.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Warnings gathered while creating nodes (printed by the caller).
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.notes.lock().expect("not poisoned"))
+    }
+
+    fn note(&self, s: String) {
+        self.notes.lock().expect("not poisoned").push(s);
+    }
+
+    /// Names of the containers labelled as lab `lab`'s (found without the record).
+    pub async fn lab_containers(&self, lab: &str) -> Result<Vec<String>> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![format!("{LABEL_LAB}={lab}")]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+            .await
+            .map_err(|e| docker_err("listing containers", e))?;
+        Ok(list.into_iter().filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string())).collect())
+    }
+
+    /// The pid of a running container.
+    async fn pid(&self, name: &str) -> Result<u32> {
+        let info = self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| docker_err(format!("inspecting {name}"), e))?;
+        let st = info.state.unwrap_or_default();
+        match (st.running, st.pid) {
+            (Some(true), Some(pid)) if pid > 0 => Ok(pid as u32),
+            _ => Err(Error::Other(format!("container {name} is not running"))),
+        }
+    }
+
+    /// Link the container's namespace at /run/netns/<name>, re-linking it if the container was
+    /// restarted since (its namespace changed).
+    pub async fn link_netns(&self, name: &str) -> Result<()> {
+        let pid = self.pid(name).await?;
+        sys::link_netns(name, pid)
+    }
+
+    fn body(&self, plan: &Plan, n: &NodePlan, privileged: bool) -> ContainerCreateBody {
+        let mut labels = HashMap::new();
+        labels.insert(LABEL_LAB.to_string(), plan.lab.clone());
+        labels.insert(LABEL_NODE.to_string(), n.name.clone());
+        labels.insert(LABEL_TOPOLOGY.to_string(), self.topology_file.clone());
+        // /etc/hosts through the API: every node by name (what `hosts` holds, minus localhost).
+        let extra_hosts: Vec<String> = n
+            .hosts
+            .lines()
+            .filter(|l| !l.starts_with("127.") && !l.starts_with("::1"))
+            .flat_map(|l| {
+                let mut parts = l.split_whitespace();
+                let addr = parts.next().unwrap_or_default().to_string();
+                parts.map(move |name| format!("{name}:{addr}")).collect::<Vec<_>>()
+            })
+            .collect();
+        ContainerCreateBody {
+            image: Some(n.image.clone().unwrap_or_else(|| image::NODE_IMAGE.to_string())),
+            hostname: Some(n.name.clone()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                privileged: Some(privileged),
+                cap_add: (!privileged).then(|| NODE_CAPS.iter().map(|c| c.to_string()).collect()),
+                extra_hosts: Some(extra_hosts),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn create_and_start(&self, plan: &Plan, n: &NodePlan, privileged: bool) -> Result<()> {
+        let name = &n.netns;
+        self.docker
+            .create_container(
+                Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+                self.body(plan, n, privileged),
+            )
+            .await
+            .map_err(|e| docker_err(format!("creating container {name}"), e))?;
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| docker_err(format!("starting container {name}"), e))
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool> {
+        match self
+            .docker
+            .remove_container(name, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(docker_err(format!("removing container {name}"), e)),
+        }
+    }
+
+    /// Make sure every image the plan needs exists, building the node image when missing.
+    async fn ensure_images(&self, plan: &Plan) -> Result<()> {
+        let mut needed: Vec<String> = plan.nodes.iter().map(|n| n.image.clone().unwrap_or_else(|| image::NODE_IMAGE.into())).collect();
+        needed.sort();
+        needed.dedup();
+        for img in needed {
+            if img == image::NODE_IMAGE {
+                let progress = |phase: &str, line: &str| eprintln!("image: {phase}: {line}");
+                let quiet = |_: &str, _: &str| {};
+                let show = std::io::stderr().is_terminal();
+                let p: image::Progress<'_> = if show { &progress } else { &quiet };
+                image::ensure_node_image(&self.docker, false, p).await.map_err(|e| Error::Other(format!("building image {img}: {e}")))?;
+            } else if !image::image_exists(&self.docker, &img).await.map_err(|e| Error::Other(e.to_string()))? {
+                return Err(Error::Usage(format!(
+                    "image '{img}' does not exist and no registry is reachable: build it first (`docker build -t {img} ...`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the engine can run privileged containers: it cannot when its capability bounding set
+/// is not full (as on this project's CI: no CAP_SYS_RESOURCE), since privileged means every
+/// capability. Read from dockerd's /proc entry when its pid file is there, else our own.
+pub fn engine_can_be_privileged() -> bool {
+    let pid = std::fs::read_to_string("/var/run/docker.pid").ok().map(|s| s.trim().to_string());
+    let status = pid
+        .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .or_else(|| std::fs::read_to_string("/proc/self/status").ok())
+        .unwrap_or_default();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
+    let full = if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+    bnd.is_some_and(|b| b & full == full)
+}
+
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    fn objects(&self, plan: &Plan) -> Vec<Object> {
+        let mut v: Vec<Object> = plan.nodes.iter().map(|n| Object::Container { name: n.netns.clone() }).collect();
+        v.extend(plan.nodes.iter().map(|n| Object::Netns { name: n.netns.clone() }));
+        v
+    }
+
+    async fn create_nodes(&self, plan: &Plan) -> Result<()> {
+        self.ensure_images(plan).await?;
+        // Containers left over from a crash of this lab would collide by name.
+        let stale = self.lab_containers(&plan.lab).await?;
+        if let Some(c) = stale.first() {
+            return Err(Error::Usage(format!(
+                "container {c} of lab '{}' exists already: run `tcplab --lab {} down` first",
+                plan.lab, plan.lab
+            )));
+        }
+        let wanted = plan.nodes.first().map_or(Privileges::Auto, |n| n.privileges);
+        let can = engine_can_be_privileged();
+        let privileged = match wanted {
+            Privileges::Capabilities => false,
+            Privileges::Privileged => true,
+            Privileges::Auto => {
+                if !can {
+                    self.note(format!(
+                        "warning: the Docker engine cannot run privileged containers here (its capability bounding set is not full): nodes get {} instead",
+                        NODE_CAPS.join(", ")
+                    ));
+                }
+                can
+            }
+        };
+        let results = join_all(plan.nodes.iter().map(|n| self.create_and_start(plan, n, privileged))).await;
+        let mut first_err = results.into_iter().find_map(|r| r.err());
+        if privileged && wanted == Privileges::Auto {
+            if let Some(e) = &first_err {
+                if e.to_string().contains("caps") || e.to_string().contains("operation not permitted") {
+                    self.note(format!("warning: the engine refused privileged containers ({e}): nodes get {} instead", NODE_CAPS.join(", ")));
+                    join_all(plan.nodes.iter().map(|n| self.remove_container(&n.netns))).await;
+                    let results = join_all(plan.nodes.iter().map(|n| self.create_and_start(plan, n, false))).await;
+                    first_err = results.into_iter().find_map(|r| r.err());
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        try_join_all(plan.nodes.iter().map(|n| self.link_netns(&n.netns))).await?;
+        Ok(())
+    }
+
+    async fn remove(&self, object: &Object) -> Result<bool> {
+        match object {
+            Object::Container { name } => self.remove_container(name).await,
+            _ => Ok(false),
+        }
+    }
+
+    async fn exec(&self, netns: &str, _node: &str, cmd: &[String]) -> Result<i32> {
+        super::docker_exec::exec(&self.docker, netns, cmd).await.context(format!("exec in {netns}"))
+    }
+}
