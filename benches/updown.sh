@@ -230,7 +230,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 say ""
 say "== summary (times: median of $RUNS, ms; ratio = this scenario's median up / the reference's up)"
-fmt='%-30s %6s %10s %10s %9s %8s %9s %8s %12s %12s\n'
+fmt='%-30s %6s %9s %9s %9s %7s %10s %9s %10s %11s %13s\n'
 printf "$fmt" scenario nodes "up ms" "down ms" "up procs" "up thr" "down proc" "down thr" "up maxRSS" "up/Mininet" "up/ip-script"
 printf "$fmt" "tcplab, course lab" 9 "${R[course.upmed]}" "${R[course.dnmed]}" "${R[course.upp]}" "${R[course.upt]}" \
     "${R[course.downp]}" "${R[course.downt]}" "$(mib "${R[course.uprss]}") MiB" \
@@ -249,3 +249,4 @@ say "  thr = threads (clone/clone3 with CLONE_THREAD); maxRSS = GNU time %M (ip 
 say "  * $GEN_LAB ($((GEN_LANS * GEN_PER_LAN)) nodes) against 9-node course-lab references: not like for like"
 say "  Mininet: ${MININET_UP_MS} ms, source: $MININET_SOURCE"
 say "  also for reference: $COURSE_SCRIPT_NOTE"
+say "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall-clock times: compare runs made under the same load)"

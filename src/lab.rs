@@ -6,6 +6,8 @@
 use crate::error::{Context, Error, Result};
 use crate::net::firewall::{self, UplinkRules};
 use crate::net::Netlink;
+use crate::net::ethtool;
+use crate::net::ovsdb::{self, BridgeSpec, Datapath, OvsError, Ovsdb};
 use crate::plan::{Ns, Plan, PlanOptions};
 use crate::progress::Progress;
 use crate::runtime::Runtime;
@@ -120,9 +122,15 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
         }
     }
     if plan.bridges.iter().any(|b| b.kind == NetworkKind::Ovs) {
-        return Err(Error::Usage(
-            "this build makes Linux bridges only: run with `--switch linux` or set kind = \"linux\"".into(),
-        ));
+        let mut db = open_ovsdb()?;
+        for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
+            if host.link_index(&b.name).await?.is_some() || db.lab_bridges(&plan.lab).map(|v| !v.is_empty()).unwrap_or(false) {
+                return Err(Error::Usage(format!(
+                    "Open vSwitch bridge {} (or another bridge of lab '{}') exists already: run `tcplab --lab {} down` first",
+                    b.name, plan.lab, plan.lab
+                )));
+            }
+        }
     }
     if let Some(u) = &plan.uplink {
         if host.link_index(&u.uplink).await?.is_none() {
@@ -284,6 +292,28 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
     }))
     .await?;
     phase.advance(plan.veths.len() as u64);
+    let ovs: Vec<&crate::plan::BridgePlan> = plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs).collect();
+    if !ovs.is_empty() {
+        phase.message("Open vSwitch");
+        state.record([Object::OvsBridges { names: ovs.iter().map(|b| b.name.clone()).collect() }])?;
+        let specs: Vec<BridgeSpec> = ovs
+            .iter()
+            .map(|b| BridgeSpec { name: b.name.clone(), lab: plan.lab.clone(), network: b.network.clone(), ports: b.ports.clone() })
+            .collect();
+        let datapath = tokio::task::spawn_blocking(move || -> Result<Datapath> {
+            let mut db = open_ovsdb()?;
+            let dp = db.choose_datapath().map_err(|e| ovs_err("choosing a datapath", e))?;
+            db.create_bridges(dp, &specs).map_err(|e| ovs_err("creating the lab's bridges", e))?;
+            Ok(dp)
+        })
+        .await
+        .map_err(|e| Error::Other(format!("OVS task failed: {e}")))??;
+        if datapath == Datapath::Netdev {
+            // The userspace datapath forwards what the veths hand it as is: with transmit
+            // checksum offload on, TCP arrives with bad checksums (ping still works).
+            disable_tx_checksums(plan, &ovs)?;
+        }
+    }
     phase.finish();
 
     // Phase 3: addresses, routes, proxy ARP.
@@ -347,6 +377,48 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
     Ok(())
 }
 
+fn ovs_err(context: &str, source: OvsError) -> Error {
+    Error::Ovs { context: context.into(), source }
+}
+
+fn open_ovsdb() -> Result<Ovsdb> {
+    Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)).map_err(|e| ovs_err("connecting to Open vSwitch", e))
+}
+
+/// Transmit checksum offload off on both ends of every OVS port: host ends from here (the host
+/// namespace), node ends from a thread inside each node.
+fn disable_tx_checksums(plan: &Plan, ovs: &[&crate::plan::BridgePlan]) -> Result<()> {
+    let mut per_node: HashMap<usize, Vec<String>> = HashMap::new();
+    for v in &plan.veths {
+        let Some(bi) = v.bridge else { continue };
+        if !ovs.iter().any(|b| b.name == plan.bridges[bi].name) {
+            continue;
+        }
+        for end in [&v.a, &v.b] {
+            match end.ns {
+                Ns::Host => ethtool::disable_tx_checksum(&end.name).with_context(|| format!("turning off tx checksum offload on {}", end.name))?,
+                Ns::Node(i) => per_node.entry(i).or_default().push(end.name.clone()),
+                Ns::Switch => {}
+            }
+        }
+    }
+    let threads: Vec<_> = per_node
+        .into_iter()
+        .map(|(i, names)| {
+            sys::spawn_in_netns(&sys::netns_path(&plan.nodes[i].netns), move || {
+                for n in &names {
+                    ethtool::disable_tx_checksum(n).with_context(|| format!("turning off tx checksum offload on {n}"))?;
+                }
+                Ok(())
+            })
+        })
+        .collect::<Result<_>>()?;
+    for t in threads {
+        t.join()?;
+    }
+    Ok(())
+}
+
 /// Remove everything recorded in `state`, newest first, continuing past failures. The state file
 /// is removed when everything is gone; otherwise it keeps what is left and the errors are returned.
 pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
@@ -357,7 +429,8 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
     let reversed: Vec<&Object> = objects.iter().rev().collect();
     // Newest first; a run of objects of one kind (nine containers, nine namespaces) at once.
     for batch in reversed.chunk_by(|a, b| std::mem::discriminant(*a) == std::mem::discriminant(*b)) {
-        let results = futures::future::join_all(batch.iter().map(|obj| remove_object(runtime, obj, host))).await;
+        let lab = state.lab.as_str();
+        let results = futures::future::join_all(batch.iter().map(|obj| remove_object(runtime, obj, host, lab))).await;
         for (obj, r) in batch.iter().zip(results) {
             if let Err(e) = r {
                 errors.push(e);
@@ -379,7 +452,7 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
     }
 }
 
-async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink) -> Result<()> {
+async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink, lab: &str) -> Result<()> {
     match obj {
         Object::Netns { name } => sys::delete_netns(name).map(|_| ()),
         Object::EtcDir { path } => {
@@ -402,7 +475,22 @@ async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink) ->
             // Restore only if nobody changed it since.
             if sys::read_sysctl(key)? == *new { sys::write_sysctl(key, old) } else { Ok(()) }
         }
-        Object::Container { .. } | Object::OvsBridges { .. } => runtime.remove(obj).await.map(|_| ()),
+        Object::Container { .. } => runtime.remove(obj).await.map(|_| ()),
+        Object::OvsBridges { .. } => {
+            let lab = lab.to_string();
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut db = match Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)) {
+                    Ok(db) => db,
+                    // No OVS running: its bridges are gone with it (or come back labelled and
+                    // are found by the next `down`).
+                    Err(OvsError::NotRunning { .. }) => return Ok(()),
+                    Err(e) => return Err(ovs_err("connecting to Open vSwitch", e)),
+                };
+                db.delete_lab(&lab).map(|_| ()).map_err(|e| ovs_err("removing the lab's bridges", e))
+            })
+            .await
+            .map_err(|e| Error::Other(format!("OVS task failed: {e}")))?
+        }
     }
 }
 
@@ -470,6 +558,13 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
                 runtime = "docker";
             }
             objects.extend(names.into_iter().map(|name| Object::Container { name }));
+        }
+    }
+    if let Ok(mut db) = Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)) {
+        if let Ok(names) = db.lab_bridges(lab) {
+            if !names.is_empty() {
+                objects.push(Object::OvsBridges { names });
+            }
         }
     }
     let mut names: Vec<String> = topo.nodes.iter().map(|n| crate::plan::node_netns(lab, &n.name)).collect();

@@ -134,9 +134,25 @@ fn course_topology_model() {
 }
 
 #[test]
+fn course_plan_ovs() {
+    let t = builtin();
+    assert!(t.networks.iter().all(|n| n.kind == NetworkKind::Ovs), "the course makes both LANs with Open vSwitch");
+    let p = plan::plan(&t, "tcpip", &PlanOptions::default());
+    assert_eq!(p.switch_ns, None, "no Linux bridge, no switch namespace");
+    assert_eq!(p.bridges.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["tcpip-net1", "tcpip-net2"]);
+    // OVS ports live in the host namespace, with lab-unique names; nothing else does.
+    let host_ends: Vec<&str> = p.veths.iter().filter(|v| v.b.ns == Ns::Host).map(|v| v.b.name.as_str()).collect();
+    assert_eq!(host_ends.len(), 8);
+    assert!(host_ends.iter().all(|n| n.starts_with("tl") && n.len() <= 15));
+    assert_eq!(p.bridges[0].ports, host_ends[..5]);
+    let other = plan::plan(&t, "other", &PlanOptions::default());
+    assert_ne!(other.bridges[0].ports[0], p.bridges[0].ports[0], "two labs never share a host name");
+}
+
+#[test]
 fn course_plan_isolated() {
     let t = builtin();
-    let p = plan::plan(&t, "tcpip", &PlanOptions::default());
+    let p = plan::plan(&t, "tcpip", &PlanOptions { uplink: None, switch_override: Some(NetworkKind::Linux) });
     assert_eq!(p.switch_ns.as_deref(), Some("tcplab-tcpip"));
     assert_eq!(p.nodes.len(), 9);
     assert_eq!(p.nodes[0].netns, "tcplab-tcpip-aix");
@@ -163,7 +179,7 @@ fn course_plan_isolated() {
 #[test]
 fn course_plan_with_uplink() {
     let t = builtin();
-    let opts = PlanOptions { uplink: Some("enp0s3".into()), switch_override: None };
+    let opts = PlanOptions { uplink: Some("enp0s3".into()), switch_override: Some(NetworkKind::Linux) };
     let p = plan::plan(&t, "tcpip", &opts);
     let u = p.uplink.as_ref().unwrap();
     assert_eq!(u.host_interface, "gatewayout");
