@@ -426,19 +426,18 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
     let mut errors = Vec::new();
     let mut left = Vec::new();
     let objects = std::mem::take(&mut state.objects);
-    let reversed: Vec<&Object> = objects.iter().rev().collect();
-    // Newest first; a run of objects of one kind (nine containers, nine namespaces) at once.
-    for batch in reversed.chunk_by(|a, b| std::mem::discriminant(*a) == std::mem::discriminant(*b)) {
-        let lab = state.lab.as_str();
-        let results = futures::future::join_all(batch.iter().map(|obj| remove_object(runtime, obj, host, lab))).await;
-        for (obj, r) in batch.iter().zip(results) {
-            if let Err(e) = r {
-                errors.push(e);
-                left.push((*obj).clone());
-            }
+    // No object depends on another's removal (a namespace outlives its container while linked,
+    // a veth dies with either namespace), so all go at once: nine containers, the OVS
+    // transaction and the firewall script overlap instead of queueing.
+    let lab = state.lab.as_str();
+    let results = futures::future::join_all(objects.iter().rev().map(|obj| remove_object(runtime, obj, host, lab))).await;
+    for (obj, r) in objects.iter().rev().zip(results) {
+        if let Err(e) = r {
+            errors.push(e);
+            left.push(obj.clone());
         }
-        phase.advance(batch.len() as u64);
     }
+    phase.advance(objects.len() as u64);
     phase.finish();
     if errors.is_empty() {
         // /etc/netns is iproute2's; remove it only if tcplab's directories were all it held.
@@ -470,7 +469,12 @@ async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink, la
             }
         }
         Object::HostLink { name } => host.delete_link(name).await.map(|_| ()),
-        Object::Firewall { remove, chain } => firewall::remove(remove).with_context(|| format!("removing chain {chain}")),
+        Object::Firewall { remove, chain } => {
+            let (script, chain) = (remove.clone(), chain.clone());
+            tokio::task::spawn_blocking(move || firewall::remove(&script).with_context(|| format!("removing chain {chain}")))
+                .await
+                .map_err(|e| Error::Other(format!("firewall task failed: {e}")))?
+        }
         Object::HostSysctl { key, old, new } => {
             // Restore only if nobody changed it since.
             if sys::read_sysctl(key)? == *new { sys::write_sysctl(key, old) } else { Ok(()) }
