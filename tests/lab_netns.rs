@@ -24,6 +24,7 @@ fn isolated_lab_full_mesh_and_clean_down() {
     let st = lab.status();
     assert_eq!(st["complete"], true, "status after up: {st}");
     assert!(st["uplink"].is_null(), "an isolated lab has no uplink: {st}");
+    assert_eq!(st["runtime"], "netns", "the tests are of the netns runtime: {st}");
     let failures = mesh_failures(&lab, &[]);
     assert!(failures.is_empty(), "{} pings failed:\n{}", failures.len(), failures.join("\n"));
     lab.down();
@@ -176,14 +177,7 @@ fn killed_up_is_refused_then_cleaned_by_down() {
     let delays = [40u64, 80, 20, 120, 10, 160, 60, 5, 200, 30, 100, 15, 250, 50];
     let mut midway = None;
     for (attempt, ms) in delays.iter().cycle().take(60).enumerate() {
-        let mut up = Bg::spawn(
-            {
-                let mut c = lab.cmd();
-                c.args(["-q", "up"]);
-                c
-            },
-            None,
-        );
+        let mut up = Bg::spawn(lab.up_cmd(true, None), None);
         std::thread::sleep(Duration::from_millis(*ms));
         up.kill();
         let out = up.wait(Duration::from_secs(30));
@@ -207,7 +201,7 @@ fn killed_up_is_refused_then_cleaned_by_down() {
         lab.namespaces().len()
     );
 
-    let again = lab.tcplab(&["-q", "up"]);
+    let again = run(lab.up_cmd(true, None), Duration::from_secs(60));
     assert_eq!(again.code, 2, "`up` of a half-up lab must refuse with exit 2: {}", again.describe());
     assert!(!again.stderr.trim().is_empty(), "the refusal says why: {}", again.describe());
     assert!(lab.state_file().exists(), "the refusal must keep the record");
@@ -229,11 +223,7 @@ fn two_labs_side_by_side() {
     let two = Lab::new("two");
     let ups: Vec<Bg> = [&one, &two]
         .iter()
-        .map(|l| {
-            let mut c = l.cmd();
-            c.args(["-q", "up"]);
-            Bg::spawn(c, None)
-        })
+        .map(|l| Bg::spawn(l.up_cmd(true, None), None))
         .collect();
     for (u, l) in ups.into_iter().zip([&one, &two]) {
         let out = u.wait(Duration::from_secs(60));
@@ -266,7 +256,7 @@ fn up_of_a_lab_already_up_exits_2_with_one_line() {
     let _serial = serial();
     let lab = Lab::new("twice");
     lab.up(None);
-    let out = lab.tcplab(&["up"]);
+    let out = run(lab.up_cmd(false, None), Duration::from_secs(60));
     assert_eq!(out.code, 2, "{}", out.describe());
     assert_eq!(out.stderr_lines().len(), 1, "one line on stderr: {}", out.describe());
     assert!(out.stderr.contains(&lab.name) && out.stderr.contains("already up"), "{}", out.describe());
@@ -303,7 +293,7 @@ fn up_with_a_missing_uplink_exits_2_and_creates_nothing() {
     let _serial = serial();
     let before = Snapshot::take();
     let lab = Lab::new("noif");
-    let out = lab.tcplab(&["up", "nosuchif0"]);
+    let out = run(lab.up_cmd(false, Some("nosuchif0")), Duration::from_secs(60));
     assert_eq!(out.code, 2, "{}", out.describe());
     assert!(out.stderr.contains("nosuchif0"), "the error names the interface: {}", out.describe());
     assert_eq!(out.stderr_lines().len(), 1, "one line on stderr: {}", out.describe());

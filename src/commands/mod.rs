@@ -3,6 +3,7 @@
 
 pub mod down;
 pub mod exec;
+pub mod image;
 pub mod status;
 pub mod up;
 
@@ -57,6 +58,8 @@ pub enum Command {
     Status(status::StatusCmd),
     /// Run a command in a node (stdin/stdout/stderr passed through, its exit code returned)
     Exec(exec::ExecCmd),
+    /// Build the node image for the docker runtime
+    Image(image::ImageCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Down(c) => block_on(c.exec(&cli.global)),
         Command::Status(c) => block_on(c.exec(&cli.global)),
         Command::Exec(c) => c.exec(&cli.global),
+        Command::Image(c) => block_on(c.exec(&cli.global)),
     }
 }
 

@@ -18,6 +18,13 @@ impl StatusCmd {
     pub async fn exec(&self, g: &GlobalOpts) -> Result<i32> {
         let ctx = g.resolve()?;
         let state = ctx.require_up()?;
+        if state.runtime == "docker" {
+            // A restarted container has a new namespace: re-link it so status reads the live one.
+            let docker = crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
+            for n in &ctx.topology.nodes {
+                let _ = docker.link_netns(&crate::plan::node_netns(&ctx.lab, &n.name)).await;
+            }
+        }
         let st = lab::status(state, &ctx.topology).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&st).map_err(|e| Error::Other(e.to_string()))?);

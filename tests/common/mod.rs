@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const TCPLAB: &str = env!("CARGO_BIN_EXE_tcplab");
 
-/// Where tcplab keeps its records.
-pub const STATE_DIR: &str = "/run/tcplab";
+/// Where tcplab keeps its records (TCPLAB_STATE_DIR, as tcplab reads it, else /run/tcplab).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("TCPLAB_STATE_DIR").map_or_else(|| PathBuf::from("/run/tcplab"), PathBuf::from)
+}
 
 /// Skip the test (with the message CI greps for) unless we are root.
 #[macro_export]
@@ -279,13 +281,26 @@ impl Lab {
         Lab { name: lab_name(tag), topology: Some(file.to_path_buf()) }
     }
 
-    /// `tcplab --lab NAME [--topology FILE]`, to add a command to.
+    /// `tcplab --lab NAME --runtime netns [--topology FILE]`, to add a command to.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(TCPLAB);
-        c.arg("--lab").arg(&self.name);
+        c.arg("--lab").arg(&self.name).args(["--runtime", "netns"]);
         if let Some(t) = &self.topology {
             c.arg("--topology").arg(t);
         }
+        c
+    }
+
+    /// The full `up` command line: the netns runtime, Linux bridges (TCPLAB_TEST_SWITCH=ovs
+    /// runs the tests on Open vSwitch LANs instead), `-q` if asked, the uplink if given.
+    pub fn up_cmd(&self, quiet: bool, uplink: Option<&str>) -> Command {
+        let mut c = self.cmd();
+        let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
+        c.args(["--switch", &switch]);
+        if quiet {
+            c.arg("-q");
+        }
+        c.arg("up").args(uplink);
         c
     }
 
@@ -298,9 +313,7 @@ impl Lab {
 
     /// `up` (with an uplink if given), which must succeed.
     pub fn up(&self, uplink: Option<&str>) {
-        let mut args = vec!["-q", "up"];
-        args.extend(uplink);
-        let out = self.tcplab(&args);
+        let out = run(self.up_cmd(true, uplink), Duration::from_secs(60));
         assert!(out.ok(), "lab {} did not come up: {}", self.name, out.describe());
     }
 
@@ -337,7 +350,7 @@ impl Lab {
 
     /// The record file of the lab.
     pub fn state_file(&self) -> PathBuf {
-        Path::new(STATE_DIR).join(format!("{}.json", self.name))
+        state_dir().join(format!("{}.json", self.name))
     }
 
     /// Named namespaces of this lab that exist now.
@@ -356,8 +369,8 @@ impl Drop for Lab {
         // A refused or killed `up` can leave the lab's lock file when no record exists (a
         // tcplab bug the tests report); do not leave it behind on the machine.
         if !self.state_file().exists() {
-            let _ = std::fs::remove_file(Path::new(STATE_DIR).join(format!("{}.lock", self.name)));
-            let _ = std::fs::remove_dir(STATE_DIR);
+            let _ = std::fs::remove_file(state_dir().join(format!("{}.lock", self.name)));
+            let _ = std::fs::remove_dir(state_dir());
         }
     }
 }
@@ -563,7 +576,7 @@ impl Snapshot {
         s.insert("iptables", iptables_lines(&[]));
         s.insert("iptables-nat", iptables_lines(&["-t", "nat"]));
         let mut files = Vec::new();
-        walk(Path::new(STATE_DIR), &mut files);
+        walk(&state_dir(), &mut files);
         walk(Path::new("/etc/netns"), &mut files);
         s.insert("files", files);
         let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("reading ip_forward");
@@ -603,7 +616,8 @@ impl Snapshot {
                         continue;
                     }
                     // Whether tcplab's own directories exist depends on other labs too.
-                    if *section == "files" && foreign_files && (l == "dir /run/tcplab" || l == "dir /etc/netns") {
+                    let state_dir_line = format!("dir {}", state_dir().display());
+                    if *section == "files" && foreign_files && (*l == state_dir_line || l == "dir /etc/netns") {
                         continue;
                     }
                     out.push(format!("{sign} {section}: {l}"));
@@ -622,7 +636,8 @@ impl Snapshot {
 
 /// Whether a snapshot line names a tcplab lab other than `ours`.
 fn foreign(line: &str, ours: &[&str]) -> bool {
-    for marker in ["tcplab-", "TCPLAB-", "tcplab:", "/run/tcplab/"] {
+    let state = format!("{}/", state_dir().display());
+    for marker in ["tcplab-", "TCPLAB-", "tcplab:", state.as_str()] {
         let mut rest = line;
         while let Some(i) = rest.find(marker) {
             let after = &rest[i + marker.len()..];
