@@ -594,3 +594,11 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
         objects,
     }
 }
+
+/// Set interface `iface` of `node` up or down.
+pub async fn set_link(lab: &str, node: &str, iface: &str, up: bool) -> Result<()> {
+    let netns = crate::plan::node_netns(lab, node);
+    let rt = tokio::runtime::Handle::current();
+    let h = sys::in_netns(&sys::netns_path(&netns), move || Netlink::open_here(&rt)).with_context(|| format!("node {node}"))?;
+    h.set_state(iface, up).await.with_context(|| format!("node {node}"))
+}

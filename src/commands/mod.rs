@@ -4,6 +4,7 @@
 pub mod down;
 pub mod exec;
 pub mod image;
+pub mod link;
 pub mod status;
 pub mod up;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Exec(exec::ExecCmd),
     /// Build the node image for the docker runtime
     Image(image::ImageCmd),
+    /// Cut (down) or restore (up) a line: NODE:IFACE, or the two NODEs of a point-to-point line
+    Link(link::LinkCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(c) => block_on(c.exec(&cli.global)),
         Command::Exec(c) => c.exec(&cli.global),
         Command::Image(c) => block_on(c.exec(&cli.global)),
+        Command::Link(c) => block_on(c.exec(&cli.global)),
     }
 }
 
