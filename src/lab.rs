@@ -595,10 +595,24 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
     }
 }
 
-/// Set interface `iface` of `node` up or down.
-pub async fn set_link(lab: &str, node: &str, iface: &str, up: bool) -> Result<()> {
-    let netns = crate::plan::node_netns(lab, node);
+/// Set interface `iface` of `node` up or down. Taking an interface down makes the kernel drop
+/// every route through it, static ones included; bringing it up puts the node's planned routes
+/// back (those that still exist are left as they are).
+pub async fn set_link(plan: &Plan, node: &str, iface: &str, up: bool) -> Result<()> {
+    let n = plan.nodes.iter().find(|n| n.name == node).ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
     let rt = tokio::runtime::Handle::current();
-    let h = sys::in_netns(&sys::netns_path(&netns), move || Netlink::open_here(&rt)).with_context(|| format!("node {node}"))?;
-    h.set_state(iface, up).await.with_context(|| format!("node {node}"))
+    let h = sys::in_netns(&sys::netns_path(&n.netns), move || Netlink::open_here(&rt)).with_context(|| format!("node {node}"))?;
+    h.set_state(iface, up).await.with_context(|| format!("node {node}"))?;
+    if up {
+        for r in &n.routes {
+            match h.add_route(r.route.to, r.route.via, r.oif).await {
+                Ok(()) => {}
+                Err(Error::Netlink { message, .. }) if message.contains("exists") => {}
+                // A route through another interface that is down stays down with it.
+                Err(Error::Netlink { message, .. }) if message.contains("unreachable") => {}
+                Err(e) => return Err(e.context(format!("node {node}: restoring route {}", r.route))),
+            }
+        }
+    }
+    Ok(())
 }

@@ -152,6 +152,17 @@ impl LabState {
         Ok(())
     }
 
+    /// The plan this lab was brought up with (for `link up` and experiments).
+    pub fn plan(&self, topo: &crate::topology::Topology) -> crate::plan::Plan {
+        let switch_override = match self.switch.as_deref() {
+            Some("linux") => Some(crate::topology::NetworkKind::Linux),
+            Some("ovs") => Some(crate::topology::NetworkKind::Ovs),
+            _ => None,
+        };
+        let opts = crate::plan::PlanOptions { uplink: self.uplink.clone(), switch_override };
+        crate::plan::plan(topo, &self.lab, &opts)
+    }
+
     /// Record objects (before creating them) and save.
     pub fn record(&mut self, objects: impl IntoIterator<Item = Object>) -> Result<()> {
         self.objects.extend(objects);

@@ -25,6 +25,10 @@ fn isolated_lab_full_mesh_and_clean_down() {
     assert_eq!(st["complete"], true, "status after up: {st}");
     assert!(st["uplink"].is_null(), "an isolated lab has no uplink: {st}");
     assert_eq!(st["runtime"], "netns", "the tests are of the netns runtime: {st}");
+    // The snapshot sees the lab (so that its coming back equal means something).
+    let during = before.diff(&Snapshot::take(), &[&lab.name]);
+    let ns = format!("+ netns: tcplab-{}-slip", lab.name);
+    assert!(during.iter().any(|l| *l == ns), "the snapshot does not see the lab's namespaces: {during:?}");
     let failures = mesh_failures(&lab, &[]);
     assert!(failures.is_empty(), "{} pings failed:\n{}", failures.len(), failures.join("\n"));
     lab.down();
@@ -124,6 +128,12 @@ fn uplink_reaches_fake_internet_masqueraded_and_clean_down() {
     let st = lab.status();
     assert_eq!(st["uplink"], inet.uplink.as_str(), "status shows the uplink: {st}");
 
+    // The snapshot sees what the uplink adds to the host (so that its going means something).
+    let during = before.diff(&Snapshot::take(), &[&lab.name]).join("\n");
+    for seen in ["+ link: gatewayout", "+ route: 140.252.1.0/24 via 140.252.104.2 dev gatewayout", &format!("TCPLAB-{}", lab.name), "MASQUERADE"] {
+        assert!(during.contains(seen), "the snapshot does not show `{seen}` while the lab is up:\n{during}");
+    }
+
     // slip -> 198.51.100.2, captured where it arrives.
     let pcap = tmp.join("inet.pcap");
     let mut capture = Bg::spawn(
@@ -140,6 +150,7 @@ fn uplink_reaches_fake_internet_masqueraded_and_clean_down() {
     assert!(cap.ok(), "the capture in the fake internet saw no echo request: {}", cap.describe());
     let read = sh("tcpdump", &["-n", "-r", pcap.to_str().unwrap()], Duration::from_secs(10)).expect_ok();
     let line = read.stdout.lines().find(|l| l.contains("ICMP echo request")).unwrap_or_else(|| panic!("no echo request in the capture: {}", read.stdout));
+    eprintln!("captured in the fake internet: {line}");
     let (src, dst) = icmp_src_dst(line);
     assert_eq!(dst, INET_FAR, "captured: {line}");
     assert_eq!(src, INET_HOST, "slip's packet must arrive from the uplink's address (MASQUERADE), captured: {line}");
@@ -173,18 +184,27 @@ fn killed_up_is_refused_then_cleaned_by_down() {
     let lab = Lab::with_topology("crash", &topo);
     let before = Snapshot::take();
 
-    // A 150-node `up` takes a few hundred ms: kill it after a few ms, until a kill lands mid-way.
-    let delays = [40u64, 80, 20, 120, 10, 160, 60, 5, 200, 30, 100, 15, 250, 50];
+    // How long a whole `up` of 150 nodes takes here (a few hundred ms), then kill `up`s at
+    // fractions of that until one dies half done: the record says incomplete, and (preferably)
+    // some of the lab's namespaces exist.
+    let t0 = Instant::now();
+    lab.up(None);
+    let full = t0.elapsed();
+    lab.down();
+    eprintln!("a whole up of 150 nodes took {} ms", full.as_millis());
+    let fractions = [0.5, 0.3, 0.7, 0.4, 0.6, 0.2, 0.8, 0.45, 0.55, 0.35, 0.65, 0.25, 0.75, 0.1, 0.9];
     let mut midway = None;
-    for (attempt, ms) in delays.iter().cycle().take(60).enumerate() {
+    for (attempt, f) in fractions.iter().cycle().take(40).enumerate() {
+        let delay = full.mul_f64(*f);
         let mut up = Bg::spawn(lab.up_cmd(true, None), None);
-        std::thread::sleep(Duration::from_millis(*ms));
+        std::thread::sleep(delay);
         up.kill();
         let out = up.wait(Duration::from_secs(30));
+        assert_ne!(out.code, 0, "the kill came too late? {}", out.describe());
         let record = std::fs::read_to_string(lab.state_file()).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         match record {
-            Some(r) if r["complete"] == false && !lab.namespaces().is_empty() => {
-                midway = Some((attempt, *ms, r, out));
+            Some(r) if r["complete"] == false && (!lab.namespaces().is_empty() || attempt >= 10) => {
+                midway = Some((attempt, delay, r));
                 break;
             }
             _ => {
@@ -193,13 +213,16 @@ fn killed_up_is_refused_then_cleaned_by_down() {
             }
         }
     }
-    let (attempt, ms, record, _) = midway.expect("no kill landed while `up` was half done in 60 attempts");
+    let (attempt, delay, record) = midway.expect("no kill landed while `up` was half done in 40 attempts");
     eprintln!(
-        "kill after {ms} ms (attempt {}) left {} recorded objects, {} namespaces",
+        "kill after {} ms (attempt {}) left {} recorded objects, {} namespaces",
+        delay.as_millis(),
         attempt + 1,
         record["objects"].as_array().map_or(0, Vec::len),
         lab.namespaces().len()
     );
+    let st = lab.tcplab(&["status", "--json"]);
+    assert!(st.stdout.contains("\"complete\": false"), "status of a half-up lab says incomplete: {}", st.describe());
 
     let again = run(lab.up_cmd(true, None), Duration::from_secs(60));
     assert_eq!(again.code, 2, "`up` of a half-up lab must refuse with exit 2: {}", again.describe());

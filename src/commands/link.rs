@@ -33,8 +33,9 @@ impl LinkCmd {
         crate::sys::require_root("tcplab link")?;
         let targets = resolve_ends(&ctx.topology, &self.ends)?;
         let up = self.state == LinkState::Up;
+        let plan = state.plan(&ctx.topology);
         for (node, iface) in &targets {
-            lab::set_link(&state.lab, node, iface, up).await?;
+            lab::set_link(&plan, node, iface, up).await?;
         }
         if !g.quiet {
             let what: Vec<String> = targets.iter().map(|(n, i)| format!("{n}:{i}")).collect();

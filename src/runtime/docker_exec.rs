@@ -136,3 +136,36 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
     let info = docker.inspect_exec(&id).await.map_err(|e| api_err("inspecting the exec", e))?;
     Ok(info.exit_code.unwrap_or(0) as i32)
 }
+
+/// Run `cmd` in `container` without a terminal and collect its output and exit code.
+pub async fn run_collect(docker: &Docker, container: &str, cmd: &[String]) -> Result<super::CmdOutput> {
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| api_err("creating the exec", e))?;
+    let mut out = super::CmdOutput::default();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&created.id, None).await.map_err(|e| api_err("starting the exec", e))?
+    {
+        while let Some(item) = output.next().await {
+            match item.map_err(|e| api_err("reading the exec's output", e))? {
+                LogOutput::StdErr { message } => out.stderr.push_str(&String::from_utf8_lossy(&message)),
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.stdout.push_str(&String::from_utf8_lossy(&message))
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+    }
+    let info = docker.inspect_exec(&created.id).await.map_err(|e| api_err("inspecting the exec", e))?;
+    out.code = info.exit_code.unwrap_or(-1) as i32;
+    Ok(out)
+}

@@ -57,3 +57,54 @@ pub trait Runtime {
     /// Run a command in a node with stdio passed through; returns its exit code.
     async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32>;
 }
+
+/// What a command run in a node printed and returned.
+#[derive(Debug, Clone, Default)]
+pub struct CmdOutput {
+    /// Exit code (128+signal when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs commands in a lab's nodes and collects their output (for experiments), whatever the
+/// runtime: a child process inside the namespace, or a Docker exec.
+#[derive(Clone)]
+pub enum NodeRunner {
+    /// Child processes entering the node's namespace.
+    Netns,
+    /// Docker exec in the node's container.
+    Docker(bollard::Docker),
+}
+
+impl NodeRunner {
+    /// The runner for a lab made with runtime `kind`.
+    pub async fn new(kind: RuntimeKind) -> Result<Self> {
+        Ok(match kind {
+            RuntimeKind::Netns => NodeRunner::Netns,
+            RuntimeKind::Docker => NodeRunner::Docker(docker::DockerRuntime::connect("").await?.client().clone()),
+        })
+    }
+
+    /// Run `argv` in `node` of `lab` and collect its output.
+    pub async fn run(&self, lab: &str, node: &str, argv: &[String]) -> Result<CmdOutput> {
+        let netns = crate::plan::node_netns(lab, node);
+        match self {
+            NodeRunner::Netns => {
+                let mut cmd = tokio::process::Command::from(netns::node_command(&netns, node, argv)?);
+                cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+                let out = cmd.output().await.map_err(|e| crate::Error::io(format!("running {} in {node}", argv[0]), e))?;
+                use std::os::unix::process::ExitStatusExt;
+                let code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+                Ok(CmdOutput {
+                    code,
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                })
+            }
+            NodeRunner::Docker(d) => docker_exec::run_collect(d, &netns, argv).await,
+        }
+    }
+}

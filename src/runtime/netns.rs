@@ -49,6 +49,18 @@ impl Runtime for NetnsRuntime {
 /// Replace this process with `cmd` inside namespace `netns` (like `ip netns exec`), with the
 /// node's /etc/hosts and hostname. Returns only on failure.
 pub fn exec_in_netns(netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
+    let mut command = node_command(netns, node, cmd)?;
+    let err = command.exec();
+    Err(if err.kind() == std::io::ErrorKind::NotFound {
+        Error::Usage(format!("command '{}' not found", cmd[0]))
+    } else {
+        Error::io(format!("running {} in {node}", cmd[0]), err)
+    })
+}
+
+/// A command that will run inside node `node` (namespace `netns`): it enters the namespace,
+/// gets a private mount namespace with the node's /etc/hosts and /sys, and the node's hostname.
+pub fn node_command(netns: &str, node: &str, cmd: &[String]) -> Result<std::process::Command> {
     let Some((prog, args)) = cmd.split_first() else {
         return Err(Error::Usage("exec needs a command, e.g. `tcplab exec sun ping aix`".into()));
     };
@@ -65,12 +77,12 @@ pub fn exec_in_netns(netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
     let have_hosts = hosts.exists();
     let mut command = std::process::Command::new(prog);
     command.args(args);
-    // SAFETY: only async-signal-safe system calls on data prepared before the fork.
+    // SAFETY: only async-signal-safe system calls on data prepared before the fork; the
+    // namespace file stays open (moved into the closure) until the child has entered it.
     unsafe {
-        use std::os::fd::AsRawFd;
-        let ns_fd = ns.as_raw_fd();
         command.pre_exec(move || {
-            if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+            use std::os::fd::AsRawFd;
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS) != 0 {
@@ -93,10 +105,5 @@ pub fn exec_in_netns(netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
             Ok(())
         });
     }
-    let err = command.exec();
-    Err(if err.kind() == std::io::ErrorKind::NotFound {
-        Error::Usage(format!("command '{prog}' not found"))
-    } else {
-        Error::io(format!("running {prog} in {node}"), err)
-    })
+    Ok(command)
 }

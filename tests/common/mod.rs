@@ -427,6 +427,8 @@ pub fn mesh_failures(lab: &Lab, extra: &[&str]) -> Vec<String> {
     }
     let total: usize = nodes.iter().map(|(_, a)| a.len()).sum();
     assert!(total >= 11, "the course lab has at least 11 addresses, status shows {total}");
+    let pings = nodes.len() * (total + extra.len()) - total;
+    eprintln!("lab {}: {pings} pings from {} nodes to {total} addresses and {:?}", lab.name, nodes.len(), extra);
     std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
