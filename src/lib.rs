@@ -7,12 +7,15 @@
 
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod commands;
 pub mod error;
+pub mod experiment;
 pub mod lab;
 pub mod net;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod runtime;
 pub mod state;
 pub mod sys;

@@ -28,7 +28,7 @@ fn isolated_lab_full_mesh_and_clean_down() {
     // The snapshot sees the lab (so that its coming back equal means something).
     let during = before.diff(&Snapshot::take(), &[&lab.name]);
     let ns = format!("+ netns: tcplab-{}-slip", lab.name);
-    assert!(during.iter().any(|l| *l == ns), "the snapshot does not see the lab's namespaces: {during:?}");
+    assert!(during.contains(&ns), "the snapshot does not see the lab's namespaces: {during:?}");
     let failures = mesh_failures(&lab, &[]);
     assert!(failures.is_empty(), "{} pings failed:\n{}", failures.len(), failures.join("\n"));
     lab.down();
@@ -360,4 +360,35 @@ fn exec_resolves_node_names() {
     let out = lab.exec("sun", &["ping", "-c1", "-W2", "aix"]);
     assert!(out.ok(), "sun cannot ping aix by name: {}", out.describe());
     assert!(out.stdout.contains("140.252.1.92"), "aix resolves to 140.252.1.92: {}", out.stdout);
+}
+
+/// `tcplab status | head -1`: a reader that stops early must not make tcplab panic.
+#[test]
+fn status_into_a_closed_pipe_exits_without_a_panic() {
+    root_or_skip!();
+    let _serial = serial();
+    let lab = Lab::new("pipe");
+    lab.up(None);
+    for args in [&["status"][..], &["status", "--json"][..]] {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe(2) fills two descriptors that we then own.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors are ours and open; the read end is closed at once, as `head` does.
+        let (read_end, write_end) = unsafe {
+            use std::os::fd::FromRawFd;
+            (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+        };
+        drop(read_end);
+        let mut c = lab.cmd();
+        c.args(args).stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::piped());
+        let out = c.output().expect("running tcplab status");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && out.status.code() != Some(101),
+            "`tcplab {}` into a closed pipe panicked (exit {:?}):\n{}",
+            args.join(" "),
+            out.status.code(),
+            stderr.lines().take(3).collect::<Vec<_>>().join("\n")
+        );
+    }
 }

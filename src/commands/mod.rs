@@ -3,6 +3,8 @@
 
 pub mod down;
 pub mod exec;
+pub mod experiment;
+pub mod graph;
 pub mod image;
 pub mod link;
 pub mod status;
@@ -63,6 +65,10 @@ pub enum Command {
     Image(image::ImageCmd),
     /// Cut (down) or restore (up) a line: NODE:IFACE, or the two NODEs of a point-to-point line
     Link(link::LinkCmd),
+    /// The book's experiments: list them, or run one with checks and a report
+    Experiment(experiment::ExperimentCmd),
+    /// Draw the topology (SVG or Graphviz DOT) to standard output
+    Graph(graph::GraphCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -74,6 +80,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(c) => c.exec(&cli.global),
         Command::Image(c) => block_on(c.exec(&cli.global)),
         Command::Link(c) => block_on(c.exec(&cli.global)),
+        Command::Experiment(c) => block_on(c.exec(&cli.global)),
+        Command::Graph(c) => c.exec(&cli.global),
     }
 }
 

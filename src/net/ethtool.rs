@@ -37,9 +37,13 @@ struct EthtoolValue {
 /// never runs `ethtool`.
 ///
 /// Idempotent. Reads the setting back and fails if it is still on.
-/// Errors are the kernel's as they are (`ENODEV`: no such interface in this
+///
+/// # Errors
+///
+/// The kernel's error as it is (`ENODEV`: no such interface in this
 /// namespace, `EPERM`: needs `CAP_NET_ADMIN`, `EOPNOTSUPP`: the driver cannot
-/// change it), or `InvalidInput` for a name that cannot be an interface name.
+/// change it), `InvalidInput` for a name that cannot be an interface name, or
+/// `Other` if the setting is still on afterwards.
 pub fn disable_tx_checksum(ifname: &str) -> io::Result<()> {
     let mut value = EthtoolValue {
         cmd: ETHTOOL_STXCSUM,
@@ -57,7 +61,9 @@ pub fn disable_tx_checksum(ifname: &str) -> io::Result<()> {
 /// Whether transmit checksum offload is on for `ifname` in the calling
 /// thread's network namespace (`ETHTOOL_GTXCSUM`), mainly for tests.
 ///
-/// Errors as for [`disable_tx_checksum`].
+/// # Errors
+///
+/// As for [`disable_tx_checksum`].
 pub fn tx_checksum_enabled(ifname: &str) -> io::Result<bool> {
     let mut value = EthtoolValue {
         cmd: ETHTOOL_GTXCSUM,
@@ -73,16 +79,14 @@ fn ifreq_for(ifname: &str) -> io::Result<libc::ifreq> {
     if bytes.is_empty() || bytes.len() > MAX_IFNAME || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "{ifname:?} is not a valid interface name (1 to {MAX_IFNAME} bytes, no NUL)"
-            ),
+            format!("{ifname:?} is not a valid interface name (1 to {MAX_IFNAME} bytes, no NUL)"),
         ));
     }
     // SAFETY: `ifreq` is plain old data (byte arrays, integers and a raw
     // pointer in a union); all zeroes is a valid value for it.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, &src) in ifr.ifr_name.iter_mut().zip(bytes) {
-        *dst = src as libc::c_char;
+        *dst = libc::c_char::from_ne_bytes([src]);
     }
     Ok(ifr)
 }
@@ -99,7 +103,7 @@ fn ethtool_ioctl(ifname: &str, value: &mut EthtoolValue) -> io::Result<()> {
         None,
     )
     .map_err(io::Error::from)?;
-    ifr.ifr_ifru.ifru_data = (value as *mut EthtoolValue).cast::<libc::c_char>();
+    ifr.ifr_ifru.ifru_data = std::ptr::from_mut(value).cast::<libc::c_char>();
     // SAFETY: `sock` is an open socket, `ifr` a valid NUL-terminated ifreq
     // whose data pointer refers to `value`, a live `struct ethtool_value` that
     // outlives the call; the kernel reads and writes only that struct.

@@ -257,6 +257,11 @@ impl fmt::Debug for Ovsdb {
 impl Ovsdb {
     /// Connect to `ovsdb-server` at `path` (usually [`DEFAULT_SOCKET`]) and
     /// check that it serves the `Open_vSwitch` database.
+    ///
+    /// # Errors
+    ///
+    /// [`OvsError::NotRunning`] when the socket is missing or nothing listens
+    /// on it, [`OvsError::NoDatabase`], or a connection error.
     pub fn connect(path: &Path) -> Result<Self, OvsError> {
         Self::connect_with_timeout(path, IO_TIMEOUT)
     }
@@ -305,8 +310,17 @@ impl Ovsdb {
     /// The kernel is asked directly ([`kernel_datapath_available`]): the
     /// database lists `system` in `datapath_types` even without the kernel
     /// module, and `ovs-vsctl add-br` then "succeeds" making no bridge.
+    ///
+    /// # Errors
+    ///
+    /// [`OvsError::NoDatapath`] when neither can be used, or a connection error.
     pub fn choose_datapath(&mut self) -> Result<Datapath, OvsError> {
-        let rows = self.select(DATABASE, json!([]), &["datapath_types"], "reading datapath types")?;
+        let rows = self.select(
+            DATABASE,
+            json!([]),
+            &["datapath_types"],
+            "reading datapath types",
+        )?;
         let types: Vec<String> = rows
             .first()
             .and_then(|row| row.get("datapath_types"))
@@ -335,7 +349,18 @@ impl Ovsdb {
     /// apply the change in time, or an interface reports an `error` or gets no
     /// OpenFlow port, the new bridges are removed again (best effort) and the
     /// error names the interface and the error text.
-    pub fn create_bridges(&mut self, datapath: Datapath, bridges: &[BridgeSpec]) -> Result<(), OvsError> {
+    ///
+    /// # Errors
+    ///
+    /// [`OvsError::Invalid`], [`OvsError::BridgeExists`],
+    /// [`OvsError::PortInUse`], [`OvsError::Transaction`] (nothing changed);
+    /// [`OvsError::NotApplied`], [`OvsError::Interface`],
+    /// [`OvsError::BridgeFailed`] (rolled back); or a connection error.
+    pub fn create_bridges(
+        &mut self,
+        datapath: Datapath,
+        bridges: &[BridgeSpec],
+    ) -> Result<(), OvsError> {
         validate_specs(bridges)?;
         if bridges.is_empty() {
             return Ok(());
@@ -356,7 +381,9 @@ impl Ovsdb {
         let bridge_uuids = inserted_uuids(&results, &layout.bridges, during)?;
         let mut ifaces = HashMap::new();
         for (index, name, local) in &layout.ifaces {
-            let uuid = inserted_uuids(&results, &[*index], during)?.pop().unwrap_or_default();
+            let uuid = inserted_uuids(&results, &[*index], during)?
+                .pop()
+                .unwrap_or_default();
             ifaces.insert(uuid, (name.clone(), *local));
         }
         let target = selected_next_cfg(&results, layout.select, during)?;
@@ -372,9 +399,18 @@ impl Ovsdb {
     }
 
     /// Names, sorted, of the bridges whose `external_ids:tcplab-lab` is `lab`.
+    ///
+    /// # Errors
+    ///
+    /// [`OvsError::Invalid`] for a lab name with NUL, or a connection error.
     pub fn lab_bridges(&mut self, lab: &str) -> Result<Vec<String>, OvsError> {
         check_label("lab", lab)?;
-        let rows = self.select("Bridge", lab_condition(lab), &["name"], "listing the lab's bridges")?;
+        let rows = self.select(
+            "Bridge",
+            lab_condition(lab),
+            &["name"],
+            "listing the lab's bridges",
+        )?;
         let mut names: Vec<String> = rows
             .iter()
             .filter_map(|row| row.get("name").and_then(Value::as_str).map(str::to_owned))
@@ -390,6 +426,12 @@ impl Ovsdb {
     /// A bridge without the label is never touched: the transaction asserts
     /// that the labelled set is still the one just read (and retries if not).
     /// The attached veths themselves are not deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`OvsError::Invalid`] for a lab name with NUL,
+    /// [`OvsError::NotApplied`] if ovs-vswitchd did not follow (the database
+    /// change is made: calling again returns `Ok(empty)`), or a connection error.
     pub fn delete_lab(&mut self, lab: &str) -> Result<Vec<String>, OvsError> {
         check_label("lab", lab)?;
         let during = "removing the lab's bridges";
@@ -428,7 +470,9 @@ impl Ovsdb {
         }
         Err(OvsError::Transaction {
             during,
-            error: format!("the bridges of lab {lab:?} kept changing during {DELETE_ATTEMPTS} attempts"),
+            error: format!(
+                "the bridges of lab {lab:?} kept changing during {DELETE_ATTEMPTS} attempts"
+            ),
         })
     }
 
@@ -481,7 +525,9 @@ impl Ovsdb {
         let mut owner: HashMap<&str, &str> = HashMap::new();
         let mut existing: BTreeSet<&str> = BTreeSet::new();
         for row in &bridge_rows {
-            let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
+            let Some(name) = row.get("name").and_then(Value::as_str) else {
+                continue;
+            };
             existing.insert(name);
             for port in row.get("ports").map(decode_set).unwrap_or_default() {
                 if let Some(uuid) = decode_uuid(port) {
@@ -491,15 +537,21 @@ impl Ovsdb {
         }
         for spec in bridges {
             if existing.contains(spec.name.as_str()) {
-                return Err(OvsError::BridgeExists { name: spec.name.clone() });
+                return Err(OvsError::BridgeExists {
+                    name: spec.name.clone(),
+                });
             }
         }
         let wanted: BTreeSet<&str> = bridges
             .iter()
-            .flat_map(|b| std::iter::once(b.name.as_str()).chain(b.ports.iter().map(String::as_str)))
+            .flat_map(|b| {
+                std::iter::once(b.name.as_str()).chain(b.ports.iter().map(String::as_str))
+            })
             .collect();
         for row in &port_rows {
-            let Some(name) = row.get("name").and_then(Value::as_str) else { continue };
+            let Some(name) = row.get("name").and_then(Value::as_str) else {
+                continue;
+            };
             if wanted.contains(name) {
                 let bridge = row
                     .get("_uuid")
@@ -564,14 +616,25 @@ impl Ovsdb {
                     during,
                 )?;
                 for row in &rows {
-                    let Some(uuid) = row.get("_uuid").and_then(decode_uuid) else { continue };
-                    let Some((name, local)) = expected.get(uuid) else { continue };
+                    let Some(uuid) = row.get("_uuid").and_then(decode_uuid) else {
+                        continue;
+                    };
+                    let Some((name, local)) = expected.get(uuid) else {
+                        continue;
+                    };
                     seen += 1;
                     let error = row
                         .get("error")
-                        .and_then(|v| decode_set(v).first().and_then(|e| e.as_str()).map(str::to_owned))
+                        .and_then(|v| {
+                            decode_set(v)
+                                .first()
+                                .and_then(|e| e.as_str())
+                                .map(str::to_owned)
+                        })
                         .filter(|e| !e.is_empty());
-                    let ofport = row.get("ofport").and_then(|v| decode_set(v).first().and_then(|p| p.as_i64()));
+                    let ofport = row
+                        .get("ofport")
+                        .and_then(|v| decode_set(v).first().and_then(|p| p.as_i64()));
                     match (error, ofport) {
                         (Some(error), _) => problems.push((*local, name.clone(), Some(error))),
                         (None, Some(-1)) => problems.push((
@@ -594,7 +657,8 @@ impl Ovsdb {
                     ),
                 });
             }
-            let settled = problems.iter().any(|(_, _, error)| error.is_some()) || Instant::now() >= grace;
+            let settled =
+                problems.iter().any(|(_, _, error)| error.is_some()) || Instant::now() >= grace;
             if problems.is_empty() {
                 return Ok(());
             }
@@ -606,10 +670,14 @@ impl Ovsdb {
                 let mut error = error.unwrap_or_else(|| "it got no OpenFlow port".to_owned());
                 if local {
                     error = error.replacen("it got", "its local port got", 1);
-                    return Err(OvsError::BridgeFailed { name, datapath, error });
+                    return Err(OvsError::BridgeFailed {
+                        name,
+                        datapath,
+                        error,
+                    });
                 }
                 if count > 1 {
-                    error.push_str(&format!(" (and {} more interfaces failed)", count - 1));
+                    error = format!("{error} (and {} more interfaces failed)", count - 1);
                 }
                 return Err(OvsError::Interface { name, error });
             }
@@ -625,7 +693,8 @@ impl Ovsdb {
         columns: &[&str],
         during: &'static str,
     ) -> Result<Vec<Map<String, Value>>, OvsError> {
-        let ops = vec![json!({"op": "select", "table": table, "where": condition, "columns": columns})];
+        let ops =
+            vec![json!({"op": "select", "table": table, "where": condition, "columns": columns})];
         let results = self.transact(ops, during)?;
         if let Some((_, error)) = first_error(&results) {
             return Err(OvsError::Transaction { during, error });
@@ -649,7 +718,12 @@ impl Ovsdb {
     }
 
     /// One JSON-RPC call. Connection-level failures make the connection unusable.
-    fn call(&mut self, method: &str, params: Value, during: &'static str) -> Result<Value, OvsError> {
+    fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        during: &'static str,
+    ) -> Result<Value, OvsError> {
         if self.broken {
             return Err(OvsError::Broken);
         }
@@ -663,7 +737,12 @@ impl Ovsdb {
         outcome
     }
 
-    fn call_inner(&mut self, method: &str, params: Value, during: &'static str) -> Result<Value, OvsError> {
+    fn call_inner(
+        &mut self,
+        method: &str,
+        params: Value,
+        during: &'static str,
+    ) -> Result<Value, OvsError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let request = Request {
@@ -705,13 +784,15 @@ impl Ovsdb {
             during,
             detail: format!("cannot encode the request: {e}"),
         })?;
-        self.stream.write_all(&bytes).map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => OvsError::Timeout {
-                during,
-                secs: self.io_timeout.as_secs(),
-            },
-            _ => OvsError::Io { during, source },
-        })
+        self.stream
+            .write_all(&bytes)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => OvsError::Timeout {
+                    during,
+                    secs: self.io_timeout.as_secs(),
+                },
+                _ => OvsError::Io { during, source },
+            })
     }
 
     /// Read until one complete JSON message is buffered, and decode it.
@@ -752,12 +833,20 @@ impl Ovsdb {
                 Ok(0) => {
                     return Err(OvsError::Io {
                         during,
-                        source: io::Error::new(io::ErrorKind::UnexpectedEof, "ovsdb-server closed the connection"),
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "ovsdb-server closed the connection",
+                        ),
                     });
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Err(timeout);
                 }
                 Err(source) => return Err(OvsError::Io { during, source }),
@@ -816,7 +905,11 @@ impl Framer {
                     b' ' | b'\t' | b'\r' | b'\n' => continue,
                     b'{' => self.open.push(b'}'),
                     b'[' => self.open.push(b']'),
-                    _ => return Err(format!("byte 0x{byte:02x} where a JSON message should start")),
+                    _ => {
+                        return Err(format!(
+                            "byte 0x{byte:02x} where a JSON message should start"
+                        ));
+                    }
                 }
                 continue;
             }
@@ -881,7 +974,8 @@ fn create_ops(datapath: Datapath, bridges: &[BridgeSpec]) -> (Vec<Value>, Create
         }));
         let mut port_refs = Vec::new();
         // the bridge's local port: an internal interface named like the bridge
-        let members = std::iter::once((spec.name.as_str(), true)).chain(spec.ports.iter().map(|p| (p.as_str(), false)));
+        let members = std::iter::once((spec.name.as_str(), true))
+            .chain(spec.ports.iter().map(|p| (p.as_str(), false)));
         for (j, (name, local)) in members.enumerate() {
             let iface_ref = format!("tcplab_b{i}_i{j}");
             let port_ref = format!("tcplab_b{i}_p{j}");
@@ -940,7 +1034,10 @@ fn create_ops(datapath: Datapath, bridges: &[BridgeSpec]) -> (Vec<Value>, Create
 /// op 0 asserts the lab's labelled bridges are still exactly these, op 2
 /// selects the new `next_cfg`.
 fn delete_ops(lab: &str, found: &[(String, String)]) -> Vec<Value> {
-    let rows: Vec<Value> = found.iter().map(|(name, _)| json!({"name": name})).collect();
+    let rows: Vec<Value> = found
+        .iter()
+        .map(|(name, _)| json!({"name": name}))
+        .collect();
     let uuids: Vec<Value> = found.iter().map(|(_, uuid)| ouuid(uuid)).collect();
     let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
     vec![
@@ -1011,10 +1108,16 @@ fn check_ifname(what: &str, name: &str) -> Result<(), OvsError> {
     let problem = if name.is_empty() {
         Some("is empty".to_owned())
     } else if name.len() > MAX_IFNAME {
-        Some(format!("is {} bytes long, more than the {MAX_IFNAME} of a Linux interface name", name.len()))
+        Some(format!(
+            "is {} bytes long, more than the {MAX_IFNAME} of a Linux interface name",
+            name.len()
+        ))
     } else if name == "." || name == ".." {
         Some("is not allowed".to_owned())
-    } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
         Some("contains '/', ':', a space or a control character".to_owned())
     } else {
         None
@@ -1101,17 +1204,29 @@ fn first_error(results: &[Value]) -> Option<(usize, String)> {
 }
 
 /// The `rows` of a select result.
-fn rows_of(result: Option<&Value>, during: &'static str) -> Result<Vec<Map<String, Value>>, OvsError> {
+fn rows_of(
+    result: Option<&Value>,
+    during: &'static str,
+) -> Result<Vec<Map<String, Value>>, OvsError> {
     let bad = || OvsError::Protocol {
         during,
         detail: "a select result without rows".to_owned(),
     };
-    let rows = result.and_then(|r| r.get("rows")).and_then(Value::as_array).ok_or_else(bad)?;
-    rows.iter().map(|row| row.as_object().cloned().ok_or_else(bad)).collect()
+    let rows = result
+        .and_then(|r| r.get("rows"))
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
+    rows.iter()
+        .map(|row| row.as_object().cloned().ok_or_else(bad))
+        .collect()
 }
 
 /// The uuids of the rows inserted by the operations at `indexes`.
-fn inserted_uuids(results: &[Value], indexes: &[usize], during: &'static str) -> Result<Vec<String>, OvsError> {
+fn inserted_uuids(
+    results: &[Value],
+    indexes: &[usize],
+    during: &'static str,
+) -> Result<Vec<String>, OvsError> {
     indexes
         .iter()
         .map(|&i| {
@@ -1129,7 +1244,11 @@ fn inserted_uuids(results: &[Value], indexes: &[usize], during: &'static str) ->
 }
 
 /// `next_cfg` from the select at `index`.
-fn selected_next_cfg(results: &[Value], index: usize, during: &'static str) -> Result<i64, OvsError> {
+fn selected_next_cfg(
+    results: &[Value],
+    index: usize,
+    during: &'static str,
+) -> Result<i64, OvsError> {
     rows_of(results.get(index), during)?
         .first()
         .and_then(|row| row.get("next_cfg"))
@@ -1208,7 +1327,9 @@ mod genl {
                 return Ok(answer);
             }
         }
-        Err(io::Error::other(format!("no answer about generic netlink family {name:?}")))
+        Err(io::Error::other(format!(
+            "no answer about generic netlink family {name:?}"
+        )))
     }
 
     /// `nlmsghdr` + `genlmsghdr` + `CTRL_ATTR_FAMILY_NAME`, native endian.
@@ -1222,14 +1343,14 @@ mod genl {
         let attr_len = NLA_HDRLEN + name.len() + 1;
         let total = NLMSG_HDRLEN + GENL_HDRLEN + align4(attr_len);
         let mut msg = Vec::with_capacity(total);
-        // lengths are at most 16 + 4 + 20 bytes: the casts cannot truncate
-        msg.extend_from_slice(&(total as u32).to_ne_bytes());
+        // lengths are at most 16 + 4 + 20 bytes: the conversions cannot fail
+        msg.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_ne_bytes());
         msg.extend_from_slice(&GENL_ID_CTRL.to_ne_bytes());
         msg.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
         msg.extend_from_slice(&seq.to_ne_bytes());
         msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
         msg.extend_from_slice(&[CTRL_CMD_GETFAMILY, 1, 0, 0]); // cmd, version, reserved
-        msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        msg.extend_from_slice(&u16::try_from(attr_len).unwrap_or(u16::MAX).to_ne_bytes());
         msg.extend_from_slice(&CTRL_ATTR_FAMILY_NAME.to_ne_bytes());
         msg.extend_from_slice(name.as_bytes());
         msg.resize(total, 0);
@@ -1259,7 +1380,9 @@ mod genl {
             let msg = &buf[offset..offset + len];
             if msg_seq == seq {
                 if kind == NLMSG_ERROR {
-                    let code = u32_at(msg, NLMSG_HDRLEN)? as i32;
+                    let code = i32::from_ne_bytes(
+                        msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)?.try_into().ok()?,
+                    );
                     if code != 0 {
                         return Some(false);
                     }
@@ -1335,13 +1458,23 @@ mod tests {
             buf.drain(..end);
             framer = Framer::default();
         }
-        assert_eq!(messages, vec![json!({"a": "}{[\"\\"}), json!([1, [2]]), json!({"b": {"c": []}})]);
+        assert_eq!(
+            messages,
+            vec![
+                json!({"a": "}{[\"\\"}),
+                json!([1, [2]]),
+                json!({"b": {"c": []}})
+            ]
+        );
         assert_eq!(buf, br#"{"partial":"#.to_vec());
         // completing the partial message, byte by byte
         for &b in br#" "x}" }"# {
             buf.push(b);
             if let Some(end) = framer.scan(&buf).expect("valid") {
-                assert_eq!(serde_json::from_slice::<Value>(&buf[..end]).unwrap(), json!({"partial": "x}"}));
+                assert_eq!(
+                    serde_json::from_slice::<Value>(&buf[..end]).unwrap(),
+                    json!({"partial": "x}"})
+                );
                 return;
             }
         }
@@ -1367,11 +1500,21 @@ mod tests {
         let (ops, layout) = create_ops(Datapath::Netdev, &bridges);
         // per bridge: wait + (iface + port) per member + bridge; then mutate, select, comment
         assert_eq!(ops.len(), (1 + 2 * 3 + 1) + (1 + 2 + 1) + 3);
-        assert_eq!(layout.waits, vec![(0, "br-a".to_owned()), (8, "br-b".to_owned())]);
+        assert_eq!(
+            layout.waits,
+            vec![(0, "br-a".to_owned()), (8, "br-b".to_owned())]
+        );
         assert_eq!(layout.bridges, vec![7, 11]);
         assert_eq!(layout.select, 13);
-        let names: Vec<(&str, bool)> = layout.ifaces.iter().map(|(_, n, l)| (n.as_str(), *l)).collect();
-        assert_eq!(names, vec![("br-a", true), ("va", false), ("vb", false), ("br-b", true)]);
+        let names: Vec<(&str, bool)> = layout
+            .ifaces
+            .iter()
+            .map(|(_, n, l)| (n.as_str(), *l))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("br-a", true), ("va", false), ("vb", false), ("br-b", true)]
+        );
 
         assert_eq!(
             ops[0],
@@ -1399,17 +1542,26 @@ mod tests {
                                              ["named-uuid", "tcplab_b0_p2"]]],
                            "external_ids": labels}})
         );
-        assert_eq!(ops[11]["row"]["external_ids"][1][1], json!(["tcplab-network", "wan"]));
+        assert_eq!(
+            ops[11]["row"]["external_ids"][1][1],
+            json!(["tcplab-network", "wan"])
+        );
         assert_eq!(
             ops[12],
             json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
                    "mutations": [["bridges", "insert", ["set", [["named-uuid", "tcplab_b0"], ["named-uuid", "tcplab_b1"]]]],
                                  ["next_cfg", "+=", 1]]})
         );
-        assert_eq!(ops[13], json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}));
+        assert_eq!(
+            ops[13],
+            json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]})
+        );
         assert_eq!(ops[14]["op"], "comment");
         // every named-uuid used is defined by an earlier insert of the same transaction
-        let defined: BTreeSet<&str> = ops.iter().filter_map(|op| op["uuid-name"].as_str()).collect();
+        let defined: BTreeSet<&str> = ops
+            .iter()
+            .filter_map(|op| op["uuid-name"].as_str())
+            .collect();
         fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
             match v {
                 Value::Array(items) => {
@@ -1426,7 +1578,10 @@ mod tests {
         }
         let mut used = Vec::new();
         ops.iter().for_each(|op| refs(op, &mut used));
-        assert!(used.iter().all(|u| defined.contains(u)), "{used:?} vs {defined:?}");
+        assert!(
+            used.iter().all(|u| defined.contains(u)),
+            "{used:?} vs {defined:?}"
+        );
         // the whole request is valid JSON-RPC
         let request = serde_json::to_value(Request {
             method: "transact",
@@ -1434,7 +1589,10 @@ mod tests {
             id: json!(7),
         })
         .unwrap();
-        assert_eq!(request, json!({"method": "transact", "params": ["Open_vSwitch"], "id": 7}));
+        assert_eq!(
+            request,
+            json!({"method": "transact", "params": ["Open_vSwitch"], "id": 7})
+        );
         let reply = serde_json::to_string(&Reply {
             result: &json!(["x"]),
             error: None,
@@ -1446,7 +1604,10 @@ mod tests {
 
     #[test]
     fn delete_transaction_asserts_the_labelled_set_then_removes_by_uuid() {
-        let found = vec![("b1".to_owned(), "u-1".to_owned()), ("b2".to_owned(), "u-2".to_owned())];
+        let found = vec![
+            ("b1".to_owned(), "u-1".to_owned()),
+            ("b2".to_owned(), "u-2".to_owned()),
+        ];
         let ops = delete_ops("lab1", &found);
         assert_eq!(
             ops[0],
@@ -1466,7 +1627,10 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_specs_before_sending_anything() {
-        let ok = [spec("br0", "lab", "net", &["v0", "v1"]), spec("br1", "lab", "", &[])];
+        let ok = [
+            spec("br0", "lab", "net", &["v0", "v1"]),
+            spec("br1", "lab", "", &[]),
+        ];
         assert!(validate_specs(&ok).is_ok());
         assert!(validate_specs(&[]).is_ok());
         let bad = [
@@ -1481,7 +1645,10 @@ mod tests {
             vec![spec("br0", "lab", "n\0", &[])],
             vec![spec("br0", "lab", "n", &["v0", "v0"])],
             vec![spec("br0", "lab", "n", &["br0"])],
-            vec![spec("br0", "lab", "n", &["v0"]), spec("br1", "lab", "n", &["v0"])],
+            vec![
+                spec("br0", "lab", "n", &["v0"]),
+                spec("br1", "lab", "n", &["v0"]),
+            ],
             vec![spec("br0", "lab", "n", &[]), spec("br0", "lab", "n", &[])],
             vec![spec("br0", "lab", "n", &["ü-ünïcödé-long"])],
         ];
@@ -1496,16 +1663,28 @@ mod tests {
 
     #[test]
     fn decoding_helpers_follow_rfc7047() {
-        assert_eq!(decode_set(&json!(["set", [1, 2]])), vec![&json!(1), &json!(2)]);
+        assert_eq!(
+            decode_set(&json!(["set", [1, 2]])),
+            vec![&json!(1), &json!(2)]
+        );
         assert_eq!(decode_set(&json!(["set", []])), Vec::<&Value>::new());
         assert_eq!(decode_set(&json!("netdev")), vec![&json!("netdev")]);
         assert_eq!(decode_uuid(&json!(["uuid", "abc"])), Some("abc"));
         assert_eq!(decode_uuid(&json!(["named-uuid", "abc"])), None);
         assert_eq!(decode_uuid(&json!("abc")), None);
         assert_eq!(omap(&[("k", "v")]), json!(["map", [["k", "v"]]]));
-        assert_eq!(lab_condition("x"), json!([["external_ids", "includes", ["map", [["tcplab-lab", "x"]]]]]));
-        let results = vec![json!({"uuid": ["uuid", "u1"]}), json!({"rows": [{"next_cfg": 42}]})];
-        assert_eq!(inserted_uuids(&results, &[0], "t").unwrap(), vec!["u1".to_owned()]);
+        assert_eq!(
+            lab_condition("x"),
+            json!([["external_ids", "includes", ["map", [["tcplab-lab", "x"]]]]])
+        );
+        let results = vec![
+            json!({"uuid": ["uuid", "u1"]}),
+            json!({"rows": [{"next_cfg": 42}]}),
+        ];
+        assert_eq!(
+            inserted_uuids(&results, &[0], "t").unwrap(),
+            vec!["u1".to_owned()]
+        );
         assert!(inserted_uuids(&results, &[1], "t").is_err());
         assert!(inserted_uuids(&results, &[9], "t").is_err());
         assert_eq!(selected_next_cfg(&results, 1, "t").unwrap(), 42);
@@ -1523,11 +1702,20 @@ mod tests {
         ];
         let (index, text) = first_error(&results).expect("an error");
         assert_eq!(index, 1);
-        assert_eq!(text, "constraint violation: Transaction causes multiple rows in \"Port\" table");
+        assert_eq!(
+            text,
+            "constraint violation: Transaction causes multiple rows in \"Port\" table"
+        );
         assert_eq!(first_error(&[json!({}), json!({"count": 1})]), None);
         // a commit failure comes as an extra element
-        assert_eq!(first_error(&[json!({}), json!({"error": "timed out"})]).map(|e| e.0), Some(1));
-        assert_eq!(first_error(&[json!({"error": {"odd": 1}})]).map(|e| e.1), Some(r#"{"odd":1}"#.to_owned()));
+        assert_eq!(
+            first_error(&[json!({}), json!({"error": "timed out"})]).map(|e| e.0),
+            Some(1)
+        );
+        assert_eq!(
+            first_error(&[json!({"error": {"odd": 1}})]).map(|e| e.1),
+            Some(r#"{"odd":1}"#.to_owned())
+        );
     }
 
     #[test]
@@ -1535,13 +1723,19 @@ mod tests {
         let both = vec!["netdev".to_owned(), "system".to_owned()];
         assert_eq!(pick_datapath(true, &both).unwrap(), Datapath::System);
         assert_eq!(pick_datapath(false, &both).unwrap(), Datapath::Netdev);
-        assert_eq!(pick_datapath(true, &["netdev".to_owned()]).unwrap(), Datapath::Netdev);
+        assert_eq!(
+            pick_datapath(true, &["netdev".to_owned()]).unwrap(),
+            Datapath::Netdev
+        );
         let err = pick_datapath(false, &["system".to_owned()]).unwrap_err();
         assert!(err.to_string().contains("[system]"), "{err}");
         assert!(pick_datapath(false, &[]).is_err());
         assert_eq!(Datapath::Netdev.as_str(), "netdev");
         assert_eq!(Datapath::System.to_string(), "system");
-        assert_eq!(serde_json::to_value(Datapath::Netdev).unwrap(), json!("netdev"));
+        assert_eq!(
+            serde_json::to_value(Datapath::Netdev).unwrap(),
+            json!("netdev")
+        );
     }
 
     #[test]
@@ -1559,7 +1753,10 @@ mod tests {
                 during: "x",
                 source: io::Error::from(io::ErrorKind::UnexpectedEof),
             },
-            OvsError::Timeout { during: "x", secs: 5 },
+            OvsError::Timeout {
+                during: "x",
+                secs: 5,
+            },
             OvsError::Broken,
             OvsError::Protocol {
                 during: "x",
@@ -1595,7 +1792,10 @@ mod tests {
             let text = err.to_string();
             assert!(!text.contains('\n') && !text.ends_with('.'), "{text}");
             let first = text.chars().next().unwrap();
-            assert!(first.is_lowercase() || text.starts_with("Open vSwitch"), "{text}");
+            assert!(
+                first.is_lowercase() || text.starts_with("Open vSwitch"),
+                "{text}"
+            );
             assert!(text.contains(": "), "says what to do: {text}");
         }
         assert_eq!(
@@ -1630,10 +1830,16 @@ mod tests {
         err.extend_from_slice(&0u32.to_ne_bytes());
         err.extend_from_slice(&(-libc::ENOENT).to_ne_bytes());
         err.extend_from_slice(&req[..16]);
-        assert_eq!(genl::parse_getfamily_reply(&err, 7, "ovs_datapath"), Some(false));
+        assert_eq!(
+            genl::parse_getfamily_reply(&err, 7, "ovs_datapath"),
+            Some(false)
+        );
         assert_eq!(genl::parse_getfamily_reply(&err, 8, "ovs_datapath"), None);
         // a family description: our own request has the same shape
-        assert_eq!(genl::parse_getfamily_reply(&req, 7, "ovs_datapath"), Some(true));
+        assert_eq!(
+            genl::parse_getfamily_reply(&req, 7, "ovs_datapath"),
+            Some(true)
+        );
         assert_eq!(genl::parse_getfamily_reply(&req, 7, "other"), Some(false));
         // malformed input never panics
         for cut in 0..req.len() {
@@ -1644,7 +1850,10 @@ mod tests {
         assert_eq!(genl::parse_getfamily_reply(&bad, 7, "ovs_datapath"), None);
         let mut bad = req.clone();
         bad[20..22].copy_from_slice(&200u16.to_ne_bytes());
-        assert_eq!(genl::parse_getfamily_reply(&bad, 7, "ovs_datapath"), Some(true));
+        assert_eq!(
+            genl::parse_getfamily_reply(&bad, 7, "ovs_datapath"),
+            Some(true)
+        );
     }
 
     #[test]
@@ -1657,7 +1866,10 @@ mod tests {
             }
         }
         assert!(!genl::family_exists("tcplab_nosuch").unwrap());
-        eprintln!("kernel Open vSwitch datapath available: {}", kernel_datapath_available());
+        eprintln!(
+            "kernel Open vSwitch datapath available: {}",
+            kernel_datapath_available()
+        );
     }
 
     #[test]
@@ -1665,7 +1877,11 @@ mod tests {
         let missing = std::env::temp_dir().join(format!("{}-missing.sock", unique("m")));
         let err = Ovsdb::connect(&missing).unwrap_err();
         assert!(matches!(err, OvsError::NotRunning { .. }), "{err}");
-        assert!(err.to_string().contains(&format!("(no {})", missing.display())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("(no {})", missing.display())),
+            "{err}"
+        );
         // a stale socket file with no server behind it
         let stale = std::env::temp_dir().join(format!("{}-stale.sock", unique("s")));
         drop(UnixListener::bind(&stale).unwrap());
@@ -1686,7 +1902,9 @@ mod tests {
     }
 
     /// Serve one connection on a fresh socket; returns what the client sent.
-    fn fake_server(mut handle: impl FnMut(&Value) -> Act + Send + 'static) -> (PathBuf, JoinHandle<Vec<Value>>) {
+    fn fake_server(
+        mut handle: impl FnMut(&Value) -> Act + Send + 'static,
+    ) -> (PathBuf, JoinHandle<Vec<Value>>) {
         let path = std::env::temp_dir().join(format!("{}.sock", unique("f")));
         let listener = UnixListener::bind(&path).unwrap();
         let cleanup = path.clone();
@@ -1694,7 +1912,8 @@ mod tests {
             let mut seen = Vec::new();
             let (mut conn, _) = listener.accept().unwrap();
             let _ = std::fs::remove_file(&cleanup);
-            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut buf = Vec::new();
             let mut framer = Framer::default();
             let mut chunk = [0u8; 4096];
@@ -1733,7 +1952,8 @@ mod tests {
     }
 
     fn list_dbs_ok(msg: &Value) -> Option<Act> {
-        (msg["method"] == "list_dbs").then(|| Act::Send(vec![answer(msg, json!(["_Server", "Open_vSwitch"]))]))
+        (msg["method"] == "list_dbs")
+            .then(|| Act::Send(vec![answer(msg, json!(["_Server", "Open_vSwitch"]))]))
     }
 
     #[test]
@@ -1763,7 +1983,10 @@ mod tests {
         drop(db);
         let seen = server.join().unwrap();
         assert_eq!(seen[0]["method"], "list_dbs");
-        assert_eq!(seen[1], json!({"id": "echo", "result": ["ping"], "error": null}));
+        assert_eq!(
+            seen[1],
+            json!({"id": "echo", "result": ["ping"], "error": null})
+        );
         assert_eq!(
             seen[2]["params"],
             json!(["Open_vSwitch", {"op": "select", "table": "Bridge",
@@ -1827,7 +2050,10 @@ mod tests {
         assert!(matches!(err, OvsError::Rpc { .. }), "{err}");
         let err = db.lab_bridges("l").unwrap_err();
         assert!(matches!(err, OvsError::Transaction { .. }), "{err}");
-        assert!(err.to_string().contains("syntax error: bad condition:"), "{err}");
+        assert!(
+            err.to_string().contains("syntax error: bad condition:"),
+            "{err}"
+        );
         // a well-framed reply of the wrong shape is an error, the stream stays in step
         let err = db.lab_bridges("l").unwrap_err();
         assert!(matches!(err, OvsError::Protocol { .. }), "{err}");
@@ -1837,7 +2063,10 @@ mod tests {
         assert!(matches!(err, OvsError::Protocol { .. }), "{err}");
         assert!(matches!(db.lab_bridges("l").unwrap_err(), OvsError::Broken));
         // bad input is refused before anything is sent
-        assert!(matches!(db.delete_lab("a\0b").unwrap_err(), OvsError::Invalid(_)));
+        assert!(matches!(
+            db.delete_lab("a\0b").unwrap_err(),
+            OvsError::Invalid(_)
+        ));
     }
 
     #[test]
@@ -1848,7 +2077,10 @@ mod tests {
         let mut db = Ovsdb::connect(&path).unwrap();
         db.create_bridges(Datapath::Netdev, &[]).unwrap();
         let err = db
-            .create_bridges(Datapath::Netdev, &[spec("name-longer-than-15", "l", "n", &[])])
+            .create_bridges(
+                Datapath::Netdev,
+                &[spec("name-longer-than-15", "l", "n", &[])],
+            )
             .unwrap_err();
         assert!(matches!(err, OvsError::Invalid(_)), "{err}");
         assert_eq!(db.delete_lab("l").unwrap(), Vec::<String>::new());
@@ -1946,7 +2178,10 @@ mod tests {
 
         /// A veth pair in the host namespace, both ends up.
         fn veth(&mut self, host: &str, peer: &str) {
-            must("ip", &["link", "add", host, "type", "veth", "peer", "name", peer]);
+            must(
+                "ip",
+                &["link", "add", host, "type", "veth", "peer", "name", peer],
+            );
             self.links.push(host.to_owned());
             must("ip", &["link", "set", host, "up"]);
             must("ip", &["link", "set", peer, "up"]);
@@ -1970,7 +2205,11 @@ mod tests {
         fn overlaps((addr, len): (u32, u32)) -> bool {
             let range = u32::from(Ipv4Addr::new(198, 51, 100, 0));
             let common = len.min(24);
-            let mask = if common == 0 { 0 } else { u32::MAX << (32 - common) };
+            let mask = if common == 0 {
+                0
+            } else {
+                u32::MAX << (32 - common)
+            };
             len > 0 && len <= 32 && (addr & mask) == (range & mask)
         }
         let addrs = run("ip", &["-4", "-o", "addr", "show"])?;
@@ -1984,7 +2223,16 @@ mod tests {
         }
         let routes = run("ip", &["-4", "route", "show", "table", "all"])?;
         const TYPES: [&str; 10] = [
-            "local", "broadcast", "unicast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "nat", "anycast",
+            "local",
+            "broadcast",
+            "unicast",
+            "multicast",
+            "unreachable",
+            "blackhole",
+            "prohibit",
+            "throw",
+            "nat",
+            "anycast",
         ];
         for line in routes.lines() {
             let mut words = line.split_whitespace();
@@ -2002,7 +2250,10 @@ mod tests {
     }
 
     /// Run `f` on a thread that has entered the named network namespace.
-    fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    fn in_netns<T: Send + 'static>(
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
         let path = format!("/var/run/netns/{ns}");
         std::thread::spawn(move || {
             let file = File::open(&path)?;
@@ -2017,7 +2268,13 @@ mod tests {
     }
 
     fn ping(ns: &str, addr: &str) -> bool {
-        (0..3).any(|_| run("ip", &["netns", "exec", ns, "ping", "-c", "1", "-W", "2", addr]).is_ok())
+        (0..3).any(|_| {
+            run(
+                "ip",
+                &["netns", "exec", ns, "ping", "-c", "1", "-W", "2", addr],
+            )
+            .is_ok()
+        })
     }
 
     /// Whether a TCP connection from `client_ns` to `server_ip` in
@@ -2045,13 +2302,17 @@ mod tests {
             match listener.accept() {
                 Ok((mut stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
-                    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(3)))
+                        .unwrap();
                     let mut got = [0u8; 4];
                     if stream.read_exact(&mut got).is_ok() && &got == b"ping" {
                         served = stream.write_all(b"pong").is_ok();
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Err(e) => panic!("accept: {e}"),
             }
         }
@@ -2075,7 +2336,10 @@ mod tests {
         let lab = format!("tcplab-test-{id}");
         let mut cleanup = Cleanup::default();
         cleanup.labs.push(lab.clone());
-        let (ns_a, ns_b) = (format!("tcplab-ovstest-{id}-a"), format!("tcplab-ovstest-{id}-b"));
+        let (ns_a, ns_b) = (
+            format!("tcplab-ovstest-{id}-a"),
+            format!("tcplab-ovstest-{id}-b"),
+        );
         let (br1, br2) = (format!("{id}s1"), format!("{id}s2"));
         // A's veth on br1, B's veth on br2, and a veth pair joining br1 and br2:
         // frames from A to B cross both bridges
@@ -2096,23 +2360,42 @@ mod tests {
             spec(&br2, &lab, "right", &[&x2, &b_host]),
         ];
         let started = Instant::now();
-        db.create_bridges(Datapath::Netdev, &specs).expect("create both bridges");
+        db.create_bridges(Datapath::Netdev, &specs)
+            .expect("create both bridges");
         eprintln!("{test}: create_bridges took {:?}", started.elapsed());
 
         let listed = must("ovs-vsctl", &["list-br"]);
-        assert!(listed.lines().any(|l| l == br1) && listed.lines().any(|l| l == br2), "{listed}");
+        assert!(
+            listed.lines().any(|l| l == br1) && listed.lines().any(|l| l == br2),
+            "{listed}"
+        );
         let ids = must("ovs-vsctl", &["br-get-external-id", &br1]);
-        assert!(ids.contains(&format!("tcplab-lab={lab}")) && ids.contains("tcplab-network=left"), "{ids}");
-        assert_eq!(must("ovs-vsctl", &["get", "bridge", &br2, "fail_mode"]).trim(), "standalone");
-        assert_eq!(must("ovs-vsctl", &["get", "bridge", &br2, "datapath_type"]).trim(), "netdev");
-        let mut ports: Vec<String> = must("ovs-vsctl", &["list-ports", &br1]).lines().map(str::to_owned).collect();
+        assert!(
+            ids.contains(&format!("tcplab-lab={lab}")) && ids.contains("tcplab-network=left"),
+            "{ids}"
+        );
+        assert_eq!(
+            must("ovs-vsctl", &["get", "bridge", &br2, "fail_mode"]).trim(),
+            "standalone"
+        );
+        assert_eq!(
+            must("ovs-vsctl", &["get", "bridge", &br2, "datapath_type"]).trim(),
+            "netdev"
+        );
+        let mut ports: Vec<String> = must("ovs-vsctl", &["list-ports", &br1])
+            .lines()
+            .map(str::to_owned)
+            .collect();
         ports.sort();
         let mut want = vec![a_host.clone(), x1.clone()];
         want.sort();
         assert_eq!(ports, want);
         let port_ids = must("ovs-vsctl", &["get", "port", &b_host, "external_ids"]);
         assert!(port_ids.contains(&lab), "{port_ids}");
-        let ofport: i64 = must("ovs-vsctl", &["get", "interface", &b_host, "ofport"]).trim().parse().unwrap();
+        let ofport: i64 = must("ovs-vsctl", &["get", "interface", &b_host, "ofport"])
+            .trim()
+            .parse()
+            .unwrap();
         assert!(ofport > 0);
         assert_eq!(db.lab_bridges(&lab).unwrap(), {
             let mut both = vec![br1.clone(), br2.clone()];
@@ -2122,32 +2405,51 @@ mod tests {
 
         // making them again is refused and changes nothing
         let err = db.create_bridges(Datapath::Netdev, &specs).unwrap_err();
-        assert!(matches!(&err, OvsError::BridgeExists { name } if *name == br1), "{err}");
+        assert!(
+            matches!(&err, OvsError::BridgeExists { name } if *name == br1),
+            "{err}"
+        );
         assert_eq!(must("ovs-vsctl", &["list-ports", &br1]).lines().count(), 2);
 
         // frames cross both bridges (standalone: NORMAL switching)
-        assert!(ping(&ns_a, "198.51.100.2"), "ping A -> B through {br1} and {br2}");
+        assert!(
+            ping(&ns_a, "198.51.100.2"),
+            "ping A -> B through {br1} and {br2}"
+        );
 
         // TCP does not get through the userspace datapath while the senders
         // leave checksums to "hardware" ...
-        assert!(!tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a), "TCP worked with tx checksum offload on");
+        assert!(
+            !tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a),
+            "TCP worked with tx checksum offload on"
+        );
         // ... turning it off on the bridge side is not enough ...
         for port in [&a_host, &b_host, &x1, &x2] {
             ethtool::disable_tx_checksum(port).unwrap();
             assert!(!ethtool::tx_checksum_enabled(port).unwrap());
         }
-        assert!(!tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a), "TCP worked with only the host ends fixed");
+        assert!(
+            !tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a),
+            "TCP worked with only the host ends fixed"
+        );
         // ... it must be off on the sending ends, inside the namespaces
         for (ns, ifname) in [(&ns_a, &a_ns), (&ns_b, &b_ns)] {
             let name = ifname.clone();
             let after = in_netns(ns, move || {
-                ethtool::disable_tx_checksum(&name).and_then(|()| ethtool::tx_checksum_enabled(&name))
+                ethtool::disable_tx_checksum(&name)
+                    .and_then(|()| ethtool::tx_checksum_enabled(&name))
             })
             .unwrap();
             assert!(!after.unwrap(), "tx checksum still on for {ifname}");
         }
-        assert!(tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a), "TCP A -> B");
-        assert!(tcp_works(&ns_a, Ipv4Addr::new(198, 51, 100, 1), &ns_b), "TCP B -> A");
+        assert!(
+            tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a),
+            "TCP A -> B"
+        );
+        assert!(
+            tcp_works(&ns_a, Ipv4Addr::new(198, 51, 100, 1), &ns_b),
+            "TCP B -> A"
+        );
 
         let started = Instant::now();
         let mut removed = db.delete_lab(&lab).unwrap();
@@ -2156,8 +2458,14 @@ mod tests {
         assert_eq!(removed, db_sorted(&[&br1, &br2]));
         let listed = must("ovs-vsctl", &["list-br"]);
         assert!(!listed.lines().any(|l| l == br1 || l == br2), "{listed}");
-        assert!(run("ovs-vsctl", &["port-to-br", &a_host]).is_err(), "port {a_host} left behind");
-        assert!(run("ip", &["link", "show", &br1]).is_err(), "tap device {br1} left behind");
+        assert!(
+            run("ovs-vsctl", &["port-to-br", &a_host]).is_err(),
+            "port {a_host} left behind"
+        );
+        assert!(
+            run("ip", &["link", "show", &br1]).is_err(),
+            "tap device {br1} left behind"
+        );
         assert_eq!(db.delete_lab(&lab).unwrap(), Vec::<String>::new());
         // the veths themselves are the caller's
         assert!(run("ip", &["link", "show", &a_host]).is_ok());
@@ -2177,10 +2485,18 @@ mod tests {
         let lab = format!("tcplab-test-{id}");
         let mut cleanup = Cleanup::default();
         cleanup.labs.push(lab.clone());
-        let (present, peer, missing, bridge) = (format!("{id}v"), format!("{id}w"), format!("{id}z"), format!("{id}s"));
+        let (present, peer, missing, bridge) = (
+            format!("{id}v"),
+            format!("{id}w"),
+            format!("{id}z"),
+            format!("{id}s"),
+        );
         cleanup.veth(&present, &peer);
         let err = db
-            .create_bridges(Datapath::Netdev, &[spec(&bridge, &lab, "n", &[&present, &missing])])
+            .create_bridges(
+                Datapath::Netdev,
+                &[spec(&bridge, &lab, "n", &[&present, &missing])],
+            )
             .unwrap_err();
         match &err {
             OvsError::Interface { name, error } => {
@@ -2195,8 +2511,11 @@ mod tests {
         assert!(run("ovs-vsctl", &["port-to-br", &present]).is_err());
         // the same names work once the port exists
         cleanup.veth(&missing, &format!("{id}q"));
-        db.create_bridges(Datapath::Netdev, &[spec(&bridge, &lab, "n", &[&present, &missing])])
-            .expect("create after making the missing veth");
+        db.create_bridges(
+            Datapath::Netdev,
+            &[spec(&bridge, &lab, "n", &[&present, &missing])],
+        )
+        .expect("create after making the missing veth");
         assert_eq!(db.delete_lab(&lab).unwrap(), vec![bridge]);
     }
 
@@ -2211,13 +2530,29 @@ mod tests {
         cleanup.labs.push(lab.clone());
         cleanup.labs.push(other_lab.clone());
         let foreign = format!("{id}f");
-        must("ovs-vsctl", &["add-br", &foreign, "--", "set", "bridge", &foreign, "datapath_type=netdev"]);
+        must(
+            "ovs-vsctl",
+            &[
+                "add-br",
+                &foreign,
+                "--",
+                "set",
+                "bridge",
+                &foreign,
+                "datapath_type=netdev",
+            ],
+        );
         cleanup.bridges.push(foreign.clone());
         let (mine, theirs) = (format!("{id}m"), format!("{id}o"));
 
         // a name taken by a bridge, or by a port, is refused before anything changes
-        let err = db.create_bridges(Datapath::Netdev, &[spec(&foreign, &lab, "n", &[])]).unwrap_err();
-        assert!(matches!(&err, OvsError::BridgeExists { name } if *name == foreign), "{err}");
+        let err = db
+            .create_bridges(Datapath::Netdev, &[spec(&foreign, &lab, "n", &[])])
+            .unwrap_err();
+        assert!(
+            matches!(&err, OvsError::BridgeExists { name } if *name == foreign),
+            "{err}"
+        );
         let err = db
             .create_bridges(Datapath::Netdev, &[spec(&mine, &lab, "n", &[&foreign])])
             .unwrap_err();
@@ -2234,19 +2569,32 @@ mod tests {
         assert!(error.starts_with("timed out"), "{error}");
         assert_eq!(db.lab_bridges(&lab).unwrap(), Vec::<String>::new());
 
-        db.create_bridges(Datapath::Netdev, &[spec(&mine, &lab, "n", &[])]).unwrap();
+        db.create_bridges(Datapath::Netdev, &[spec(&mine, &lab, "n", &[])])
+            .unwrap();
         // deleting refuses when the labelled set is not the one read
-        let stale = [("nosuch".to_owned(), "00000000-0000-0000-0000-000000000000".to_owned())];
-        let results = db.transact(delete_ops(&lab, &stale), "testing the wait guard").unwrap();
+        let stale = [(
+            "nosuch".to_owned(),
+            "00000000-0000-0000-0000-000000000000".to_owned(),
+        )];
+        let results = db
+            .transact(delete_ops(&lab, &stale), "testing the wait guard")
+            .unwrap();
         let (index, error) = first_error(&results).expect("the wait must fail");
         assert_eq!(index, 0);
         assert!(error.starts_with("timed out"), "{error}");
         assert_eq!(db.lab_bridges(&lab).unwrap(), vec![mine.clone()]);
-        db.create_bridges(Datapath::Netdev, &[spec(&theirs, &other_lab, "n", &[])]).unwrap();
+        db.create_bridges(Datapath::Netdev, &[spec(&theirs, &other_lab, "n", &[])])
+            .unwrap();
         assert_eq!(db.delete_lab(&lab).unwrap(), vec![mine.clone()]);
         let listed = must("ovs-vsctl", &["list-br"]);
-        assert!(listed.lines().any(|l| l == foreign), "unlabelled bridge removed: {listed}");
-        assert!(listed.lines().any(|l| l == theirs), "other lab's bridge removed: {listed}");
+        assert!(
+            listed.lines().any(|l| l == foreign),
+            "unlabelled bridge removed: {listed}"
+        );
+        assert!(
+            listed.lines().any(|l| l == theirs),
+            "other lab's bridge removed: {listed}"
+        );
         assert!(!listed.lines().any(|l| l == mine), "{listed}");
         assert_eq!(db.delete_lab(&other_lab).unwrap(), vec![theirs]);
         assert_eq!(db.lab_bridges(&other_lab).unwrap(), Vec::<String>::new());
@@ -2272,7 +2620,10 @@ mod tests {
             .create_bridges(Datapath::System, &[spec(&bridge, &lab, "n", &[])])
             .unwrap_err();
         eprintln!("{test}: {err} (after {:?})", started.elapsed());
-        assert!(matches!(&err, OvsError::BridgeFailed { name, .. } if *name == bridge), "{err}");
+        assert!(
+            matches!(&err, OvsError::BridgeFailed { name, .. } if *name == bridge),
+            "{err}"
+        );
         assert_eq!(db.lab_bridges(&lab).unwrap(), Vec::<String>::new());
     }
 }

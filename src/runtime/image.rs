@@ -146,6 +146,9 @@ pub enum Outcome {
 }
 
 /// Progress callback: phase name and a line of detail (e.g. "debootstrap", "fetching ..."; "build", "Step 3/6 ...")
+///
+/// Phases, in order: "node" (is the image there), "base", "debootstrap" (its `I:` lines),
+/// "import", "build" (every line of the build's output, colours removed), "node" (done).
 pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Send + Sync);
 
 /// Build NODE_IMAGE unless present (force = rebuild).
@@ -1675,10 +1678,57 @@ Suites: bookworm
         base.remove().unwrap();
     }
 
+    #[tokio::test]
+    #[ignore = "runs debootstrap against the Debian mirror for a while"]
+    async fn interrupted_debootstrap_leaves_nothing_behind() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: debootstrap needs root");
+            return;
+        }
+        let tmp = TempDir::new().unwrap();
+        let path = tmp.path().to_path_buf();
+        let rootfs = path.join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let mirror = host_debian_mirror().unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+        let run = async {
+            let _tmp = tmp;
+            run_debootstrap(&rootfs, &mirror, &quiet).await
+        };
+        // Give up once debootstrap has mounted /proc in the target: the worst moment.
+        let mounted = async {
+            while mounts_under(&path).is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            eprintln!("mounted: {:?}", mounts_under(&path));
+        };
+        tokio::select! {
+            r = run => panic!("debootstrap ended first: {r:?}"),
+            _ = tokio::time::timeout(std::time::Duration::from_secs(300), mounted) => {}
+        }
+        assert!(!path.exists(), "{} left behind", path.display());
+        assert!(mounts_under(&path).is_empty());
+    }
+
     #[test]
     fn mountinfo_unescapes() {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape_mountinfo(r"/plain\04"), r"/plain\04");
+    }
+
+    #[tokio::test]
+    async fn no_engine_is_an_error_that_says_what_to_do() {
+        // Nothing listens on the loopback's port 9 (discard) here: connection refused.
+        let docker =
+            Docker::connect_with_http("http://127.0.0.1:9", 5, bollard::API_DEFAULT_VERSION)
+                .unwrap();
+        let err = image_exists(&docker, NODE_IMAGE).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ImageError::Docker { .. }), "{msg}");
+        assert!(msg.starts_with("docker engine: asking its version failed"), "{msg}");
+        assert!(msg.ends_with("check that dockerd runs (scripts/setup-host.sh)"), "{msg}");
+        let progress = |_: &str, _: &str| {};
+        assert!(ensure_node_image(&docker, false, &progress).await.is_err());
     }
 
     #[test]

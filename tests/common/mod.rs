@@ -572,7 +572,10 @@ impl Snapshot {
         let norm = |t: String| -> Vec<String> {
             t.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect()
         };
-        s.insert("addr", norm(must("ip", &["-o", "addr"])));
+        // IPv6 link-local addresses are the kernel's (and change state, "tentative", on their
+        // own): tcplab never adds an address in fe80::/10, and a link it leaves shows in "link".
+        let addrs = norm(must("ip", &["-o", "addr"])).into_iter().filter(|l| !l.contains(" inet6 fe80:")).collect();
+        s.insert("addr", addrs);
         s.insert("route", norm(must("ip", &["route"])));
         s.insert("netns", netns_names());
         s.insert("iptables", iptables_lines(&[]));
@@ -601,9 +604,11 @@ impl Snapshot {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        let others = other_labs(&[self, after], ours);
+        let foreign = |l: &str| names_other_lab(l, ours, &others);
         let foreign_files = [self, after]
             .iter()
-            .any(|s| s.sections.get("files").is_some_and(|f| f.iter().any(|l| foreign(l, ours))));
+            .any(|s| s.sections.get("files").is_some_and(|f| f.iter().any(|l| foreign(l))));
         let mut out = Vec::new();
         for (section, before_lines) in &self.sections {
             let after_lines = after.sections.get(section).cloned().unwrap_or_default();
@@ -614,7 +619,7 @@ impl Snapshot {
                         rest.remove(pos);
                         continue;
                     }
-                    if foreign(l, ours) || ignore.iter().any(|i| l.contains(i.as_str())) {
+                    if foreign(l) || ignore.iter().any(|i| l.contains(i.as_str())) {
                         continue;
                     }
                     // Whether tcplab's own directories exist depends on other labs too.
@@ -636,21 +641,62 @@ impl Snapshot {
     }
 }
 
-/// Whether a snapshot line names a tcplab lab other than `ours`.
-fn foreign(line: &str, ours: &[&str]) -> bool {
+/// Labs other than `ours` that the snapshots show (by their namespaces, chains, records).
+fn other_labs(snaps: &[&Snapshot], ours: &[&str]) -> Vec<String> {
+    let mut labs = std::collections::BTreeSet::new();
+    for s in snaps {
+        for l in s.sections.values().flatten() {
+            labs.extend(lab_tokens(l).into_iter().filter(|t| !ours.contains(&t.as_str())));
+        }
+    }
+    labs.into_iter().collect()
+}
+
+/// FNV-1a folded to 16 bits: how tcplab names a lab's host-side OVS ports and long bridge
+/// names (`tl<hash>p<n>`, `tl<hash><network>`; see `ovs_port_name` in src/plan.rs).
+fn lab_hash(lab: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in lab.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h >> 16) ^ (h & 0xffff)
+}
+
+/// Whether a snapshot line belongs to a lab other than ours: it names another lab, or a
+/// host-side interface of one of `others` (its OVS ports and bridges).
+fn names_other_lab(line: &str, ours: &[&str], others: &[String]) -> bool {
+    if foreign(line, ours) {
+        return true;
+    }
+    others.iter().any(|o| {
+        let port = format!("tl{:04x}", lab_hash(o));
+        let bridge = format!("{o}-");
+        line.split(|c: char| c.is_whitespace() || c == ':' || c == '@').any(|w| w.starts_with(&port) || w.starts_with(&bridge))
+    })
+}
+
+/// Lab names a line mentions (after `tcplab-`, `TCPLAB-`, `tcplab:` or the state directory).
+fn lab_tokens(line: &str) -> Vec<String> {
     let state = format!("{}/", state_dir().display());
+    let mut out = Vec::new();
     for marker in ["tcplab-", "TCPLAB-", "tcplab:", state.as_str()] {
         let mut rest = line;
         while let Some(i) = rest.find(marker) {
             let after = &rest[i + marker.len()..];
             let token: String = after.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit()).collect();
-            if !token.is_empty() && !ours.contains(&token.as_str()) {
-                return true;
+            if !token.is_empty() {
+                out.push(token);
             }
             rest = after;
         }
     }
-    false
+    out
+}
+
+/// Whether a snapshot line names a tcplab lab other than `ours`.
+fn foreign(line: &str, ours: &[&str]) -> bool {
+    lab_tokens(line).iter().any(|t| !ours.contains(&t.as_str()))
 }
 
 // ------------------------------------------------------------------ the fake internet
@@ -682,10 +728,8 @@ pub fn inet_range_users() -> Vec<String> {
             continue;
         }
         let (addr, len) = dst.split_once('/').map_or((dst, 32), |(a, l)| (a, l.parse().unwrap_or(32)));
-        if let Some(a) = parse_v4(addr) {
-            if overlaps((a, len), INET_NET) {
-                found.push(format!("route {r}"));
-            }
+        if parse_v4(addr).is_some_and(|a| overlaps((a, len), INET_NET)) {
+            found.push(format!("route {r}"));
         }
     }
     let addrs: Value = serde_json::from_str(&must("ip", &["-j", "addr"])).expect("ip -j addr");
@@ -804,6 +848,16 @@ mod tests {
         assert!(!foreign("file /run/tcplab/tx1.lock", &["tx1"]));
         assert!(!foreign("default via 192.0.2.1 dev eth0", &["tx1"]));
         assert!(foreign("-A FORWARD -m comment --comment \"tcplab:other\" -j TCPLAB-other", &["tx1"]));
+    }
+
+    #[test]
+    fn other_labs_ovs_ports() {
+        let others = vec!["tcpip".to_string()];
+        let port = format!("tl{:04x}p3", lab_hash("tcpip"));
+        assert!(names_other_lab(&format!("308: {port} inet 10.0.0.1/24"), &["tx1"], &others));
+        assert!(names_other_lab("tcpip-net1", &["tx1"], &others));
+        assert!(!names_other_lab("tx1-net1", &["tx1"], &others));
+        assert!(!names_other_lab("gatewayout", &["tx1"], &others));
     }
 
     #[test]

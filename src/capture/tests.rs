@@ -1,0 +1,587 @@
+//! Tests of the capture itself. Those that need root build two network
+//! namespaces (tcplab-captest-*) joined by veths, send traffic only between
+//! them, and delete them on the way out, panic or not; without root they say
+//! "skipped: ..." and pass.
+
+use super::*;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Skips (returns true) unless root with `ip` (and the other tools) at hand.
+fn skip_unless_root(test: &str, tools: &[&str]) -> bool {
+    if !is_root() {
+        eprintln!("skipped: {test} needs root (network namespaces, packet sockets)");
+        return true;
+    }
+    for t in std::iter::once(&"ip").chain(tools) {
+        if !have(t) {
+            eprintln!("skipped: {test} needs {t}");
+            return true;
+        }
+    }
+    false
+}
+
+fn run_cmd(args: &[&str]) -> Output {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace of our own, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(name: String) -> Netns {
+        assert!(name.starts_with("tcplab-captest-"));
+        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        run_cmd(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        // No IPv6 chatter (router solicitations, MLD): exact packet counts.
+        for knob in ["all", "default"] {
+            let path = format!("net.ipv6.conf.{knob}.disable_ipv6=1");
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &ns.name, "sysctl", "-q", "-w", &path])
+                .status();
+        }
+        ns
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    fn ip(&self, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        run_cmd(&v)
+    }
+
+    /// `ip netns exec NAME timeout 20 ARGS...`
+    fn exec(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, "timeout", "20"]).args(args);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Nodes a and b; link `i` is veth `va{i}` in a with 10.99.{i}.1/24 or, for
+/// link 1, 198.51.100.1/24, facing `vb{i}` in b (.2).
+struct Lab {
+    a: Netns,
+    b: Netns,
+}
+
+impl Lab {
+    fn new(links: usize) -> Lab {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let stem = format!("tcplab-captest-{}-{n}", std::process::id());
+        let lab = Lab {
+            a: Netns::new(format!("{stem}-a")),
+            b: Netns::new(format!("{stem}-b")),
+        };
+        for i in 1..=links {
+            let (va, vb) = (format!("va{i}"), format!("vb{i}"));
+            run_cmd(&[
+                "ip", "link", "add", &va, "netns", &lab.a.name, "type", "veth", "peer", "name", &vb,
+                "netns", &lab.b.name,
+            ]);
+            let net = Lab::net(i);
+            lab.a.ip(&["addr", "add", &format!("{net}.1/24"), "dev", &va]);
+            lab.b.ip(&["addr", "add", &format!("{net}.2/24"), "dev", &vb]);
+            lab.a.ip(&["link", "set", &va, "up"]);
+            lab.b.ip(&["link", "set", &vb, "up"]);
+        }
+        lab
+    }
+
+    fn net(i: usize) -> String {
+        if i == 1 { "198.51.100".into() } else { format!("10.99.{i}") }
+    }
+
+    fn ping(&self, dst: &str, count: u32, size: u32) {
+        let out = self
+            .a
+            .exec(&["ping", "-n", "-c", &count.to_string(), "-i", "0.2", "-W", "2", "-s", &size.to_string(), dst])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ping {dst}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+
+    /// nc listens in b on dst:port; nc in a sends "hello\n" and closes.
+    fn tcp_exchange(&self, dst: &str, port: u16) {
+        let port_s = port.to_string();
+        let server = self
+            .b
+            .exec(&["nc", "-l", dst, &port_s])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let filter = format!("sport = :{port}");
+        let t0 = Instant::now();
+        loop {
+            let out = self.b.exec(&["ss", "-Hltn", &filter]).output().unwrap();
+            if !out.stdout.is_empty() {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "nc never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut client = self
+            .a
+            .exec(&["nc", "-N", "-w", "5", dst, &port_s])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        client.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+        assert!(client.wait().unwrap().success(), "nc client failed");
+        let got = server.wait_with_output().unwrap();
+        assert_eq!(got.stdout, b"hello\n");
+    }
+}
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("tcplab-captest-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+type Lines = Vec<(String, String, u64)>;
+
+/// Opens the capture now (so that the traffic that follows is seen), runs it
+/// on a thread, and returns a function that stops it and gives the results.
+fn start(spec: &CaptureSpec, sink: Sink) -> impl FnOnce() -> (Result<Summary, CaptureError>, Lines) {
+    let cap = Capture::open(spec).expect("open capture");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let r = cap.run(sink, &stop2, &mut |iface, p, ts| {
+            lines.push((iface.to_string(), p.to_string(), ts));
+        });
+        (r, lines)
+    });
+    move || {
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap()
+    }
+}
+
+fn tshark(file: &Path, fields: &[&str]) -> Vec<String> {
+    let mut c = Command::new("tshark");
+    c.arg("-n").arg("-r").arg(file);
+    if !fields.is_empty() {
+        c.args(["-T", "fields"]);
+        for f in fields {
+            c.args(["-e", f]);
+        }
+    }
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tshark -r {}: {stderr}", file.display());
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("could be dangerous"))
+        .collect();
+    assert!(complaints.is_empty(), "tshark complained: {complaints:?}");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn count_matching(lines: &Lines, needle: &str) -> usize {
+    lines.iter().filter(|(_, l, _)| l.contains(needle)).count()
+}
+
+#[test]
+fn pcap_on_one_veth_ping_and_tcp() {
+    if skip_unless_root("pcap_on_one_veth_ping_and_tcp", &["tshark", "nc", "ping", "ss"]) {
+        return;
+    }
+    let lab = Lab::new(1);
+    let dir = TempDir::new("pcap");
+    let file = dir.0.join("b.pcap");
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        interfaces: vec!["vb1".into()],
+        ..CaptureSpec::default()
+    };
+    let t0 = now_ns();
+    let finish = start(&spec, Sink::File(file.clone()));
+    lab.ping("198.51.100.2", 3, 56);
+    lab.tcp_exchange("198.51.100.2", 5001);
+    let (summary, lines) = finish();
+    let t1 = now_ns();
+    let summary = summary.unwrap();
+    assert_eq!(summary.format, Format::Pcap);
+    assert_eq!(summary.interfaces, ["vb1"]);
+    assert_eq!(summary.dropped, 0);
+    assert_eq!(summary.packets as usize, lines.len());
+
+    // Decoded lines, as tcpdump would print them.
+    for (iface, _, ts) in &lines {
+        assert_eq!(iface, "vb1");
+        assert!(*ts + 1_000_000_000 > t0 && *ts < t1 + 1_000_000_000, "kernel timestamp off the wall clock");
+    }
+    assert!(lines.windows(2).all(|w| w[0].2 <= w[1].2), "timestamps out of order");
+    let text: Vec<&str> = lines.iter().map(|(_, l, _)| l.as_str()).collect();
+    let text = text.join("\n");
+    assert!(text.contains("ARP, Request who-has 198.51.100.2 tell 198.51.100.1, length 28"), "{text}");
+    assert!(text.contains("ARP, Reply 198.51.100.2 is-at "), "{text}");
+    // Each packet once: ping -c 3 gives exactly 3 requests and 3 replies.
+    assert_eq!(count_matching(&lines, "IP 198.51.100.1 > 198.51.100.2: ICMP echo request, id "), 3, "{text}");
+    assert_eq!(count_matching(&lines, "IP 198.51.100.2 > 198.51.100.1: ICMP echo reply, id "), 3, "{text}");
+    assert!(text.contains("seq 3, length 64"), "{text}");
+    assert_eq!(count_matching(&lines, "> 198.51.100.2.5001: Flags [S], seq "), 1, "{text}");
+    assert!(text.contains("options [mss 1460,sackOK,TS val "), "{text}");
+    assert!(text.contains("IP 198.51.100.2.5001 > 198.51.100.1."), "{text}");
+    assert!(text.contains("Flags [S.], seq "), "{text}");
+    assert!(text.contains("Flags [P.], seq "), "{text}");
+    assert!(text.contains("length 6"), "{text}");
+    assert!(text.contains("Flags [F.]"), "{text}");
+
+    // The file reads back the same, and tshark reads it cleanly.
+    let recs = pcap::read_file_as(&file, "vb1").unwrap();
+    assert_eq!(recs.len() as u64, summary.packets);
+    let decoded: Vec<String> = recs.iter().map(|r| decode(&r.data).to_string()).collect();
+    assert_eq!(decoded, lines.iter().map(|(_, l, _)| l.clone()).collect::<Vec<_>>());
+    assert!(recs.iter().all(|r| r.interface == "vb1"));
+    // Microsecond file: same instants to the microsecond.
+    assert!(recs.iter().zip(&lines).all(|(r, l)| r.ts == l.2 / 1000 * 1000));
+
+    let info = tshark(&file, &[]);
+    assert_eq!(info.len() as u64, summary.packets);
+    let info = info.join("\n");
+    assert_eq!(info.matches("Echo (ping) request").count(), 3, "{info}");
+    assert_eq!(info.matches("Echo (ping) reply").count(), 3, "{info}");
+    assert!(info.contains("[SYN]") && info.contains("[SYN, ACK]"), "{info}");
+    let syns = tshark(&file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
+    assert!(syns.iter().any(|l| l.split('\t').collect::<Vec<_>>() == ["1", "0", "5001"]), "{syns:?}");
+}
+
+#[test]
+fn pcapng_on_two_veths() {
+    if skip_unless_root("pcapng_on_two_veths", &["tshark", "nc", "ping", "ss"]) {
+        return;
+    }
+    let lab = Lab::new(2);
+    let dir = TempDir::new("pcapng");
+    let file = dir.0.join("b.pcapng");
+    assert_eq!(list_interfaces(Some(&lab.b.path())).unwrap(), ["vb1", "vb2"]);
+    // No interfaces named: all of b's but lo.
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        ..CaptureSpec::default()
+    };
+    let finish = start(&spec, Sink::File(file.clone()));
+    lab.ping("198.51.100.2", 3, 56);
+    lab.tcp_exchange("10.99.2.2", 5002);
+    lab.ping("10.99.2.2", 2, 56);
+    let (summary, lines) = finish();
+    let summary = summary.unwrap();
+    assert_eq!(summary.format, Format::Pcapng);
+    assert_eq!(summary.interfaces, ["vb1", "vb2"]);
+    assert_eq!(summary.dropped, 0);
+    assert!(lines.windows(2).all(|w| w[0].2 <= w[1].2), "not merged in time order");
+    let on = |iface: &str, needle: &str| {
+        lines.iter().filter(|(i, l, _)| i == iface && l.contains(needle)).count()
+    };
+    assert_eq!(on("vb1", "ICMP echo request"), 3);
+    assert_eq!(on("vb1", "ICMP echo reply"), 3);
+    assert_eq!(on("vb2", "ICMP echo request"), 2);
+    assert_eq!(on("vb2", "> 10.99.2.2.5002: Flags [S], seq"), 1);
+    assert_eq!(on("vb1", "10.99.2.2"), 0);
+
+    let recs = read_file(&file).unwrap();
+    assert_eq!(recs.len() as u64, summary.packets);
+    for (r, (iface, line, ts)) in recs.iter().zip(&lines) {
+        assert_eq!(&r.interface, iface);
+        assert_eq!(&decode(&r.data).to_string(), line);
+        assert_eq!(r.ts, *ts, "pcapng keeps nanoseconds");
+    }
+
+    let rows = tshark(&file, &["frame.interface_name", "icmp.type", "tcp.flags.syn", "tcp.flags.ack"]);
+    assert_eq!(rows.len() as u64, summary.packets);
+    let count = |want: &[&str]| rows.iter().filter(|r| r.split('\t').collect::<Vec<_>>() == want).count();
+    assert_eq!(count(&["vb1", "8", "", ""]), 3, "{rows:?}");
+    assert_eq!(count(&["vb1", "0", "", ""]), 3, "{rows:?}");
+    assert_eq!(count(&["vb2", "8", "", ""]), 2, "{rows:?}");
+    assert_eq!(count(&["vb2", "", "1", "0"]), 1, "{rows:?}");
+    // capinfos lists both interfaces, with the statistics blocks' drop counts.
+    if have("capinfos") {
+        let out = run_cmd(&["capinfos", "-I", file.to_str().unwrap()]);
+        let info = String::from_utf8_lossy(&out.stdout);
+        assert!(info.contains("Name = vb1") && info.contains("Name = vb2"), "{info}");
+        assert!(info.contains("Number of stat entries = 1"), "{info}");
+    }
+}
+
+#[test]
+fn count_duration_snaplen_and_writer_sink() {
+    if skip_unless_root("count_duration_snaplen_and_writer_sink", &["ping"]) {
+        return;
+    }
+    let lab = Lab::new(1);
+
+    // Count: stops by itself after 4 packets.
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        interfaces: vec!["vb1".into()],
+        count: Some(4),
+        snaplen: 64,
+        ..CaptureSpec::default()
+    };
+    #[derive(Clone)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Shared(Arc::new(Mutex::new(Vec::new())));
+    let cap = Capture::open(&spec).unwrap();
+    let sink = Sink::Writer(Box::new(buf.clone()));
+    let stop = AtomicBool::new(false);
+    let pinger = std::thread::scope(|s| {
+        let h = s.spawn(|| cap.run(sink, &stop, &mut |_, _, _| {}));
+        lab.ping("198.51.100.2", 4, 500);
+        h.join().unwrap()
+    });
+    let summary = pinger.unwrap();
+    assert_eq!(summary.packets, 4);
+    let recs = pcap::read_from(&buf.0.lock().unwrap()[..], "vb1").unwrap();
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        assert!(r.data.len() <= 64, "snaplen not applied: {}", r.data.len());
+    }
+    let big = recs.iter().find(|r| decode(&r.data).is_echo_request()).expect("an echo request");
+    assert_eq!(big.data.len(), 64);
+    assert_eq!(big.orig_len, 14 + 20 + 8 + 500);
+    assert!(decode(&big.data).to_string().contains("length 508"));
+
+    // Duration: returns on time with a valid, empty file.
+    let dir = TempDir::new("dur");
+    let file = dir.0.join("quiet.pcap");
+    let spec = CaptureSpec {
+        netns: Some(lab.a.path()),
+        duration: Some(Duration::from_millis(300)),
+        ..CaptureSpec::default()
+    };
+    let t = Instant::now();
+    let s = run(&spec, Sink::File(file.clone()), &AtomicBool::new(false), &mut |_, _, _| {}).unwrap();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1500), "{took:?}");
+    assert_eq!((s.packets, s.format), (0, Format::Pcap));
+    assert_eq!(read_file(&file).unwrap().len(), 0);
+}
+
+/// Sends one raw frame out of `iface` in `netns` (from a thread inside it).
+fn send_raw(netns: &Path, iface: &str, frame: &[u8]) {
+    let iface = iface.to_string();
+    in_netns(Some(netns), move || {
+        let idx = nix::net::if_::if_nametoindex(iface.as_str()).unwrap();
+        // SAFETY: plain socket(2); closed below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "{}", io::Error::last_os_error());
+        // SAFETY: fd is ours.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: plain old data.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = idx as i32;
+        sll.sll_halen = 6;
+        // SAFETY: frame and sll are valid for the sizes given.
+        let n = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(n, frame.len() as isize, "{}", io::Error::last_os_error());
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn vlan_tags_are_put_back() {
+    if skip_unless_root("vlan_tags_are_put_back", &[]) {
+        return;
+    }
+    // This kernel has no 8021q module, so a tagged frame is sent raw out of
+    // va1. The receiving side strips the tag into packet metadata before any
+    // tap sees it: the capture on vb1 must put it back.
+    let lab = Lab::new(1);
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        interfaces: vec!["vb1".into()],
+        ..CaptureSpec::default()
+    };
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 84, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 99, 10, 1, 10, 99, 10, 2];
+    ip.extend_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
+    ip.resize(84, 0x61);
+    frame.extend_from_slice(&ip);
+    let dir = TempDir::new("vlan");
+    let file = dir.0.join("v.pcap");
+    let finish = start(&spec, Sink::File(file.clone()));
+    send_raw(&lab.a.path(), "va1", &frame);
+    let (summary, lines) = finish();
+    summary.unwrap();
+    assert_eq!(
+        count_matching(&lines, "vlan 10, IP 10.99.10.1 > 10.99.10.2: ICMP echo request, id 7, seq 1, length 64"),
+        1,
+        "{lines:?}"
+    );
+    let recs = read_file(&file).unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].data, frame, "the frame as sent, tag included");
+    assert_eq!(recs[0].orig_len as usize, frame.len());
+}
+
+#[test]
+fn link_down_is_survived_and_deletion_reported() {
+    if skip_unless_root("link_down_is_survived_and_deletion_reported", &["ping"]) {
+        return;
+    }
+    let lab = Lab::new(2);
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        interfaces: vec!["vb1".into(), "vb2".into()],
+        ..CaptureSpec::default()
+    };
+    let dir = TempDir::new("gone");
+    let file = dir.0.join("g.pcapng");
+    let cap = Capture::open(&spec).unwrap();
+    let stop = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let mut n = 0;
+            let r = cap.run(Sink::File(file.clone()), &stop, &mut |_, _, _| n += 1);
+            (r, n)
+        });
+        lab.ping("198.51.100.2", 1, 56);
+        // A link cut for an experiment: the capture carries on.
+        lab.b.ip(&["link", "set", "vb1", "down"]);
+        std::thread::sleep(Duration::from_millis(200));
+        lab.b.ip(&["link", "set", "vb1", "up"]);
+        std::thread::sleep(Duration::from_millis(100));
+        lab.ping("198.51.100.2", 1, 56);
+        // Deleting the other interface ends it.
+        lab.b.ip(&["link", "del", "vb2"]);
+        let t = Instant::now();
+        while !h.is_finished() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap()
+    });
+    let (r, n) = result;
+    let err = r.unwrap_err();
+    assert!(matches!(err, CaptureError::InterfaceGone { ref iface, .. } if iface == "vb2"), "{err}");
+    assert!(err.to_string().contains(&lab.b.name), "{err}");
+    let recs = read_file(&file).unwrap();
+    assert_eq!(recs.len(), n);
+    let pings = recs.iter().filter(|r| decode(&r.data).is_echo_request()).count();
+    assert_eq!(pings, 2, "the ping after the link came back up was not captured");
+}
+
+#[test]
+fn errors_name_the_namespace_and_interface() {
+    let missing = PathBuf::from("/run/netns/tcplab-captest-no-such-node");
+    let spec = CaptureSpec {
+        netns: Some(missing.clone()),
+        ..CaptureSpec::default()
+    };
+    let err = Capture::open(&spec).unwrap_err();
+    assert!(matches!(err, CaptureError::NetnsNotFound { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "network namespace /run/netns/tcplab-captest-no-such-node not found (is the lab up? `ip netns list` shows the namespaces)"
+    );
+    assert!(list_interfaces(Some(&missing)).is_err());
+
+    if skip_unless_root("errors_name_the_namespace_and_interface (root part)", &[]) {
+        return;
+    }
+    let lab = Lab::new(2);
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        interfaces: vec!["eth9".into()],
+        ..CaptureSpec::default()
+    };
+    let err = Capture::open(&spec).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("interface eth9 not found in {} (its interfaces: vb1, vb2)", lab.b.name)
+    );
+    let bare = Netns::new(format!("tcplab-captest-{}-bare", std::process::id()));
+    let spec = CaptureSpec {
+        netns: Some(bare.path()),
+        ..CaptureSpec::default()
+    };
+    let err = Capture::open(&spec).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} has no interface to capture on besides lo (is the lab up?)", bare.name)
+    );
+    // The caller's thread never changed namespace.
+    let here = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    list_interfaces(Some(&lab.a.path())).unwrap();
+    assert_eq!(std::fs::read_link("/proc/thread-self/ns/net").unwrap(), here);
+}

@@ -1,0 +1,325 @@
+//! Matching captured packets: a [`PacketMatch`] names the fields that must hold (protocol,
+//! addresses, ARP operation, ICMP type and code, TCP flags, ports, IP fragment fields).
+
+use crate::capture::decode::{ArpOp, Icmp, Packet, TcpFlags};
+use serde::Deserialize;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// What a packet must look like. Every field given must hold; absent fields match anything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketMatch {
+    /// `arp`, `ip`, `icmp`, `tcp` or `udp`.
+    #[serde(default)]
+    pub proto: Option<String>,
+    /// ARP operation: `request` or `reply`.
+    #[serde(default)]
+    pub arp: Option<String>,
+    /// IPv4 source.
+    #[serde(default)]
+    pub src: Option<Ipv4Addr>,
+    /// IPv4 destination.
+    #[serde(default)]
+    pub dst: Option<Ipv4Addr>,
+    /// ARP sender address.
+    #[serde(default)]
+    pub sender_ip: Option<Ipv4Addr>,
+    /// ARP target address.
+    #[serde(default)]
+    pub target_ip: Option<Ipv4Addr>,
+    /// ARP sender MAC (`aa:bb:...`).
+    #[serde(default)]
+    pub sender_mac: Option<String>,
+    /// Ethernet source MAC.
+    #[serde(default)]
+    pub eth_src: Option<String>,
+    /// `echo-request`, `echo-reply`, `time-exceeded`, `unreachable`, `port-unreachable`.
+    #[serde(default)]
+    pub icmp: Option<String>,
+    /// ICMP type number.
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// ICMP code.
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
+    /// ICMP echo sequence number.
+    #[serde(default)]
+    pub icmp_seq: Option<u16>,
+    /// TCP flags exactly, among S A F R P (e.g. `S`, `SA`, `FA`, `RA`); P is ignored unless given.
+    #[serde(default)]
+    pub flags: Option<String>,
+    /// TCP flags that must be set (others may be too).
+    #[serde(default)]
+    pub flags_include: Option<String>,
+    /// TCP/UDP source port.
+    #[serde(default)]
+    pub sport: Option<u16>,
+    /// TCP/UDP destination port.
+    #[serde(default)]
+    pub dport: Option<u16>,
+    /// At least this many bytes of TCP/UDP payload.
+    #[serde(default)]
+    pub min_payload: Option<usize>,
+    /// An IP fragment (MF set or offset > 0).
+    #[serde(default)]
+    pub fragment: Option<bool>,
+    /// IP "more fragments" flag.
+    #[serde(default)]
+    pub more_fragments: Option<bool>,
+    /// IP fragment offset in bytes: a number, or `>0`.
+    #[serde(default)]
+    pub frag_offset: Option<String>,
+    /// IP "don't fragment" flag.
+    #[serde(default)]
+    pub dont_fragment: Option<bool>,
+}
+
+fn flag_bits(s: &str) -> Option<u8> {
+    let mut b = 0u8;
+    for c in s.chars() {
+        b |= match c.to_ascii_uppercase() {
+            'S' => TcpFlags::SYN.0,
+            'A' => TcpFlags::ACK.0,
+            'F' => TcpFlags::FIN.0,
+            'R' => TcpFlags::RST.0,
+            'P' => TcpFlags::PSH.0,
+            'U' => TcpFlags::URG.0,
+            '.' => TcpFlags::ACK.0,
+            _ => return None,
+        };
+    }
+    Some(b)
+}
+
+fn icmp_kind(i: &Icmp, kind: &str) -> bool {
+    match kind {
+        "echo-request" => i.icmp_type == Icmp::ECHO_REQUEST,
+        "echo-reply" => i.icmp_type == Icmp::ECHO_REPLY,
+        "time-exceeded" => i.icmp_type == Icmp::TIME_EXCEEDED,
+        "unreachable" => i.icmp_type == Icmp::DEST_UNREACHABLE,
+        "port-unreachable" => i.icmp_type == Icmp::DEST_UNREACHABLE && i.code == Icmp::CODE_PORT_UNREACHABLE,
+        "frag-needed" => i.icmp_type == Icmp::DEST_UNREACHABLE && i.code == Icmp::CODE_FRAG_NEEDED,
+        _ => false,
+    }
+}
+
+fn same_mac(mac: &crate::capture::decode::MacAddr, s: &str) -> bool {
+    mac.to_string().eq_ignore_ascii_case(s.trim())
+}
+
+impl PacketMatch {
+    /// Whether `p` matches.
+    pub fn matches(&self, p: &Packet) -> bool {
+        if let Some(proto) = &self.proto {
+            let ok = match proto.as_str() {
+                "arp" => p.arp.is_some(),
+                "ip" => p.ipv4.is_some(),
+                "icmp" => p.icmp.is_some(),
+                "tcp" => p.tcp.is_some(),
+                "udp" => p.udp.is_some(),
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(op) = &self.arp {
+            let Some(a) = &p.arp else { return false };
+            let want = match op.as_str() {
+                "request" => ArpOp::Request,
+                "reply" => ArpOp::Reply,
+                _ => return false,
+            };
+            if a.op != want {
+                return false;
+            }
+        }
+        if self.sender_ip.is_some() || self.target_ip.is_some() || self.sender_mac.is_some() {
+            let Some(a) = &p.arp else { return false };
+            if self.sender_ip.is_some_and(|x| x != a.sender_ip) || self.target_ip.is_some_and(|x| x != a.target_ip) {
+                return false;
+            }
+            if self.sender_mac.as_deref().is_some_and(|m| !same_mac(&a.sender_mac, m)) {
+                return false;
+            }
+        }
+        if let Some(m) = &self.eth_src {
+            if !p.ethernet.as_ref().is_some_and(|e| same_mac(&e.src, m)) {
+                return false;
+            }
+        }
+        let needs_ip = self.src.is_some()
+            || self.dst.is_some()
+            || self.fragment.is_some()
+            || self.more_fragments.is_some()
+            || self.frag_offset.is_some()
+            || self.dont_fragment.is_some();
+        if needs_ip {
+            let Some(ip) = &p.ipv4 else { return false };
+            if self.src.is_some_and(|x| x != ip.src) || self.dst.is_some_and(|x| x != ip.dst) {
+                return false;
+            }
+            if self.fragment.is_some_and(|f| f != ip.is_fragment())
+                || self.more_fragments.is_some_and(|f| f != ip.more_fragments)
+                || self.dont_fragment.is_some_and(|f| f != ip.dont_fragment)
+            {
+                return false;
+            }
+            if let Some(off) = &self.frag_offset {
+                let ok = if off.trim() == ">0" { ip.frag_offset > 0 } else { off.trim().parse::<u16>().ok() == Some(ip.frag_offset) };
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        if self.icmp.is_some() || self.icmp_type.is_some() || self.icmp_code.is_some() || self.icmp_seq.is_some() {
+            let Some(i) = &p.icmp else { return false };
+            if self.icmp.as_deref().is_some_and(|k| !icmp_kind(i, k))
+                || self.icmp_type.is_some_and(|t| t != i.icmp_type)
+                || self.icmp_code.is_some_and(|c| c != i.code)
+                || self.icmp_seq.is_some_and(|s| i.echo.is_none_or(|e| e.seq != s))
+            {
+                return false;
+            }
+        }
+        if self.flags.is_some() || self.flags_include.is_some() {
+            let Some(t) = &p.tcp else { return false };
+            if let Some(f) = &self.flags {
+                let Some(want) = flag_bits(f) else { return false };
+                let mask = TcpFlags::SYN.0 | TcpFlags::ACK.0 | TcpFlags::FIN.0 | TcpFlags::RST.0
+                    | if want & TcpFlags::PSH.0 != 0 { TcpFlags::PSH.0 } else { 0 };
+                if t.flags.0 & mask != want {
+                    return false;
+                }
+            }
+            if let Some(f) = &self.flags_include {
+                let Some(want) = flag_bits(f) else { return false };
+                if t.flags.0 & want != want {
+                    return false;
+                }
+            }
+        }
+        if self.sport.is_some() || self.dport.is_some() {
+            let Some((s, d)) = p.ports() else { return false };
+            if self.sport.is_some_and(|x| x != s) || self.dport.is_some_and(|x| x != d) {
+                return false;
+            }
+        }
+        if let Some(min) = self.min_payload {
+            let len = p.tcp.as_ref().map(|t| t.payload_len).or(p.udp.as_ref().map(|u| u.payload_len)).unwrap_or(0);
+            if len < min {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl fmt::Display for PacketMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        macro_rules! field {
+            ($name:literal, $v:expr) => {
+                if let Some(v) = &$v {
+                    parts.push(format!("{}={}", $name, v));
+                }
+            };
+        }
+        field!("proto", self.proto);
+        field!("arp", self.arp);
+        field!("src", self.src);
+        field!("dst", self.dst);
+        field!("sender_ip", self.sender_ip);
+        field!("target_ip", self.target_ip);
+        field!("sender_mac", self.sender_mac);
+        field!("eth_src", self.eth_src);
+        field!("icmp", self.icmp);
+        field!("icmp_type", self.icmp_type);
+        field!("icmp_code", self.icmp_code);
+        field!("icmp_seq", self.icmp_seq);
+        field!("flags", self.flags);
+        field!("flags_include", self.flags_include);
+        field!("sport", self.sport);
+        field!("dport", self.dport);
+        field!("min_payload", self.min_payload);
+        field!("fragment", self.fragment);
+        field!("more_fragments", self.more_fragments);
+        field!("frag_offset", self.frag_offset);
+        field!("dont_fragment", self.dont_fragment);
+        write!(f, "{}", if parts.is_empty() { "any packet".to_string() } else { parts.join(" ") })
+    }
+}
+
+/// Find `seq` in order among `packets` (others may come between). Ok(indexes of the matches),
+/// or Err((how many matched, index after which the next was looked for)).
+pub fn find_sequence(seq: &[PacketMatch], packets: &[&Packet]) -> Result<Vec<usize>, (usize, usize)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    for (k, m) in seq.iter().enumerate() {
+        match packets[from..].iter().position(|p| m.matches(p)) {
+            Some(i) => {
+                found.push(from + i);
+                from += i + 1;
+            }
+            None => return Err((k, from)),
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::decode::decode;
+
+    fn frame_tcp(flags: u8, payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + payload];
+        f[12] = 0x08;
+        f[13] = 0x00;
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        let tot = (20 + 20 + payload) as u16;
+        ip[2..4].copy_from_slice(&tot.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[140, 252, 13, 35]);
+        ip[16..20].copy_from_slice(&[140, 252, 13, 34]);
+        let tcp = &mut f[34..54];
+        tcp[0..2].copy_from_slice(&1234u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&7777u16.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = flags;
+        f
+    }
+
+    #[test]
+    fn tcp_flags_match_exactly_or_inclusively() {
+        let syn = decode(&frame_tcp(0x02, 0));
+        let synack = decode(&frame_tcp(0x12, 0));
+        let data = decode(&frame_tcp(0x18, 5));
+        let m = |s: &str| PacketMatch { flags: Some(s.into()), ..Default::default() };
+        assert!(m("S").matches(&syn));
+        assert!(!m("S").matches(&synack), "exact: SYN-ACK is not a bare SYN");
+        assert!(m("SA").matches(&synack));
+        assert!(m("A").matches(&data), "PSH ignored unless asked for");
+        assert!(!m("AP").matches(&synack));
+        let inc = PacketMatch { flags_include: Some("S".into()), ..Default::default() };
+        assert!(inc.matches(&synack) && inc.matches(&syn) && !inc.matches(&data));
+        let pay = PacketMatch { min_payload: Some(1), dport: Some(7777), src: Some("140.252.13.35".parse().unwrap()), ..Default::default() };
+        assert!(pay.matches(&data) && !pay.matches(&syn));
+        let wrong = PacketMatch { dst: Some("140.252.13.33".parse().unwrap()), ..Default::default() };
+        assert!(!wrong.matches(&syn));
+    }
+
+    #[test]
+    fn sequences_are_ordered() {
+        let (syn, synack) = (decode(&frame_tcp(0x02, 0)), decode(&frame_tcp(0x12, 0)));
+        let seq = vec![
+            PacketMatch { flags: Some("S".into()), ..Default::default() },
+            PacketMatch { flags: Some("SA".into()), ..Default::default() },
+        ];
+        assert_eq!(find_sequence(&seq, &[&syn, &synack]), Ok(vec![0, 1]));
+        assert_eq!(find_sequence(&seq, &[&synack, &syn]), Err((1, 2)));
+    }
+}
