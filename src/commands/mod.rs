@@ -1,6 +1,7 @@
 //! The CLI: one file per subcommand, each a clap struct with an `exec` method. The work itself
 //! is in the library; these only resolve the lab and print.
 
+pub mod capture;
 pub mod down;
 pub mod exec;
 pub mod experiment;
@@ -61,6 +62,9 @@ pub enum Command {
     Status(status::StatusCmd),
     /// Run a command in a node (stdin/stdout/stderr passed through, its exit code returned)
     Exec(exec::ExecCmd),
+    /// Capture a node's packets: tcpdump-style lines on stderr, a pcap (pcapng for several
+    /// interfaces) for Wireshark
+    Capture(capture::CaptureCmd),
     /// Build the node image for the docker runtime
     Image(image::ImageCmd),
     /// Cut (down) or restore (up) a line: NODE:IFACE, or the two NODEs of a point-to-point line
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(c) => block_on(c.exec(&cli.global)),
         Command::Exec(c) => c.exec(&cli.global),
         Command::Image(c) => block_on(c.exec(&cli.global)),
+        Command::Capture(c) => c.exec(&cli.global),
         Command::Link(c) => block_on(c.exec(&cli.global)),
         Command::Experiment(c) => block_on(c.exec(&cli.global)),
         Command::Graph(c) => c.exec(&cli.global),

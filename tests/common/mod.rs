@@ -622,6 +622,11 @@ impl Snapshot {
                     if foreign(l) || ignore.iter().any(|i| l.contains(i.as_str())) {
                         continue;
                     }
+                    // Open vSwitch's own datapath devices come and go with any lab's OVS bridges
+                    // (the bridges themselves are compared by name like every other link).
+                    if *section == "link" && (l == "ovs-netdev" || l == "ovs-system") {
+                        continue;
+                    }
                     // Whether tcplab's own directories exist depends on other labs too.
                     let state_dir_line = format!("dir {}", state_dir().display());
                     if *section == "files" && foreign_files && (*l == state_dir_line || l == "dir /etc/netns") {
