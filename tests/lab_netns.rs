@@ -6,6 +6,11 @@
 //! Every test holds one global lock (`common::serial`), so they run one at a time whatever
 //! `--test-threads` says: host snapshots must not see another test's lab, and only one lab at
 //! a time can have an uplink. Every lab is removed by a drop guard, even when a test panics.
+//! Snapshot comparisons leave out what belongs to other labs on the machine (found by name),
+//! and substrings listed in TCPLAB_TEST_IGNORE (comma-separated).
+//!
+//! Labs use `--runtime netns --switch linux`; TCPLAB_TEST_SWITCH=ovs runs them on Open vSwitch.
+//! The uplink test needs 198.51.100.0/24 unused on the host: it checks, and fails saying so.
 
 mod common;
 
@@ -199,8 +204,7 @@ fn killed_up_is_refused_then_cleaned_by_down() {
         let mut up = Bg::spawn(lab.up_cmd(true, None), None);
         std::thread::sleep(delay);
         up.kill();
-        let out = up.wait(Duration::from_secs(30));
-        assert_ne!(out.code, 0, "the kill came too late? {}", out.describe());
+        up.wait(Duration::from_secs(30));
         let record = std::fs::read_to_string(lab.state_file()).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         match record {
             Some(r) if r["complete"] == false && (!lab.namespaces().is_empty() || attempt >= 10) => {
@@ -260,7 +264,10 @@ fn two_labs_side_by_side() {
     }
     one.down();
     assert!(one.namespaces().is_empty(), "lab {} left namespaces: {:?}", one.name, one.namespaces());
-    assert_eq!(two.namespaces().len(), 10, "lab {} lost namespaces: {:?}", two.name, two.namespaces());
+    let left = two.namespaces();
+    for node in ["aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip"] {
+        assert!(left.contains(&format!("tcplab-{}-{node}", two.name)), "lab {} lost node {node}: {left:?}", two.name);
+    }
     let out = two.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"]);
     assert!(out.ok(), "lab {} stopped working when {} went down: {}", two.name, one.name, out.describe());
     let out = two.exec("slip", &["traceroute", "-n", "-w", "2", "aix"]).expect_ok();
@@ -380,15 +387,14 @@ fn status_into_a_closed_pipe_exits_without_a_panic() {
         };
         drop(read_end);
         let mut c = lab.cmd();
-        c.args(args).stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::piped());
-        let out = c.output().expect("running tcplab status");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        c.args(args);
+        let out = Bg::spawn_to(c, None, Some(Stdio::from(write_end))).wait(Duration::from_secs(30));
         assert!(
-            !stderr.contains("panicked") && out.status.code() != Some(101),
-            "`tcplab {}` into a closed pipe panicked (exit {:?}):\n{}",
+            !out.stderr.contains("panicked") && out.code != 101 && !out.timed_out,
+            "`tcplab {}` into a closed pipe panicked (exit {}):\n{}",
             args.join(" "),
-            out.status.code(),
-            stderr.lines().take(3).collect::<Vec<_>>().join("\n")
+            out.code,
+            out.stderr.lines().take(3).collect::<Vec<_>>().join("\n")
         );
     }
 }

@@ -186,11 +186,30 @@ impl DockerRuntime {
         needed.dedup();
         for img in needed {
             if img == image::NODE_IMAGE {
-                let progress = |phase: &str, line: &str| eprintln!("image: {phase}: {line}");
-                let quiet = |_: &str, _: &str| {};
-                let show = std::io::stderr().is_terminal();
-                let p: image::Progress<'_> = if show { &progress } else { &quiet };
-                image::ensure_node_image(&self.docker, false, p).await.map_err(|e| Error::Other(format!("building image {img}: {e}")))?;
+                // A spinner with the build's current line on a terminal; one line per phase
+                // otherwise (the image is built once: the first `up` takes about half a minute).
+                let bar = std::io::stderr().is_terminal().then(|| {
+                    let b = indicatif::ProgressBar::new_spinner();
+                    b.enable_steady_tick(std::time::Duration::from_millis(120));
+                    b.set_prefix("image");
+                    b
+                });
+                let last_phase = Mutex::new(String::new());
+                let report = |phase: &str, line: &str| match &bar {
+                    Some(b) => b.set_message(format!("building {img}: {phase}: {}", line.chars().take(90).collect::<String>())),
+                    None => {
+                        let mut last = last_phase.lock().expect("not poisoned");
+                        if *last != phase {
+                            eprintln!("image: building {img}: {phase}");
+                            *last = phase.to_string();
+                        }
+                    }
+                };
+                let built = image::ensure_node_image(&self.docker, false, &report).await;
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                built.map_err(|e| Error::Other(format!("building image {img}: {e}")))?;
             } else if !image::image_exists(&self.docker, &img).await.map_err(|e| Error::Other(e.to_string()))? {
                 return Err(Error::Usage(format!(
                     "image '{img}' does not exist and no registry is reachable: build it first (`docker build -t {img} ...`)"

@@ -129,16 +129,25 @@ pub struct Bg {
 
 impl Bg {
     /// Start `cmd` (stdin from `stdin`, /dev/null if none).
-    pub fn spawn(mut cmd: Command, stdin: Option<Stdio>) -> Bg {
+    pub fn spawn(cmd: Command, stdin: Option<Stdio>) -> Bg {
+        Bg::spawn_to(cmd, stdin, None)
+    }
+
+    /// Start `cmd` with stdout sent to `stdout` instead of collected (if given).
+    pub fn spawn_to(mut cmd: Command, stdin: Option<Stdio>, stdout: Option<Stdio>) -> Bg {
         let what = describe_cmd(&cmd);
-        cmd.stdin(stdin.unwrap_or_else(Stdio::null)).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        let collect_stdout = stdout.is_none();
+        cmd.stdin(stdin.unwrap_or_else(Stdio::null))
+            .stdout(stdout.unwrap_or_else(Stdio::piped))
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            reader(child.stdout.take().expect("piped"), stdout.clone()),
-            reader(child.stderr.take().expect("piped"), stderr.clone()),
-        ];
+        let mut readers = vec![reader(child.stderr.take().expect("piped"), stderr.clone())];
+        if collect_stdout {
+            readers.push(reader(child.stdout.take().expect("piped"), stdout.clone()));
+        }
         Bg { what, child: Some(child), stdout, stderr, readers }
     }
 
