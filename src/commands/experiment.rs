@@ -51,7 +51,7 @@ impl ExperimentCmd {
         let mut ctx = g.resolve()?;
         if ctx.state.is_none() {
             eprintln!("lab '{}' is not up: bringing it up first", ctx.lab);
-            let up = super::up::UpCmd { uplink: None, dry_run: false };
+            let up = super::up::UpCmd { uplink: None, dry_run: false, privileges: None };
             up.exec(g).await?;
             ctx = g.resolve()?;
         }

@@ -7,6 +7,7 @@ use crate::plan::{self, PlanOptions};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::NetnsRuntime;
 use crate::runtime::RuntimeKind;
+use crate::topology::Privileges;
 use clap::Args;
 use std::time::Instant;
 
@@ -18,12 +19,26 @@ pub struct UpCmd {
     /// Print the plan and touch nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Docker runtime: run nodes privileged, with capabilities only, or try privileged first
+    /// (auto); overrides the topology's `privileges`
+    #[arg(long, value_parser = ["auto", "privileged", "capabilities"])]
+    pub privileges: Option<String>,
 }
 
 impl UpCmd {
     /// Run it.
     pub async fn exec(&self, g: &GlobalOpts) -> Result<i32> {
-        let ctx = g.resolve()?;
+        let mut ctx = g.resolve()?;
+        if let Some(p) = &self.privileges {
+            let p = match p.as_str() {
+                "privileged" => Privileges::Privileged,
+                "capabilities" => Privileges::Capabilities,
+                _ => Privileges::Auto,
+            };
+            for n in &mut ctx.topology.nodes {
+                n.privileges = p;
+            }
+        }
         if self.uplink.is_some() && ctx.topology.uplink.is_none() {
             return Err(Error::Usage(format!(
                 "topology '{}' has no [uplink] table: it cannot be NATed out of {}",

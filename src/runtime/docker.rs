@@ -287,6 +287,11 @@ impl Runtime for DockerRuntime {
             }
         }
         if let Some(e) = first_err {
+            if privileged && e.to_string().contains("apply caps") {
+                return Err(Error::Environment(format!(
+                    "the Docker engine refuses privileged containers here ({e}): use `up --privileges capabilities` (or auto)"
+                )));
+            }
             return Err(e);
         }
         try_join_all(plan.nodes.iter().map(|n| self.link_netns(&n.netns))).await?;
