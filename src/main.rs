@@ -3,6 +3,12 @@
 use clap::Parser;
 
 fn main() {
+    // Like every Unix filter: `tcplab status | head -1` ends quietly when the reader goes away
+    // (Rust ignores SIGPIPE by default, which turns a closed pipe into a panic in println!).
+    // SAFETY: setting a signal disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = tcplab::commands::Cli::parse();
     let code = match tcplab::commands::run(cli) {
         Ok(code) => code,

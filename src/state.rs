@@ -171,8 +171,20 @@ impl LabState {
 }
 
 /// An exclusive lock on one lab (so two `up`s of the same lab never interleave), held until drop.
+/// When it is dropped and the lab has no record (an `up` refused before creating anything), the
+/// lock file goes too, so that a refused command leaves nothing behind.
 pub struct LabLock {
     _file: File,
+    lab: String,
+}
+
+impl Drop for LabLock {
+    fn drop(&mut self) {
+        if !LabState::path(&self.lab).exists() {
+            let _ = std::fs::remove_file(state_dir().join(format!("{}.lock", self.lab)));
+            let _ = std::fs::remove_dir(state_dir());
+        }
+    }
 }
 
 impl LabLock {
@@ -187,6 +199,6 @@ impl LabLock {
         if rc != 0 {
             return Err(Error::Usage(format!("another tcplab is working on lab '{lab}' right now: wait for it to finish")));
         }
-        Ok(LabLock { _file: file })
+        Ok(LabLock { _file: file, lab: lab.to_string() })
     }
 }
