@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # benches/updown.sh: how long `tcplab up` and `tcplab down` take, how many processes and threads
-# they make and how much memory `up` needs, for the built-in course lab and for a generated
-# 200-node lab, next to a plain `ip` script building the course lab (benches/reference_ip_script.sh).
+# they make and how much memory `up` needs, for the built-in course lab (as it is: Open vSwitch
+# LANs, skipped when OVS is not running; and with `--switch linux`) and for a generated 200-node
+# lab, next to a plain `ip` script building the course lab (benches/reference_ip_script.sh).
 # A benchmark: it prints numbers and asserts nothing about them. Needs root; about a minute.
 #
 # usage: sudo benches/updown.sh [TCPLAB_BINARY]        (default target/release/tcplab)
@@ -14,8 +15,8 @@
 #   - wall clock of the whole process (fork+exec included), bash's $EPOCHREALTIME (microseconds,
 #     no process of its own) read just before and after the command; median, min and max of RUNS;
 #   - `down` returns before the kernel has freed the namespaces (cleanup_net runs later in a
-#     kworker, 0.1-0.5 s of CPU for 200 namespaces); SETTLE seconds after each down keep that
-#     deferred work out of the next `up`'s time;
+#     kworker: about 0.1 s of CPU for 200 namespaces, over within about half a second here);
+#     SETTLE seconds after each down keep that deferred work out of the next `up`'s time;
 #   - processes and threads: one extra up/down pair under
 #     `strace -f -ff -qq -e trace=execve,fork,vfork,clone,clone3`; a successful clone/clone3 with
 #     CLONE_THREAD is a thread, any other successful fork/vfork/clone/clone3 is a process; execve
@@ -23,10 +24,16 @@
 #   - peak memory: one extra up under GNU time (`/usr/bin/time`, %M = max RSS; for the reference
 #     script it is the largest single process, bash or one `ip`);
 #   - phases: one extra `up` without -q, stderr to a file, so tcplab prints one line per phase.
-# Labs: the course lab runs as lab "benchtcpip" (the built-in topology under another name, so a
-# `tcpip` lab of someone else is never touched), the generated one as "bench200", the reference
-# script's namespaces are "tlref-*". All are isolated: no uplink is ever given. A trap takes down
-# whatever this script brought up, whatever way it exits.
+# Reading the numbers: other work on the machine (builds, tests) moves wall-clock times a lot, so
+# the load average is printed at start and end. On this project's machines / and /run are one
+# ext4 without a journal, whose inode allocator skips inodes deleted in the last 30 s to 5 min:
+# the files and directories `up` creates (/run/netns/<ns>, /etc/netns/<ns>/hosts) get slower
+# to create the more up/down cycles ran just before; the timed pairs include that effect.
+# Runtime: netns (plain namespaces), given explicitly (tcplab's default is docker when a Docker
+# engine answers). Labs: the course lab runs as lab "benchtcpip" (the built-in topology under
+# another name, so a `tcpip` lab of someone else is never touched), the generated one as
+# "bench200", the reference script's namespaces are "tlref-*". All are isolated: no uplink is
+# ever given. A trap takes down whatever this script brought up, whatever way it exits.
 set -u
 
 BIN=${1:-target/release/tcplab}
@@ -90,21 +97,49 @@ stats() {
 TMP=$(mktemp -d /tmp/tcplab-updown.XXXXXX) || die "mktemp failed"
 GEN_TOPO=$TMP/$GEN_LAB.toml
 "$HERE/gen_topology.sh" "$GEN_LAB" "$GEN_LANS" "$GEN_PER_LAN" >"$GEN_TOPO" || die "generating the topology failed"
-"$BIN" --topology "$GEN_TOPO" up --dry-run >/dev/null 2>"$TMP/err" || die "the generated topology is invalid: $(cat "$TMP/err")"
+"$BIN" --runtime netns --topology "$GEN_TOPO" up --dry-run >/dev/null 2>"$TMP/err" || die "the generated topology is invalid: $(cat "$TMP/err")"
 
 # Commands as arrays, so that timing, strace and GNU time run exactly the same thing.
-UP_course=("$BIN" -q --lab "$COURSE_LAB" up)
-DOWN_course=("$BIN" -q --lab "$COURSE_LAB" down)
-UP_gen=("$BIN" -q --topology "$GEN_TOPO" up)
-DOWN_gen=("$BIN" -q --lab "$GEN_LAB" down)
+# --runtime netns always: the default is docker whenever a Docker engine answers.
+# course: the built-in topology as it is (its LANs are kind = "ovs", as in the course: Open vSwitch
+# bridges, which need a running ovsdb-server/ovs-vswitchd); courselx: the same with
+# `--switch linux` (Linux bridges in a switch namespace), what the reference script builds.
+UP_course=("$BIN" -q --runtime netns --lab "$COURSE_LAB" up)
+UP_courselx=("$BIN" -q --runtime netns --switch linux --lab "$COURSE_LAB" up)
+UP_gen=("$BIN" -q --runtime netns --topology "$GEN_TOPO" up)
 UP_ref=(bash "$HERE/reference_ip_script.sh" up "$REF_PREFIX")
+DOWN_course=("$BIN" -q --lab "$COURSE_LAB" down)
+DOWN_courselx=("${DOWN_course[@]}")
+DOWN_gen=("$BIN" -q --lab "$GEN_LAB" down)
 DOWN_ref=(bash "$HERE/reference_ip_script.sh" down "$REF_PREFIX")
 # Sanity check run once after the warm-up up: a ping across the whole lab.
 CHECK_course=("$BIN" --lab "$COURSE_LAB" exec slip ping -c 1 -W 2 -q 140.252.1.92)
+CHECK_courselx=("${CHECK_course[@]}")
 CHECK_gen=("$BIN" --lab "$GEN_LAB" exec l0h1 ping -c 1 -W 2 -q "10.10.$((GEN_LANS - 1)).$GEN_PER_LAN")
 CHECK_ref=(bash "$HERE/reference_ip_script.sh" check "$REF_PREFIX")
-PHASES_course=("$BIN" --lab "$COURSE_LAB" up)
-PHASES_gen=("$BIN" --topology "$GEN_TOPO" up)
+# One more up without -q: tcplab prints its phases (stderr is a file, not a terminal).
+PHASES_course=("$BIN" --runtime netns --lab "$COURSE_LAB" up)
+PHASES_courselx=("$BIN" --runtime netns --switch linux --lab "$COURSE_LAB" up)
+PHASES_gen=("$BIN" --runtime netns --topology "$GEN_TOPO" up)
+
+SCENARIOS=(course courselx gen ref)
+declare -A NAME NODES TITLE
+NAME[course]="tcplab, course lab (OVS)";    NODES[course]=9
+NAME[courselx]="tcplab, course lab (linux)"; NODES[courselx]=9
+NAME[gen]="tcplab, $GEN_LAB";               NODES[gen]=$((GEN_LANS * GEN_PER_LAN))
+NAME[ref]="ip script, course lab (linux)";  NODES[ref]=9
+TITLE[course]="course lab: built-in topology as lab $COURSE_LAB, 9 nodes, netns runtime, isolated, its LANs Open vSwitch bridges (kind = \"ovs\")"
+TITLE[courselx]="course lab with --switch linux: the same, LANs Linux bridges in a switch namespace (what the reference script builds)"
+TITLE[gen]="generated lab $GEN_LAB: ${NODES[gen]} nodes, netns runtime, isolated, Linux bridges"
+TITLE[ref]="reference: benches/reference_ip_script.sh, the course lab by plain ip commands (Linux bridges, namespaces $REF_PREFIX-*)"
+
+# The built-in topology's OVS LANs need Open vSwitch running; this script does not start it.
+SKIP_course=""
+if "$BIN" --runtime netns --lab "$COURSE_LAB" up --dry-run 2>/dev/null | grep -q '^bridge .*(ovs,'; then
+    [ -S /var/run/openvswitch/db.sock ] || SKIP_course="Open vSwitch is not running (no /var/run/openvswitch/db.sock)"
+else
+    NAME[course]="tcplab, course lab"
+fi
 
 lab_is_up() { "$BIN" --lab "$1" status >/dev/null 2>&1; }
 ref_is_up() { local n; for n in sw aix solaris gemini gateway netb sun svr4 bsdi slip; do [ -e "/run/netns/$REF_PREFIX-$n" ] && return 0; done; return 1; }
@@ -179,10 +214,10 @@ max_rss() {
 }
 
 
-measure() { # measure S DESCRIPTION
+measure() { # measure S
     local s=$1
     say ""
-    say "== $2"
+    say "== ${TITLE[$s]}"
     time_pairs "$s"
     read -r "R[$s.upmed]" "R[$s.upmin]" "R[$s.upmax]" < <(stats "$TMP/$s.up")
     read -r "R[$s.dnmed]" "R[$s.dnmin]" "R[$s.dnmax]" < <(stats "$TMP/$s.down")
@@ -221,32 +256,39 @@ say "  per LAN 1 router + $((GEN_PER_LAN - 1)) hosts (default route via the rout
 say "  routers chained r0-r1-...-r$((GEN_LANS - 1)) by $((GEN_LANS - 1)) /30 point-to-point lines, each with $((GEN_LANS - 1)) static routes"
 say "  (made by benches/gen_topology.sh; sanity ping l0h1 -> 10.10.$((GEN_LANS - 1)).$GEN_PER_LAN crosses all $GEN_LANS routers)"
 
-measure course "course lab (built-in topology as lab $COURSE_LAB, 9 nodes, isolated)"
-measure gen "generated lab $GEN_LAB ($((GEN_LANS * GEN_PER_LAN)) nodes, isolated)"
-measure ref "reference: benches/reference_ip_script.sh (course lab by plain ip commands, namespaces $REF_PREFIX-*)"
+for s in "${SCENARIOS[@]}"; do
+    skip=SKIP_$s
+    if [ -n "${!skip:-}" ]; then
+        say ""
+        say "== ${TITLE[$s]}"
+        say "   skipped: ${!skip}"
+        continue
+    fi
+    measure "$s"
+done
 
 # ---------------------------------------------------------------- summary
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 say ""
-say "== summary (times: median of $RUNS, ms; ratio = this scenario's median up / the reference's up)"
-fmt='%-30s %6s %9s %9s %9s %7s %10s %9s %10s %11s %13s\n'
-printf "$fmt" scenario nodes "up ms" "down ms" "up procs" "up thr" "down proc" "down thr" "up maxRSS" "up/Mininet" "up/ip-script"
-printf "$fmt" "tcplab, course lab" 9 "${R[course.upmed]}" "${R[course.dnmed]}" "${R[course.upp]}" "${R[course.upt]}" \
-    "${R[course.downp]}" "${R[course.downt]}" "$(mib "${R[course.uprss]}") MiB" \
-    "$(ratio "${R[course.upmed]}" "$MININET_UP_MS")" "$(ratio "${R[course.upmed]}" "${R[ref.upmed]}")"
-printf "$fmt" "tcplab, generated $GEN_LAB" $((GEN_LANS * GEN_PER_LAN)) "${R[gen.upmed]}" "${R[gen.dnmed]}" "${R[gen.upp]}" "${R[gen.upt]}" \
-    "${R[gen.downp]}" "${R[gen.downt]}" "$(mib "${R[gen.uprss]}") MiB" \
-    "$(ratio "${R[gen.upmed]}" "$MININET_UP_MS")*" "$(ratio "${R[gen.upmed]}" "${R[ref.upmed]}")*"
-printf "$fmt" "ip script, course lab" 9 "${R[ref.upmed]}" "${R[ref.dnmed]}" "${R[ref.upp]}" "${R[ref.upt]}" \
-    "${R[ref.downp]}" "${R[ref.downt]}" "$(mib "${R[ref.uprss]}") MiB" \
-    "$(ratio "${R[ref.upmed]}" "$MININET_UP_MS")" "1.00x"
-printf "$fmt" "Mininet, course lab (const)" 9 "$MININET_UP_MS" - - - - - - "1.00x" "$(ratio "$MININET_UP_MS" "${R[ref.upmed]}")"
-say "  min-max up ms: course ${R[course.upmin]}-${R[course.upmax]}, $GEN_LAB ${R[gen.upmin]}-${R[gen.upmax]}, ip script ${R[ref.upmin]}-${R[ref.upmax]}"
-say "  min-max down ms: course ${R[course.dnmin]}-${R[course.dnmax]}, $GEN_LAB ${R[gen.dnmin]}-${R[gen.dnmax]}, ip script ${R[ref.dnmin]}-${R[ref.dnmax]}"
-say "  procs = processes spawned (fork/vfork/clone without CLONE_THREAD), not counting the command itself;"
-say "  thr = threads (clone/clone3 with CLONE_THREAD); maxRSS = GNU time %M (ip script: largest single process)"
-say "  * $GEN_LAB ($((GEN_LANS * GEN_PER_LAN)) nodes) against 9-node course-lab references: not like for like"
+say "== summary (ms: median of $RUNS whole-process wall-clock times; ratios: median up / the other's up)"
+fmt='%-30s %5s %9s %9s %8s %6s %9s %8s %10s %10s %12s\n'
+printf "$fmt" scenario nodes "up ms" "down ms" "up proc" "up thr" "down proc" "down thr" "up maxRSS" "up/Mininet" "up/ip-script"
+for s in "${SCENARIOS[@]}"; do
+    [ -n "${R[$s.upmed]:-}" ] || { printf "$fmt" "${NAME[$s]}" "${NODES[$s]}" skipped - - - - - - - -; continue; }
+    mark=""; [ "$s" = gen ] && mark="*"
+    printf "$fmt" "${NAME[$s]}" "${NODES[$s]}" "${R[$s.upmed]}" "${R[$s.dnmed]}" "${R[$s.upp]}" "${R[$s.upt]}" \
+        "${R[$s.downp]}" "${R[$s.downt]}" "$(mib "${R[$s.uprss]}")" \
+        "$(ratio "${R[$s.upmed]}" "$MININET_UP_MS")$mark" "$(ratio "${R[$s.upmed]}" "${R[ref.upmed]:-}")$mark"
+done
+printf "$fmt" "Mininet, course lab (constant)" 9 "$MININET_UP_MS" - - - - - - "1.00x" "$(ratio "$MININET_UP_MS" "${R[ref.upmed]:-}")"
+for s in "${SCENARIOS[@]}"; do
+    [ -n "${R[$s.upmed]:-}" ] || continue
+    say "  ${NAME[$s]}: up min-max ${R[$s.upmin]}-${R[$s.upmax]} ms, down min-max ${R[$s.dnmin]}-${R[$s.dnmax]} ms"
+done
+say "  up proc / down proc = processes spawned (fork/vfork/clone without CLONE_THREAD), the command itself not counted;"
+say "  thr = threads (clone/clone3 with CLONE_THREAD); maxRSS = GNU time %M (ip script: its largest single process)"
+say "  * $GEN_LAB (${NODES[gen]} nodes) against 9-node course-lab references: not like for like"
 say "  Mininet: ${MININET_UP_MS} ms, source: $MININET_SOURCE"
 say "  also for reference: $COURSE_SCRIPT_NOTE"
-say "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall-clock times: compare runs made under the same load)"
+say "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine moves wall-clock times: compare runs made under the same load)"
