@@ -94,18 +94,31 @@ impl Error {
 
     /// An I/O error with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Prefix the error with more context, keeping its kind.
     pub fn context(self, outer: impl fmt::Display) -> Self {
         match self {
-            Error::Io { context, source } => Error::Io { context: format!("{outer}: {context}"), source },
-            Error::Netlink { context, message } => {
-                Error::Netlink { context: format!("{outer}: {context}"), message }
-            }
-            Error::Docker { context, message } => Error::Docker { context: format!("{outer}: {context}"), message },
-            Error::Ovs { context, source } => Error::Ovs { context: format!("{outer}: {context}"), source },
+            Error::Io { context, source } => Error::Io {
+                context: format!("{outer}: {context}"),
+                source,
+            },
+            Error::Netlink { context, message } => Error::Netlink {
+                context: format!("{outer}: {context}"),
+                message,
+            },
+            Error::Docker { context, message } => Error::Docker {
+                context: format!("{outer}: {context}"),
+                message,
+            },
+            Error::Ovs { context, source } => Error::Ovs {
+                context: format!("{outer}: {context}"),
+                source,
+            },
             Error::Other(m) => Error::Other(format!("{outer}: {m}")),
             other => other,
         }
@@ -140,10 +153,16 @@ impl<T> Context<T> for std::result::Result<T, nix::Error> {
 
 impl<T> Context<T> for std::result::Result<T, rtnetlink::Error> {
     fn context(self, what: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| Error::Netlink { context: what.to_string(), message: netlink_message(&e) })
+        self.map_err(|e| Error::Netlink {
+            context: what.to_string(),
+            message: netlink_message(&e),
+        })
     }
     fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T> {
-        self.map_err(|e| Error::Netlink { context: f(), message: netlink_message(&e) })
+        self.map_err(|e| Error::Netlink {
+            context: f(),
+            message: netlink_message(&e),
+        })
     }
 }
 
@@ -166,7 +185,9 @@ pub fn netlink_errno(e: &rtnetlink::Error) -> Option<i32> {
 
 fn netlink_message(e: &rtnetlink::Error) -> String {
     match netlink_errno(e) {
-        Some(errno) => std::io::Error::from_raw_os_error(errno).to_string().to_lowercase(),
+        Some(errno) => std::io::Error::from_raw_os_error(errno)
+            .to_string()
+            .to_lowercase(),
         None => e.to_string(),
     }
 }

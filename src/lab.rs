@@ -4,9 +4,9 @@
 //! `down` walks the record backwards, keeps going past failures, and collects them.
 
 use crate::error::{Context, Error, Result};
-use crate::net::firewall::{self, UplinkRules};
 use crate::net::Netlink;
 use crate::net::ethtool;
+use crate::net::firewall::{self, UplinkRules};
 use crate::net::ovsdb::{self, BridgeSpec, Datapath, OvsError, Ovsdb};
 use crate::plan::{Ns, Plan, PlanOptions};
 use crate::progress::Progress;
@@ -51,9 +51,15 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
     let _lock = LabLock::acquire(&req.lab)?;
     if let Some(st) = LabState::load(&req.lab)? {
         return Err(Error::Usage(if st.complete {
-            format!("lab '{}' is already up: `tcplab status` shows it, `tcplab down` removes it", req.lab)
+            format!(
+                "lab '{}' is already up: `tcplab status` shows it, `tcplab down` removes it",
+                req.lab
+            )
         } else {
-            format!("lab '{}' is partly up from an earlier `up` that did not finish: run `tcplab down` first", req.lab)
+            format!(
+                "lab '{}' is partly up from an earlier `up` that did not finish: run `tcplab down` first",
+                req.lab
+            )
         }));
     }
     let rt = tokio::runtime::Handle::current();
@@ -87,9 +93,18 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
             progress.note(&format!("up failed, rolling back: {e}"));
             // The state on disk may hold more than `state` if apply was cut short; reload it.
             let mut recorded = LabState::load(&req.lab)?.unwrap_or(state);
-            match teardown(runtime, &mut recorded, &host, &Progress::with_mode(crate::progress::Mode::Quiet)).await {
+            match teardown(
+                runtime,
+                &mut recorded,
+                &host,
+                &Progress::with_mode(crate::progress::Mode::Quiet),
+            )
+            .await
+            {
                 Ok(()) => Err(e),
-                Err(e2) => Err(Error::Other(format!("{e}; rollback also failed: {e2} (run `tcplab down`)"))),
+                Err(e2) => Err(Error::Other(format!(
+                    "{e}; rollback also failed: {e2} (run `tcplab down`)"
+                ))),
             }
         }
     }
@@ -97,7 +112,10 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
 
 async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return futures::future::pending().await;
     };
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
@@ -118,13 +136,22 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
     for n in &plan.nodes {
         let dir = Path::new(sys::ETC_NETNS_DIR).join(&n.netns);
         if dir.exists() {
-            return Err(Error::Usage(format!("{} exists already: remove it if it is a leftover of lab '{}'", dir.display(), plan.lab)));
+            return Err(Error::Usage(format!(
+                "{} exists already: remove it if it is a leftover of lab '{}'",
+                dir.display(),
+                plan.lab
+            )));
         }
     }
     if plan.bridges.iter().any(|b| b.kind == NetworkKind::Ovs) {
         let mut db = open_ovsdb()?;
         for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
-            if host.link_index(&b.name).await?.is_some() || db.lab_bridges(&plan.lab).map(|v| !v.is_empty()).unwrap_or(false) {
+            if host.link_index(&b.name).await?.is_some()
+                || db
+                    .lab_bridges(&plan.lab)
+                    .map(|v| !v.is_empty())
+                    .unwrap_or(false)
+            {
                 return Err(Error::Usage(format!(
                     "Open vSwitch bridge {} (or another bridge of lab '{}') exists already: run `tcplab --lab {} down` first",
                     b.name, plan.lab, plan.lab
@@ -134,7 +161,13 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
     }
     if let Some(u) = &plan.uplink {
         if host.link_index(&u.uplink).await?.is_none() {
-            let names: Vec<String> = host.links().await?.into_iter().map(|l| l.name).filter(|n| n != "lo").collect();
+            let names: Vec<String> = host
+                .links()
+                .await?
+                .into_iter()
+                .map(|l| l.name)
+                .filter(|n| n != "lo")
+                .collect();
             return Err(Error::Usage(format!(
                 "uplink interface '{}' does not exist (host interfaces: {})",
                 u.uplink,
@@ -142,7 +175,10 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
             )));
         }
         if u.uplink == u.host_interface {
-            return Err(Error::Usage(format!("uplink '{}' is the lab's own line to the host", u.uplink)));
+            return Err(Error::Usage(format!(
+                "uplink '{}' is the lab's own line to the host",
+                u.uplink
+            )));
         }
         if host.link_index(&u.host_interface).await?.is_some() {
             return Err(Error::Usage(format!(
@@ -153,7 +189,9 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
         let routes = host.routes().await?;
         for r in &u.host_routes {
             if let Some((net, _, _)) = routes.iter().find(|(net, _, _)| net == r) {
-                return Err(Error::Usage(format!("the host already has a route to {net}: is another lab up with an uplink?")));
+                return Err(Error::Usage(format!(
+                    "the host already has a route to {net}: is another lab up with an uplink?"
+                )));
             }
         }
     }
@@ -186,34 +224,54 @@ fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
     for (k, v) in sysctls {
         match sys::write_sysctl(k, v) {
             // Optional keys (bridge netfilter may be absent) are skipped.
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && k.starts_with("bridge.") => {}
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && k.starts_with("bridge.") => {}
             r => r.with_context(|| format!("sysctl net.{k}"))?,
         }
     }
     Ok(())
 }
 
-async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
+async fn apply<R: Runtime>(
+    runtime: &R,
+    plan: &Plan,
+    state: &mut LabState,
+    host: &Netlink,
+    progress: &Progress,
+) -> Result<()> {
     let rt = tokio::runtime::Handle::current();
 
     // Phase 1: namespaces (or containers), their sysctls, a netlink socket in each.
     let mut phase = progress.phase("nodes", plan.nodes.len() as u64);
     let mut objects: Vec<Object> = Vec::new();
-    objects.extend(plan.switch_ns.iter().map(|s| Object::Netns { name: s.clone() }));
+    objects.extend(
+        plan.switch_ns
+            .iter()
+            .map(|s| Object::Netns { name: s.clone() }),
+    );
     objects.extend(runtime.objects(plan));
-    objects.extend(plan.nodes.iter().map(|n| Object::EtcDir {
-        path: Path::new(sys::ETC_NETNS_DIR).join(&n.netns).display().to_string(),
+    objects.extend(plan.nodes.iter().map(|n| {
+        Object::EtcDir {
+            path: Path::new(sys::ETC_NETNS_DIR)
+                .join(&n.netns)
+                .display()
+                .to_string(),
+        }
     }));
     state.record(objects)?;
     for n in &plan.nodes {
         let dir = Path::new(sys::ETC_NETNS_DIR).join(&n.netns);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("hosts"), &n.hosts).with_context(|| format!("writing {}/hosts", dir.display()))?;
+        std::fs::write(dir.join("hosts"), &n.hosts)
+            .with_context(|| format!("writing {}/hosts", dir.display()))?;
     }
     let switch_thread = match &plan.switch_ns {
         Some(name) => {
             let rt2 = rt.clone();
-            let sysctls: Vec<(String, String)> = SWITCH_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let sysctls: Vec<(String, String)> = SWITCH_SYSCTLS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             Some(sys::spawn_create_netns(name, move || {
                 write_sysctls(&sysctls)?;
                 Netlink::open_here(&rt2)
@@ -241,26 +299,46 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
         nodes.push(t.join().with_context(|| format!("node {}", n.name))?);
     }
     try_join_all(nodes.iter().zip(&plan.nodes).map(|(h, n)| async move {
-        h.set_up(1).await.with_context(|| format!("node {}: loopback", n.name))
+        h.set_up(1)
+            .await
+            .with_context(|| format!("node {}: loopback", n.name))
     }))
     .await?;
     phase.advance(plan.nodes.len() as u64);
     phase.finish();
 
     let mut files = HashMap::new();
-    files.insert(Ns::Host, File::open("/proc/self/ns/net").context("opening the host namespace")?);
+    files.insert(
+        Ns::Host,
+        File::open("/proc/self/ns/net").context("opening the host namespace")?,
+    );
     if let Some(sw) = &plan.switch_ns {
-        files.insert(Ns::Switch, File::open(sys::netns_path(sw)).with_context(|| format!("opening namespace {sw}"))?);
+        files.insert(
+            Ns::Switch,
+            File::open(sys::netns_path(sw)).with_context(|| format!("opening namespace {sw}"))?,
+        );
     }
     for (i, n) in plan.nodes.iter().enumerate() {
-        files.insert(Ns::Node(i), File::open(sys::netns_path(&n.netns)).with_context(|| format!("opening namespace {}", n.netns))?);
+        files.insert(
+            Ns::Node(i),
+            File::open(sys::netns_path(&n.netns))
+                .with_context(|| format!("opening namespace {}", n.netns))?,
+        );
     }
-    let ns = Namespaces { host: host.clone(), switch, nodes, files };
+    let ns = Namespaces {
+        host: host.clone(),
+        switch,
+        nodes,
+        files,
+    };
 
     // Phase 2: bridges and wires.
     let mut phase = progress.phase("links", (plan.bridges.len() + plan.veths.len()) as u64);
     for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Linux) {
-        ns.handle(Ns::Switch).add_bridge(&b.name, b.index).await.with_context(|| format!("network {}", b.network))?;
+        ns.handle(Ns::Switch)
+            .add_bridge(&b.name, b.index)
+            .await
+            .with_context(|| format!("network {}", b.network))?;
         phase.advance(1);
     }
     let host_links: Vec<Object> = plan
@@ -268,7 +346,9 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
         .iter()
         .flat_map(|v| [&v.a, &v.b])
         .filter(|e| e.ns == Ns::Host)
-        .map(|e| Object::HostLink { name: e.name.clone() })
+        .map(|e| Object::HostLink {
+            name: e.name.clone(),
+        })
         .collect();
     if !host_links.is_empty() {
         state.record(host_links)?;
@@ -282,28 +362,54 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
                 .filter(|b| b.kind == NetworkKind::Linux && v.a.ns == Ns::Switch)
                 .map(|b| b.index);
             ns.handle(v.a.ns)
-                .add_veth(&v.a.name, v.a.index, &v.b.name, v.b.index, Some(ns.fd(v.b.ns)), v.mtu, controller)
+                .add_veth(
+                    &v.a.name,
+                    v.a.index,
+                    &v.b.name,
+                    v.b.index,
+                    Some(ns.fd(v.b.ns)),
+                    v.mtu,
+                    controller,
+                )
                 .await
                 .with_context(|| v.label.clone())?;
             let peer = ns.handle(v.b.ns);
-            if v.b.index != 0 { peer.set_up(v.b.index).await } else { peer.set_state(&v.b.name, true).await }
-                .with_context(|| v.label.clone())
+            if v.b.index != 0 {
+                peer.set_up(v.b.index).await
+            } else {
+                peer.set_state(&v.b.name, true).await
+            }
+            .with_context(|| v.label.clone())
         }
     }))
     .await?;
     phase.advance(plan.veths.len() as u64);
-    let ovs: Vec<&crate::plan::BridgePlan> = plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs).collect();
+    let ovs: Vec<&crate::plan::BridgePlan> = plan
+        .bridges
+        .iter()
+        .filter(|b| b.kind == NetworkKind::Ovs)
+        .collect();
     if !ovs.is_empty() {
         phase.message("Open vSwitch");
-        state.record([Object::OvsBridges { names: ovs.iter().map(|b| b.name.clone()).collect() }])?;
+        state.record([Object::OvsBridges {
+            names: ovs.iter().map(|b| b.name.clone()).collect(),
+        }])?;
         let specs: Vec<BridgeSpec> = ovs
             .iter()
-            .map(|b| BridgeSpec { name: b.name.clone(), lab: plan.lab.clone(), network: b.network.clone(), ports: b.ports.clone() })
+            .map(|b| BridgeSpec {
+                name: b.name.clone(),
+                lab: plan.lab.clone(),
+                network: b.network.clone(),
+                ports: b.ports.clone(),
+            })
             .collect();
         let datapath = tokio::task::spawn_blocking(move || -> Result<Datapath> {
             let mut db = open_ovsdb()?;
-            let dp = db.choose_datapath().map_err(|e| ovs_err("choosing a datapath", e))?;
-            db.create_bridges(dp, &specs).map_err(|e| ovs_err("creating the lab's bridges", e))?;
+            let dp = db
+                .choose_datapath()
+                .map_err(|e| ovs_err("choosing a datapath", e))?;
+            db.create_bridges(dp, &specs)
+                .map_err(|e| ovs_err("creating the lab's bridges", e))?;
             Ok(dp)
         })
         .await
@@ -322,13 +428,19 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
         let h = ns.handle(Ns::Node(i));
         async move {
             for (idx, a) in &n.addresses {
-                h.add_address(*idx, *a).await.with_context(|| format!("node {}", n.name))?;
+                h.add_address(*idx, *a)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
             }
             for r in &n.routes {
-                h.add_route(r.route.to, r.route.via, r.oif).await.with_context(|| format!("node {}", n.name))?;
+                h.add_route(r.route.to, r.route.via, r.oif)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
             }
             for (idx, a) in &n.proxy_neighbours {
-                h.add_proxy_neighbour(*idx, *a).await.with_context(|| format!("node {}", n.name))?;
+                h.add_proxy_neighbour(*idx, *a)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
             }
             Ok::<(), Error>(())
         }
@@ -341,7 +453,9 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
         .map(|n| {
             let sysctls = n.iface_sysctls.clone();
             let name = n.name.clone();
-            sys::spawn_in_netns(&sys::netns_path(&n.netns), move || write_sysctls(&sysctls).with_context(|| format!("node {name}")))
+            sys::spawn_in_netns(&sys::netns_path(&n.netns), move || {
+                write_sysctls(&sysctls).with_context(|| format!("node {name}"))
+            })
         })
         .collect::<Result<_>>()?;
     for t in threads {
@@ -357,19 +471,30 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
             .link_index(&u.host_interface)
             .await?
             .ok_or_else(|| Error::Other(format!("host interface {} vanished", u.host_interface)))?;
-        host.add_address(idx, u.host_address).await.with_context(|| format!("host {}", u.host_interface))?;
+        host.add_address(idx, u.host_address)
+            .await
+            .with_context(|| format!("host {}", u.host_interface))?;
         for r in &u.host_routes {
-            host.add_route(*r, Some(u.gateway), Some(idx)).await.with_context(|| format!("host {}", u.host_interface))?;
+            host.add_route(*r, Some(u.gateway), Some(idx))
+                .await
+                .with_context(|| format!("host {}", u.host_interface))?;
         }
         phase.advance(1);
         let old = sys::read_sysctl("ipv4.ip_forward")?;
         if old != "1" {
-            state.record([Object::HostSysctl { key: "ipv4.ip_forward".into(), old, new: "1".into() }])?;
+            state.record([Object::HostSysctl {
+                key: "ipv4.ip_forward".into(),
+                old,
+                new: "1".into(),
+            }])?;
             sys::write_sysctl("ipv4.ip_forward", "1")?;
         }
         phase.advance(1);
         let rules = UplinkRules::new(&plan.lab, &u.host_interface, &u.uplink, &u.masquerade);
-        state.record([Object::Firewall { chain: rules.chain.clone(), remove: rules.remove_script() }])?;
+        state.record([Object::Firewall {
+            chain: rules.chain.clone(),
+            remove: rules.remove_script(),
+        }])?;
         firewall::restore(&rules.add_script()).context("adding the uplink's firewall rules")?;
         phase.advance(1);
         phase.finish();
@@ -378,11 +503,15 @@ async fn apply<R: Runtime>(runtime: &R, plan: &Plan, state: &mut LabState, host:
 }
 
 fn ovs_err(context: &str, source: OvsError) -> Error {
-    Error::Ovs { context: context.into(), source }
+    Error::Ovs {
+        context: context.into(),
+        source,
+    }
 }
 
 fn open_ovsdb() -> Result<Ovsdb> {
-    Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)).map_err(|e| ovs_err("connecting to Open vSwitch", e))
+    Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET))
+        .map_err(|e| ovs_err("connecting to Open vSwitch", e))
 }
 
 /// Transmit checksum offload off on both ends of every OVS port: host ends from here (the host
@@ -396,7 +525,8 @@ fn disable_tx_checksums(plan: &Plan, ovs: &[&crate::plan::BridgePlan]) -> Result
         }
         for end in [&v.a, &v.b] {
             match end.ns {
-                Ns::Host => ethtool::disable_tx_checksum(&end.name).with_context(|| format!("turning off tx checksum offload on {}", end.name))?,
+                Ns::Host => ethtool::disable_tx_checksum(&end.name)
+                    .with_context(|| format!("turning off tx checksum offload on {}", end.name))?,
                 Ns::Node(i) => per_node.entry(i).or_default().push(end.name.clone()),
                 Ns::Switch => {}
             }
@@ -407,7 +537,8 @@ fn disable_tx_checksums(plan: &Plan, ovs: &[&crate::plan::BridgePlan]) -> Result
         .map(|(i, names)| {
             sys::spawn_in_netns(&sys::netns_path(&plan.nodes[i].netns), move || {
                 for n in &names {
-                    ethtool::disable_tx_checksum(n).with_context(|| format!("turning off tx checksum offload on {n}"))?;
+                    ethtool::disable_tx_checksum(n)
+                        .with_context(|| format!("turning off tx checksum offload on {n}"))?;
                 }
                 Ok(())
             })
@@ -421,7 +552,12 @@ fn disable_tx_checksums(plan: &Plan, ovs: &[&crate::plan::BridgePlan]) -> Result
 
 /// Remove everything recorded in `state`, newest first, continuing past failures. The state file
 /// is removed when everything is gone; otherwise it keeps what is left and the errors are returned.
-pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
+pub async fn teardown<R: Runtime>(
+    runtime: &R,
+    state: &mut LabState,
+    host: &Netlink,
+    progress: &Progress,
+) -> Result<()> {
     let mut phase = progress.phase("down", state.objects.len() as u64);
     let mut errors = Vec::new();
     let mut left = Vec::new();
@@ -430,7 +566,13 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
     // a veth dies with either namespace), so all go at once: nine containers, the OVS
     // transaction and the firewall script overlap instead of queueing.
     let lab = state.lab.as_str();
-    let results = futures::future::join_all(objects.iter().rev().map(|obj| remove_object(runtime, obj, host, lab))).await;
+    let results = futures::future::join_all(
+        objects
+            .iter()
+            .rev()
+            .map(|obj| remove_object(runtime, obj, host, lab)),
+    )
+    .await;
     for (obj, r) in objects.iter().rev().zip(results) {
         if let Err(e) = r {
             errors.push(e);
@@ -447,20 +589,32 @@ pub async fn teardown<R: Runtime>(runtime: &R, state: &mut LabState, host: &Netl
         left.reverse();
         state.objects = left;
         state.save()?;
-        Err(if errors.len() == 1 { errors.remove(0) } else { Error::Many(errors) })
+        Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            Error::Many(errors)
+        })
     }
 }
 
-async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink, lab: &str) -> Result<()> {
+async fn remove_object<R: Runtime>(
+    runtime: &R,
+    obj: &Object,
+    host: &Netlink,
+    lab: &str,
+) -> Result<()> {
     match obj {
         Object::Netns { name } => sys::delete_netns(name).map(|_| ()),
         Object::EtcDir { path } => {
             let p = PathBuf::from(path);
             // Only ever a tcplab directory under /etc/netns.
             let ours = p.parent() == Some(Path::new(sys::ETC_NETNS_DIR))
-                && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("tcplab-"));
+                && p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with("tcplab-"));
             if !ours {
-                return Err(Error::Other(format!("refusing to remove {path}: not a tcplab directory")));
+                return Err(Error::Other(format!(
+                    "refusing to remove {path}: not a tcplab directory"
+                )));
             }
             match std::fs::remove_dir_all(&p) {
                 Ok(()) => Ok(()),
@@ -471,13 +625,19 @@ async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink, la
         Object::HostLink { name } => host.delete_link(name).await.map(|_| ()),
         Object::Firewall { remove, chain } => {
             let (script, chain) = (remove.clone(), chain.clone());
-            tokio::task::spawn_blocking(move || firewall::remove(&script).with_context(|| format!("removing chain {chain}")))
-                .await
-                .map_err(|e| Error::Other(format!("firewall task failed: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                firewall::remove(&script).with_context(|| format!("removing chain {chain}"))
+            })
+            .await
+            .map_err(|e| Error::Other(format!("firewall task failed: {e}")))?
         }
         Object::HostSysctl { key, old, new } => {
             // Restore only if nobody changed it since.
-            if sys::read_sysctl(key)? == *new { sys::write_sysctl(key, old) } else { Ok(()) }
+            if sys::read_sysctl(key)? == *new {
+                sys::write_sysctl(key, old)
+            } else {
+                Ok(())
+            }
         }
         Object::Container { .. } => runtime.remove(obj).await.map(|_| ()),
         Object::OvsBridges { .. } => {
@@ -490,7 +650,9 @@ async fn remove_object<R: Runtime>(runtime: &R, obj: &Object, host: &Netlink, la
                     Err(OvsError::NotRunning { .. }) => return Ok(()),
                     Err(e) => return Err(ovs_err("connecting to Open vSwitch", e)),
                 };
-                db.delete_lab(&lab).map(|_| ()).map_err(|e| ovs_err("removing the lab's bridges", e))
+                db.delete_lab(&lab)
+                    .map(|_| ())
+                    .map_err(|e| ovs_err("removing the lab's bridges", e))
             })
             .await
             .map_err(|e| Error::Other(format!("OVS task failed: {e}")))?
@@ -537,7 +699,12 @@ pub async fn status(state: &LabState, topo: &Topology) -> Result<LabStatus> {
             let rt2 = rt.clone();
             match sys::in_netns(&path, move || Netlink::open_here(&rt2)) {
                 Ok(h) => {
-                    let links = h.links().await?.into_iter().filter(|l| l.name != "lo").collect();
+                    let links = h
+                        .links()
+                        .await?
+                        .into_iter()
+                        .filter(|l| l.name != "lo")
+                        .collect();
                     ("running".to_string(), links)
                 }
                 Err(_) => ("missing".to_string(), Vec::new()),
@@ -545,9 +712,20 @@ pub async fn status(state: &LabState, topo: &Topology) -> Result<LabStatus> {
         } else {
             ("missing".to_string(), Vec::new())
         };
-        nodes.push(NodeStatus { name: n.name.clone(), netns, state: st, interfaces });
+        nodes.push(NodeStatus {
+            name: n.name.clone(),
+            netns,
+            state: st,
+            interfaces,
+        });
     }
-    Ok(LabStatus { lab: state.lab.clone(), runtime: state.runtime.clone(), complete: state.complete, uplink: state.uplink.clone(), nodes })
+    Ok(LabStatus {
+        lab: state.lab.clone(),
+        runtime: state.runtime.clone(),
+        complete: state.complete,
+        uplink: state.uplink.clone(),
+        nodes,
+    })
 }
 
 /// Objects of lab `lab` that exist without a record (its state file was lost, e.g. after a
@@ -556,22 +734,25 @@ pub async fn status(state: &LabState, topo: &Topology) -> Result<LabStatus> {
 pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
     let mut objects = Vec::new();
     let mut runtime = "netns";
-    if let Ok(docker) = crate::runtime::docker::DockerRuntime::connect("").await {
-        if let Ok(names) = docker.lab_containers(lab).await {
-            if !names.is_empty() {
-                runtime = "docker";
-            }
-            objects.extend(names.into_iter().map(|name| Object::Container { name }));
+    if let Ok(docker) = crate::runtime::docker::DockerRuntime::connect("").await
+        && let Ok(names) = docker.lab_containers(lab).await
+    {
+        if !names.is_empty() {
+            runtime = "docker";
         }
+        objects.extend(names.into_iter().map(|name| Object::Container { name }));
     }
-    if let Ok(mut db) = Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)) {
-        if let Ok(names) = db.lab_bridges(lab) {
-            if !names.is_empty() {
-                objects.push(Object::OvsBridges { names });
-            }
-        }
+    if let Ok(mut db) = Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET))
+        && let Ok(names) = db.lab_bridges(lab)
+        && !names.is_empty()
+    {
+        objects.push(Object::OvsBridges { names });
     }
-    let mut names: Vec<String> = topo.nodes.iter().map(|n| crate::plan::node_netns(lab, &n.name)).collect();
+    let mut names: Vec<String> = topo
+        .nodes
+        .iter()
+        .map(|n| crate::plan::node_netns(lab, &n.name))
+        .collect();
     names.push(crate::plan::switch_netns(lab));
     for name in names {
         if sys::netns_exists(&name) {
@@ -579,7 +760,9 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
         }
         let dir = Path::new(sys::ETC_NETNS_DIR).join(&name);
         if dir.exists() {
-            objects.push(Object::EtcDir { path: dir.display().to_string() });
+            objects.push(Object::EtcDir {
+                path: dir.display().to_string(),
+            });
         }
     }
     LabState {
@@ -599,10 +782,17 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
 /// every route through it, static ones included; bringing it up puts the node's planned routes
 /// back (those that still exist are left as they are).
 pub async fn set_link(plan: &Plan, node: &str, iface: &str, up: bool) -> Result<()> {
-    let n = plan.nodes.iter().find(|n| n.name == node).ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
+    let n = plan
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
     let rt = tokio::runtime::Handle::current();
-    let h = sys::in_netns(&sys::netns_path(&n.netns), move || Netlink::open_here(&rt)).with_context(|| format!("node {node}"))?;
-    h.set_state(iface, up).await.with_context(|| format!("node {node}"))?;
+    let h = sys::in_netns(&sys::netns_path(&n.netns), move || Netlink::open_here(&rt))
+        .with_context(|| format!("node {node}"))?;
+    h.set_state(iface, up)
+        .await
+        .with_context(|| format!("node {node}"))?;
     if up {
         for r in &n.routes {
             match h.add_route(r.route.to, r.route.via, r.oif).await {
@@ -610,7 +800,9 @@ pub async fn set_link(plan: &Plan, node: &str, iface: &str, up: bool) -> Result<
                 Err(Error::Netlink { message, .. }) if message.contains("exists") => {}
                 // A route through another interface that is down stays down with it.
                 Err(Error::Netlink { message, .. }) if message.contains("unreachable") => {}
-                Err(e) => return Err(e.context(format!("node {node}: restoring route {}", r.route))),
+                Err(e) => {
+                    return Err(e.context(format!("node {node}: restoring route {}", r.route)));
+                }
             }
         }
     }

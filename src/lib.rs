@@ -22,4 +22,3 @@ pub mod sys;
 pub mod topology;
 
 pub use error::{Error, Result};
-

@@ -188,7 +188,15 @@ pub fn ovs_port_name(lab: &str, port: usize) -> String {
 /// Host-side name of an OVS bridge.
 pub fn ovs_bridge_name(lab: &str, network: &str) -> String {
     let n = format!("{lab}-{network}");
-    if n.len() <= crate::topology::IFNAME_MAX { n } else { format!("tl{:04x}{}", short_hash(lab), &network[..network.len().min(9)]) }
+    if n.len() <= crate::topology::IFNAME_MAX {
+        n
+    } else {
+        format!(
+            "tl{:04x}{}",
+            short_hash(lab),
+            &network[..network.len().min(9)]
+        )
+    }
 }
 
 /// Compute the plan for `topo` as lab `lab`.
@@ -197,7 +205,10 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
     let mut nodes: Vec<NodePlan> = Vec::new();
     for node in &topo.nodes {
         let mut sysctls = vec![
-            ("ipv4.ip_forward".to_string(), if node.router { "1" } else { "0" }.to_string()),
+            (
+                "ipv4.ip_forward".to_string(),
+                if node.router { "1" } else { "0" }.to_string(),
+            ),
             ("ipv4.conf.all.rp_filter".into(), "0".into()),
             ("ipv4.conf.default.rp_filter".into(), "0".into()),
             // The book's lab is IPv4 only: no IPv6 chatter in captures.
@@ -215,7 +226,11 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
             if iface.attachment == Attachment::Uplink && opts.uplink.is_none() {
                 continue;
             }
-            interfaces.push(IfacePlan { name: iface.name.clone(), index: next_index, mtu: iface.mtu });
+            interfaces.push(IfacePlan {
+                name: iface.name.clone(),
+                index: next_index,
+                mtu: iface.mtu,
+            });
             next_index += 1;
         }
         let index_of = |name: &str| interfaces.iter().find(|i| i.name == name).map(|i| i.index);
@@ -227,27 +242,38 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         let mut routes: Vec<RoutePlan> = node
             .routes
             .iter()
-            .map(|r| RoutePlan { route: r.clone(), oif: r.dev.as_deref().and_then(index_of) })
+            .map(|r| RoutePlan {
+                route: r.clone(),
+                oif: r.dev.as_deref().and_then(index_of),
+            })
             .collect();
         let mut iface_sysctls = Vec::new();
         let mut proxy_neighbours = Vec::new();
         for p in &node.proxy_arp {
             iface_sysctls.push((format!("ipv4.conf.{}.proxy_arp", p.interface), "1".into()));
             // Answer at once: the default proxy_delay (up to 0.8 s) loses a first ping -W1.
-            iface_sysctls.push((format!("ipv4.neigh.{}.proxy_delay", p.interface), "0".into()));
+            iface_sysctls.push((
+                format!("ipv4.neigh.{}.proxy_delay", p.interface),
+                "0".into(),
+            ));
             if let Some(idx) = index_of(&p.interface) {
                 for a in &p.addresses {
                     proxy_neighbours.push((idx, *a));
                 }
             }
         }
-        if let (Some(_), Some(up)) = (&opts.uplink, &topo.uplink) {
-            if up.node.node == node.name && !node.routes.iter().any(|r| r.to.prefix_len() == 0) {
-                routes.push(RoutePlan {
-                    route: Route { to: Ipv4Net::default(), via: Some(up.host_address.addr()), dev: Some(up.node.interface.clone()) },
-                    oif: index_of(&up.node.interface),
-                });
-            }
+        if let (Some(_), Some(up)) = (&opts.uplink, &topo.uplink)
+            && up.node.node == node.name
+            && !node.routes.iter().any(|r| r.to.prefix_len() == 0)
+        {
+            routes.push(RoutePlan {
+                route: Route {
+                    to: Ipv4Net::default(),
+                    via: Some(up.host_address.addr()),
+                    dev: Some(up.node.interface.clone()),
+                },
+                oif: index_of(&up.node.interface),
+            });
         }
         nodes.push(NodePlan {
             name: node.name.clone(),
@@ -264,9 +290,19 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
             hosts: topo.hosts_file(),
         });
     }
-    let node_idx = |name: &str| topo.nodes.iter().position(|n| n.name == name).expect("validated");
+    let node_idx = |name: &str| {
+        topo.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .expect("validated")
+    };
     let iface_idx = |node: usize, ifname: &str| {
-        nodes[node].interfaces.iter().find(|i| i.name == ifname).map(|i| i.index).expect("validated")
+        nodes[node]
+            .interfaces
+            .iter()
+            .find(|i| i.name == ifname)
+            .map(|i| i.index)
+            .expect("validated")
     };
 
     let mut bridges = Vec::new();
@@ -287,7 +323,11 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         let mut ports = Vec::new();
         for m in &net.members {
             let ni = node_idx(&m.node);
-            let b = VethEnd { ns: Ns::Node(ni), name: m.interface.clone(), index: iface_idx(ni, &m.interface) };
+            let b = VethEnd {
+                ns: Ns::Node(ni),
+                name: m.interface.clone(),
+                index: iface_idx(ni, &m.interface),
+            };
             let label = format!("{}: {} {}", net.name, m.node, m.interface);
             match kind {
                 NetworkKind::Linux => {
@@ -295,29 +335,66 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
                     if pname.len() > crate::topology::IFNAME_MAX {
                         pname = format!("port{switch_index}");
                     }
-                    let a = VethEnd { ns: Ns::Switch, name: pname.clone(), index: switch_index };
+                    let a = VethEnd {
+                        ns: Ns::Switch,
+                        name: pname.clone(),
+                        index: switch_index,
+                    };
                     switch_index += 1;
                     ports.push(pname);
-                    veths.push(VethPlan { label, a, b, mtu: net.mtu, bridge: Some(bi) });
+                    veths.push(VethPlan {
+                        label,
+                        a,
+                        b,
+                        mtu: net.mtu,
+                        bridge: Some(bi),
+                    });
                 }
                 NetworkKind::Ovs => {
                     // Created from the node's side so that it vanishes with the node.
                     let pname = ovs_port_name(lab, ovs_ports);
                     ovs_ports += 1;
                     ports.push(pname.clone());
-                    let host = VethEnd { ns: Ns::Host, name: pname, index: 0 };
-                    veths.push(VethPlan { label, a: b, b: host, mtu: net.mtu, bridge: Some(bi) });
+                    let host = VethEnd {
+                        ns: Ns::Host,
+                        name: pname,
+                        index: 0,
+                    };
+                    veths.push(VethPlan {
+                        label,
+                        a: b,
+                        b: host,
+                        mtu: net.mtu,
+                        bridge: Some(bi),
+                    });
                 }
             }
         }
-        bridges.push(BridgePlan { network: net.name.clone(), name: bname, kind, index: bindex, ports });
+        bridges.push(BridgePlan {
+            network: net.name.clone(),
+            name: bname,
+            kind,
+            index: bindex,
+            ports,
+        });
     }
     for link in &topo.links {
         let (na, nb) = (node_idx(&link.a.node), node_idx(&link.b.node));
         veths.push(VethPlan {
-            label: format!("{}: {} {} - {} {}", link.name, link.a.node, link.a.interface, link.b.node, link.b.interface),
-            a: VethEnd { ns: Ns::Node(na), name: link.a.interface.clone(), index: iface_idx(na, &link.a.interface) },
-            b: VethEnd { ns: Ns::Node(nb), name: link.b.interface.clone(), index: iface_idx(nb, &link.b.interface) },
+            label: format!(
+                "{}: {} {} - {} {}",
+                link.name, link.a.node, link.a.interface, link.b.node, link.b.interface
+            ),
+            a: VethEnd {
+                ns: Ns::Node(na),
+                name: link.a.interface.clone(),
+                index: iface_idx(na, &link.a.interface),
+            },
+            b: VethEnd {
+                ns: Ns::Node(nb),
+                name: link.b.interface.clone(),
+                index: iface_idx(nb, &link.b.interface),
+            },
             mtu: link.mtu,
             bridge: None,
         });
@@ -326,9 +403,20 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         (Some(uplink), Some(up)) => {
             let ni = node_idx(&up.node.node);
             veths.push(VethPlan {
-                label: format!("uplink: {} {} - host {}", up.node.node, up.node.interface, up.host_interface),
-                a: VethEnd { ns: Ns::Node(ni), name: up.node.interface.clone(), index: iface_idx(ni, &up.node.interface) },
-                b: VethEnd { ns: Ns::Host, name: up.host_interface.clone(), index: 0 },
+                label: format!(
+                    "uplink: {} {} - host {}",
+                    up.node.node, up.node.interface, up.host_interface
+                ),
+                a: VethEnd {
+                    ns: Ns::Node(ni),
+                    name: up.node.interface.clone(),
+                    index: iface_idx(ni, &up.node.interface),
+                },
+                b: VethEnd {
+                    ns: Ns::Host,
+                    name: up.host_interface.clone(),
+                    index: 0,
+                },
                 mtu: up.mtu,
                 bridge: None,
             });
@@ -351,8 +439,18 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         }
         _ => None,
     };
-    let switch_ns = bridges.iter().any(|b| b.kind == NetworkKind::Linux).then(|| switch_netns(lab));
-    Plan { lab: lab.to_string(), switch_ns, nodes, bridges, veths, uplink }
+    let switch_ns = bridges
+        .iter()
+        .any(|b| b.kind == NetworkKind::Linux)
+        .then(|| switch_netns(lab));
+    Plan {
+        lab: lab.to_string(),
+        switch_ns,
+        nodes,
+        bridges,
+        veths,
+        uplink,
+    }
 }
 
 impl Plan {
@@ -373,10 +471,23 @@ impl Plan {
             let _ = writeln!(o, "namespace {sw} (switches)");
         }
         for n in &self.nodes {
-            let _ = writeln!(o, "node {} (namespace {}){}", n.name, n.netns, if n.router { ", router" } else { "" });
+            let _ = writeln!(
+                o,
+                "node {} (namespace {}){}",
+                n.name,
+                n.netns,
+                if n.router { ", router" } else { "" }
+            );
         }
         for b in &self.bridges {
-            let _ = writeln!(o, "bridge {} ({}, network {}): ports {}", b.name, b.kind.as_str(), b.network, b.ports.join(", "));
+            let _ = writeln!(
+                o,
+                "bridge {} ({}, network {}): ports {}",
+                b.name,
+                b.kind.as_str(),
+                b.network,
+                b.ports.join(", ")
+            );
         }
         for v in &self.veths {
             let _ = writeln!(
@@ -391,7 +502,12 @@ impl Plan {
             );
         }
         for n in &self.nodes {
-            let name_of = |idx: u32| n.interfaces.iter().find(|i| i.index == idx).map_or("?", |i| i.name.as_str());
+            let name_of = |idx: u32| {
+                n.interfaces
+                    .iter()
+                    .find(|i| i.index == idx)
+                    .map_or("?", |i| i.name.as_str())
+            };
             for (idx, a) in &n.addresses {
                 let _ = writeln!(o, "address {} {} {}", n.name, name_of(*idx), a);
             }
@@ -402,18 +518,32 @@ impl Plan {
                 let _ = writeln!(o, "sysctl {} net.{} = {}", n.name, k, v);
             }
             for (idx, a) in &n.proxy_neighbours {
-                let _ = writeln!(o, "proxy-arp {} {} answers for {}", n.name, name_of(*idx), a);
+                let _ = writeln!(
+                    o,
+                    "proxy-arp {} {} answers for {}",
+                    n.name,
+                    name_of(*idx),
+                    a
+                );
             }
         }
         if let Some(u) = &self.uplink {
             let _ = writeln!(o, "host address {} {}", u.host_interface, u.host_address);
             for r in &u.host_routes {
-                let _ = writeln!(o, "host route {} via {} dev {}", r, u.gateway, u.host_interface);
+                let _ = writeln!(
+                    o,
+                    "host route {} via {} dev {}",
+                    r, u.gateway, u.host_interface
+                );
             }
             for s in &u.masquerade {
                 let _ = writeln!(o, "host nat MASQUERADE {} out of {}", s, u.uplink);
             }
-            let _ = writeln!(o, "host forward {} <-> {} (chain {PREFIX}-{})", u.host_interface, u.uplink, self.lab);
+            let _ = writeln!(
+                o,
+                "host forward {} <-> {} (chain {PREFIX}-{})",
+                u.host_interface, u.uplink, self.lab
+            );
         }
         o
     }

@@ -62,7 +62,14 @@ impl Progress {
             b.set_prefix(name.to_string());
             b
         });
-        Phase { bar, name: name.to_string(), total, done: 0, start: Instant::now(), mode: self.mode }
+        Phase {
+            bar,
+            name: name.to_string(),
+            total,
+            done: 0,
+            start: Instant::now(),
+            mode: self.mode,
+        }
     }
 
     /// A one-line message (not in quiet mode).
@@ -99,7 +106,11 @@ impl Phase {
                     b.finish_with_message(format!("{ms:.1} ms"));
                 }
             }
-            Mode::Lines => eprintln!("{}: {} done ({ms:.1} ms)", self.name, self.total.max(self.done)),
+            Mode::Lines => eprintln!(
+                "{}: {} done ({ms:.1} ms)",
+                self.name,
+                self.total.max(self.done)
+            ),
             Mode::Quiet => {}
         }
     }

@@ -15,7 +15,9 @@ pub const STATE_DIR: &str = "/run/tcplab";
 
 /// The state directory in use.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("TCPLAB_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(STATE_DIR))
+    std::env::var_os("TCPLAB_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(STATE_DIR))
 }
 
 /// One thing tcplab created.
@@ -100,7 +102,10 @@ impl LabState {
         let path = Self::path(lab);
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-                Error::Other(format!("state file {} is damaged ({e}): remove it by hand after checking `ip netns`", path.display()))
+                Error::Other(format!(
+                    "state file {} is damaged ({e}): remove it by hand after checking `ip netns`",
+                    path.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
@@ -118,10 +123,10 @@ impl LabState {
         };
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if let Some(lab) = name.strip_suffix(".json") {
-                if let Some(s) = Self::load(lab)? {
-                    out.push(s);
-                }
+            if let Some(lab) = name.strip_suffix(".json")
+                && let Some(s) = Self::load(lab)?
+            {
+                out.push(s);
             }
         }
         out.sort_by(|a, b| a.lab.cmp(&b.lab));
@@ -134,7 +139,8 @@ impl LabState {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = Self::path(&self.lab);
         let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(format!("encoding state: {e}")))?;
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Other(format!("encoding state: {e}")))?;
         std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
@@ -159,7 +165,10 @@ impl LabState {
             Some("ovs") => Some(crate::topology::NetworkKind::Ovs),
             _ => None,
         };
-        let opts = crate::plan::PlanOptions { uplink: self.uplink.clone(), switch_override };
+        let opts = crate::plan::PlanOptions {
+            uplink: self.uplink.clone(),
+            switch_override,
+        };
         crate::plan::plan(topo, &self.lab, &opts)
     }
 
@@ -193,12 +202,22 @@ impl LabLock {
         let dir = state_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path: PathBuf = dir.join(format!("{lab}.lock"));
-        let file = File::options().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: flock on a valid open descriptor.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
-            return Err(Error::Usage(format!("another tcplab is working on lab '{lab}' right now: wait for it to finish")));
+            return Err(Error::Usage(format!(
+                "another tcplab is working on lab '{lab}' right now: wait for it to finish"
+            )));
         }
-        Ok(LabLock { _file: file, lab: lab.to_string() })
+        Ok(LabLock {
+            _file: file,
+            lab: lab.to_string(),
+        })
     }
 }

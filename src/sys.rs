@@ -35,9 +35,16 @@ pub fn prepare_netns_dir() -> Result<()> {
     match mount(Some(""), NETNS_DIR, Some("none"), shared, None::<&str>) {
         Ok(()) => Ok(()),
         Err(nix::Error::EINVAL) => {
-            mount(Some(NETNS_DIR), NETNS_DIR, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .context(format!("making {NETNS_DIR} a mount point"))?;
-            mount(Some(""), NETNS_DIR, Some("none"), shared, None::<&str>).context(format!("sharing {NETNS_DIR}"))
+            mount(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .context(format!("making {NETNS_DIR} a mount point"))?;
+            mount(Some(""), NETNS_DIR, Some("none"), shared, None::<&str>)
+                .context(format!("sharing {NETNS_DIR}"))
         }
         Err(e) => Err(e).context(format!("sharing {NETNS_DIR}")),
     }
@@ -49,13 +56,20 @@ pub struct NsThread<T>(std::thread::JoinHandle<Result<T>>);
 impl<T> NsThread<T> {
     /// Wait for the thread's result.
     pub fn join(self) -> Result<T> {
-        self.0.join().unwrap_or_else(|_| Err(Error::Other("a thread working in a namespace panicked".into())))
+        self.0.join().unwrap_or_else(|_| {
+            Err(Error::Other(
+                "a thread working in a namespace panicked".into(),
+            ))
+        })
     }
 }
 
 /// Create named network namespace `name` and, still inside it on the same thread, run `f`
 /// (set sysctls, open a netlink socket). The calling thread's namespace is never changed.
-pub fn create_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub fn create_netns<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     spawn_create_netns(name, f)?.join()
 }
 
@@ -132,14 +146,27 @@ pub fn link_netns(name: &str, pid: u32) -> Result<()> {
         .create_new(true)
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
-    mount(Some(&src), &path, Some("none"), MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+    mount(
+        Some(&src),
+        &path,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
         let _ = std::fs::remove_file(&path);
-        Error::io(format!("binding {} to {}", src.display(), path.display()), e.into())
+        Error::io(
+            format!("binding {} to {}", src.display(), path.display()),
+            e.into(),
+        )
     })
 }
 
 /// Run `f` on a new thread that entered the namespace at `path`.
-pub fn in_netns<T: Send + 'static>(path: &Path, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub fn in_netns<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     spawn_in_netns(path, f)?.join()
 }
 
@@ -152,8 +179,10 @@ pub fn spawn_in_netns<T: Send + 'static>(
     std::thread::Builder::new()
         .name("netns-enter".into())
         .spawn(move || -> Result<T> {
-            let file = File::open(&path).with_context(|| format!("opening namespace {}", path.display()))?;
-            setns(file.as_fd(), CloneFlags::CLONE_NEWNET).with_context(|| format!("entering namespace {}", path.display()))?;
+            let file = File::open(&path)
+                .with_context(|| format!("opening namespace {}", path.display()))?;
+            setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("entering namespace {}", path.display()))?;
             f()
         })
         .map(NsThread)
@@ -164,14 +193,21 @@ pub fn spawn_in_netns<T: Send + 'static>(
 /// Interface names may contain dots, so `key` is given as path parts when that matters.
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = sysctl_path(key);
-    let mut f = std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
-    f.write_all(value.as_bytes()).with_context(|| format!("writing {value} to {}", path.display()))
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(value.as_bytes())
+        .with_context(|| format!("writing {value} to {}", path.display()))
 }
 
 /// Read a sysctl under /proc/sys/net of the calling thread's namespace.
 pub fn read_sysctl(key: &str) -> Result<String> {
     let path = sysctl_path(key);
-    Ok(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim().to_string())
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_string())
 }
 
 /// /proc/sys/net path of a dotted key such as `ipv4.conf.eth1.proxy_arp`: the interface part of
@@ -197,7 +233,9 @@ pub fn require_root(what: &str) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
     } else {
-        Err(Error::Environment(format!("{what} needs root: run it with sudo")))
+        Err(Error::Environment(format!(
+            "{what} needs root: run it with sudo"
+        )))
     }
 }
 
@@ -207,9 +245,21 @@ mod tests {
 
     #[test]
     fn sysctl_paths() {
-        assert_eq!(sysctl_path("ipv4.ip_forward"), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
-        assert_eq!(sysctl_path("ipv4.conf.eth1.proxy_arp"), PathBuf::from("/proc/sys/net/ipv4/conf/eth1/proxy_arp"));
-        assert_eq!(sysctl_path("ipv4.conf.eth1.10.rp_filter"), PathBuf::from("/proc/sys/net/ipv4/conf/eth1.10/rp_filter"));
-        assert_eq!(sysctl_path("ipv4.neigh.netbside.proxy_delay"), PathBuf::from("/proc/sys/net/ipv4/neigh/netbside/proxy_delay"));
+        assert_eq!(
+            sysctl_path("ipv4.ip_forward"),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
+        assert_eq!(
+            sysctl_path("ipv4.conf.eth1.proxy_arp"),
+            PathBuf::from("/proc/sys/net/ipv4/conf/eth1/proxy_arp")
+        );
+        assert_eq!(
+            sysctl_path("ipv4.conf.eth1.10.rp_filter"),
+            PathBuf::from("/proc/sys/net/ipv4/conf/eth1.10/rp_filter")
+        );
+        assert_eq!(
+            sysctl_path("ipv4.neigh.netbside.proxy_delay"),
+            PathBuf::from("/proc/sys/net/ipv4/neigh/netbside/proxy_delay")
+        );
     }
 }

@@ -51,12 +51,19 @@ fn the_ten_experiments_are_covered() {
 
 // ---------------------------------------------------------------- 2, 3: red on a broken lab
 
-fn fail_line<'a>(res: &'a [(bool, String, String)], description: &str, what: &str) -> &'a (bool, String, String) {
+fn fail_line<'a>(
+    res: &'a [(bool, String, String)],
+    description: &str,
+    what: &str,
+) -> &'a (bool, String, String) {
     let r = res
         .iter()
         .find(|(_, d, _)| d == description)
         .unwrap_or_else(|| panic!("no PASS/FAIL line for check `{description}`: {what}"));
-    assert!(!r.0, "check `{description}` should FAIL on this lab: {what}");
+    assert!(
+        !r.0,
+        "check `{description}` should FAIL on this lab: {what}"
+    );
     r
 }
 
@@ -74,22 +81,53 @@ fn proxy_arp_goes_red_without_netbs_proxy_arp() {
     let out_dir = dir.join("out");
     let out = run_experiment(&lab, "proxy-arp", &out_dir);
     let what = out.describe();
-    assert_eq!(out.code, 1, "proxy-arp on a lab without proxy ARP must exit 1: {what}");
+    assert_eq!(
+        out.code, 1,
+        "proxy-arp on a lab without proxy ARP must exit 1: {what}"
+    );
     assert!(!out.timed_out, "{what}");
-    let (passed, failed) = summary(&out.stdout).unwrap_or_else(|| panic!("no summary line: {what}"));
-    assert!(failed >= 1, "summary says {passed} passed, {failed} failed: {what}");
+    let (passed, failed) =
+        summary(&out.stdout).unwrap_or_else(|| panic!("no summary line: {what}"));
+    assert!(
+        failed >= 1,
+        "summary says {passed} passed, {failed} failed: {what}"
+    );
     let res = results(&out.stdout);
-    fail_line(&res, "netb (not sun) replies for 140.252.1.29 with its own MAC", &what);
+    fail_line(
+        &res,
+        "netb (not sun) replies for 140.252.1.29 with its own MAC",
+        &what,
+    );
     fail_line(&res, "sun's address answers the ping", &what);
     // The right reason: gemini asked for 140.252.1.29 and nobody answered.
     let cap = out_dir.join("gemini.pcap");
-    let rows = tshark_fields(&cap, &["arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4"]).unwrap_or_else(|e| panic!("{e}"));
-    let requests = rows.iter().filter(|r| r[0] == "1" && r[2] == "140.252.1.29").count();
-    let replies = rows.iter().filter(|r| r[0] == "2" && r[1] == "140.252.1.29").count();
-    assert!(requests >= 1, "gemini sent no ARP request for 140.252.1.29: {rows:?}");
-    assert_eq!(replies, 0, "someone answered ARP for 140.252.1.29 on a lab without proxy ARP: {rows:?}");
-    let report = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md of a red run");
-    assert!(report.contains("netb (not sun) replies for 140.252.1.29 with its own MAC"), "{report}");
+    let rows = tshark_fields(
+        &cap,
+        &["arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let requests = rows
+        .iter()
+        .filter(|r| r[0] == "1" && r[2] == "140.252.1.29")
+        .count();
+    let replies = rows
+        .iter()
+        .filter(|r| r[0] == "2" && r[1] == "140.252.1.29")
+        .count();
+    assert!(
+        requests >= 1,
+        "gemini sent no ARP request for 140.252.1.29: {rows:?}"
+    );
+    assert_eq!(
+        replies, 0,
+        "someone answered ARP for 140.252.1.29 on a lab without proxy ARP: {rows:?}"
+    );
+    let report =
+        std::fs::read_to_string(out_dir.join("report.md")).expect("report.md of a red run");
+    assert!(
+        report.contains("netb (not sun) replies for 140.252.1.29 with its own MAC"),
+        "{report}"
+    );
 }
 
 /// 3: on a lab where bsdi does not forward (`router = false`), traceroute from slip goes red:
@@ -100,29 +138,49 @@ fn traceroute_goes_red_when_bsdi_is_not_a_router() {
     root_or_skip!();
     let dir = TempDir::new("rtrace");
     let topo = dir.join("bsdi-no-router.toml");
-    let text = course_topology_with(&[("[nodes.bsdi]\nrouter = true\n", "[nodes.bsdi]\nrouter = false\n")]);
+    let text = course_topology_with(&[(
+        "[nodes.bsdi]\nrouter = true\n",
+        "[nodes.bsdi]\nrouter = false\n",
+    )]);
     std::fs::write(&topo, text).expect("writing the topology");
     let lab = Lab::with_topology("rtrace", &topo);
     lab.up(None);
-    let fwd = lab.exec("bsdi", &["cat", "/proc/sys/net/ipv4/ip_forward"]).expect_ok();
+    let fwd = lab
+        .exec("bsdi", &["cat", "/proc/sys/net/ipv4/ip_forward"])
+        .expect_ok();
     assert_eq!(fwd.stdout.trim(), "0", "bsdi must not forward on this lab");
     let out_dir = dir.join("out");
     let out = run_experiment(&lab, "traceroute", &out_dir);
     let what = out.describe();
-    assert_ne!(out.code, 0, "traceroute must go red when bsdi does not route: {what}");
+    assert_ne!(
+        out.code, 0,
+        "traceroute must go red when bsdi does not route: {what}"
+    );
     assert_eq!(out.code, 1, "a failed check is exit code 1: {what}");
     let (_, failed) = summary(&out.stdout).unwrap_or_else(|| panic!("no summary line: {what}"));
     assert_eq!(failed, 2, "both checks fail: {what}");
     let res = results(&out.stdout);
     fail_line(&res, "traceroute prints the four hops of the book", &what);
-    fail_line(&res, "time exceeded from bsdi, sun and netb in turn, then port unreachable from aix", &what);
+    fail_line(
+        &res,
+        "time exceeded from bsdi, sun and netb in turn, then port unreachable from aix",
+        &what,
+    );
     // The right reason: the probes left slip, nothing came back from bsdi.
-    let rows = tshark_fields(&out_dir.join("slip.pcap"), &["ip.src", "ip.dst", "udp.dstport", "icmp.type"]).unwrap_or_else(|e| panic!("{e}"));
+    let rows = tshark_fields(
+        &out_dir.join("slip.pcap"),
+        &["ip.src", "ip.dst", "udp.dstport", "icmp.type"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        rows.iter().any(|r| r[0] == "140.252.13.65" && r[1] == "140.252.1.92" && !r[2].is_empty()),
+        rows.iter()
+            .any(|r| r[0] == "140.252.13.65" && r[1] == "140.252.1.92" && !r[2].is_empty()),
         "no UDP probe from slip to aix: {rows:?}"
     );
-    assert!(!rows.iter().any(|r| r[0] == "140.252.13.66" && r[3] == "11"), "bsdi sent time exceeded without forwarding: {rows:?}");
+    assert!(
+        !rows.iter().any(|r| r[0] == "140.252.13.66" && r[3] == "11"),
+        "bsdi sent time exceeded without forwarding: {rows:?}"
+    );
 }
 
 // ---------------------------------------------------------------- 6: list
@@ -131,12 +189,31 @@ fn traceroute_goes_red_when_bsdi_is_not_a_router() {
 #[test]
 fn experiment_list_names_the_ten_with_chapters() {
     let out = tcplab(&["--runtime", "netns", "experiment", "list"]).expect_ok();
-    let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 10, "ten experiments, one a line:\n{}", out.stdout);
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        10,
+        "ten experiments, one a line:\n{}",
+        out.stdout
+    );
     for (name, _) in EXPERIMENTS {
         let e = experiment(name);
-        let re = Regex::new(&format!(r"^{}\s+ch\.\s*{}\s", regex::escape(name), regex::escape(&e.chapter))).unwrap();
-        assert!(lines.iter().any(|l| re.is_match(l)), "no line `{name} ch. {}` in:\n{}", e.chapter, out.stdout);
+        let re = Regex::new(&format!(
+            r"^{}\s+ch\.\s*{}\s",
+            regex::escape(name),
+            regex::escape(&e.chapter)
+        ))
+        .unwrap();
+        assert!(
+            lines.iter().any(|l| re.is_match(l)),
+            "no line `{name} ch. {}` in:\n{}",
+            e.chapter,
+            out.stdout
+        );
     }
 }
 
@@ -145,11 +222,25 @@ fn experiment_list_names_the_ten_with_chapters() {
 fn graph(format: &str) -> String {
     // A lab name no one has up: the built-in course topology, whatever labs are up on the machine.
     let lab = lab_name("g");
-    tcplab(&["--lab", &lab, "--runtime", "netns", "graph", "--format", format]).expect_ok().stdout
+    tcplab(&[
+        "--lab",
+        &lab,
+        "--runtime",
+        "netns",
+        "graph",
+        "--format",
+        format,
+    ])
+    .expect_ok()
+    .stdout
 }
 
 fn missing_hosts(text: &str) -> Vec<&'static str> {
-    HOSTS.iter().copied().filter(|h| !Regex::new(&format!(r"\b{h}\b")).unwrap().is_match(text)).collect()
+    HOSTS
+        .iter()
+        .copied()
+        .filter(|h| !Regex::new(&format!(r"\b{h}\b")).unwrap().is_match(text))
+        .collect()
 }
 
 /// `graph --format svg` is well-formed XML whose text names all nine hosts.
@@ -165,16 +256,27 @@ fn graph_svg_is_xml_naming_the_nine_hosts() {
     // The hosts must be in the drawing's text (not only in, say, an attribute).
     let text = svg_text(&f);
     let missing = missing_hosts(&text);
-    assert!(missing.is_empty(), "graph --format svg does not name {missing:?}; its text: {text:?}\n{svg}");
+    assert!(
+        missing.is_empty(),
+        "graph --format svg does not name {missing:?}; its text: {text:?}\n{svg}"
+    );
 }
 
 /// `graph --format dot` mentions all nine hosts.
 #[test]
 fn graph_dot_names_the_nine_hosts() {
     let dot = graph("dot");
-    assert!(dot.trim_start().starts_with("graph") || dot.trim_start().starts_with("digraph") || dot.trim_start().starts_with("strict"), "not DOT:\n{dot}");
+    assert!(
+        dot.trim_start().starts_with("graph")
+            || dot.trim_start().starts_with("digraph")
+            || dot.trim_start().starts_with("strict"),
+        "not DOT:\n{dot}"
+    );
     let missing = missing_hosts(&dot);
-    assert!(missing.is_empty(), "graph --format dot does not mention {missing:?}:\n{dot}");
+    assert!(
+        missing.is_empty(),
+        "graph --format dot does not mention {missing:?}:\n{dot}"
+    );
 }
 
 /// `graph --format svg` escapes the topology's free text: a description with `<`, `&` and quotes
@@ -189,19 +291,54 @@ fn graph_escapes_the_description() {
     )]);
     std::fs::write(&topo, text).expect("writing the topology");
     let t = topo.to_str().unwrap();
-    let svg = tcplab(&["--topology", t, "--runtime", "netns", "graph", "--format", "svg"]).expect_ok().stdout;
+    let svg = tcplab(&[
+        "--topology",
+        t,
+        "--runtime",
+        "netns",
+        "graph",
+        "--format",
+        "svg",
+    ])
+    .expect_ok()
+    .stdout;
     let f = dir.join("graph.svg");
     std::fs::write(&f, &svg).expect("writing the SVG");
     if let Some(e) = xml_error(&f) {
-        panic!("graph --format svg of a topology whose description holds <, & and \" is not XML: {e}\n{svg}");
+        panic!(
+            "graph --format svg of a topology whose description holds <, & and \" is not XML: {e}\n{svg}"
+        );
     }
-    let have_dot = common::sh("sh", &["-c", "command -v dot"], std::time::Duration::from_secs(10)).ok();
+    let have_dot = common::sh(
+        "sh",
+        &["-c", "command -v dot"],
+        std::time::Duration::from_secs(10),
+    )
+    .ok();
     if have_dot {
-        let dot = tcplab(&["--topology", t, "--runtime", "netns", "graph", "--format", "dot"]).expect_ok().stdout;
+        let dot = tcplab(&[
+            "--topology",
+            t,
+            "--runtime",
+            "netns",
+            "graph",
+            "--format",
+            "dot",
+        ])
+        .expect_ok()
+        .stdout;
         let g = dir.join("graph.dot");
         std::fs::write(&g, &dot).expect("writing the DOT");
-        let out = common::sh("dot", &["-Tsvg", "-o", "/dev/null", g.to_str().unwrap()], std::time::Duration::from_secs(30));
-        assert!(out.ok(), "Graphviz does not read graph --format dot: {}\n{dot}", out.describe());
+        let out = common::sh(
+            "dot",
+            &["-Tsvg", "-o", "/dev/null", g.to_str().unwrap()],
+            std::time::Duration::from_secs(30),
+        );
+        assert!(
+            out.ok(),
+            "Graphviz does not read graph --format dot: {}\n{dot}",
+            out.describe()
+        );
     }
 }
 
@@ -224,6 +361,9 @@ fn timeline_svg_names_the_hosts_of_the_capture() {
     let text = svg_text(&f);
     // The title names svr4 (the capture's node) already; bsdi only a drawing of the packets names.
     for host in ["bsdi", "svr4"] {
-        assert!(Regex::new(&format!(r"\b{host}\b")).unwrap().is_match(&text), "the time-line does not name {host}; its text: {text:?}\n{svg}");
+        assert!(
+            Regex::new(&format!(r"\b{host}\b")).unwrap().is_match(&text),
+            "the time-line does not name {host}; its text: {text:?}\n{svg}"
+        );
     }
 }

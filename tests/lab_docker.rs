@@ -24,13 +24,20 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The course lab's nodes.
-const NODES: [&str; 9] = ["aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip"];
+const NODES: [&str; 9] = [
+    "aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip",
+];
 /// The container label naming a container's lab.
 const LABEL_LAB: &str = "org.tcplab.lab";
 /// The OVS external_ids key naming a bridge's (port's, interface's) lab.
 const OVS_LAB: &str = "tcplab-lab";
 /// The book's path from slip to aix.
-const SLIP_TO_AIX: [&str; 4] = ["140.252.13.66", "140.252.13.33", "140.252.1.183", "140.252.1.92"];
+const SLIP_TO_AIX: [&str; 4] = [
+    "140.252.13.66",
+    "140.252.13.33",
+    "140.252.1.183",
+    "140.252.1.92",
+];
 
 // ------------------------------------------------------------------ the environment
 
@@ -49,18 +56,42 @@ fn missing_environment() -> Option<String> {
     if !on_path("docker") {
         return Some("no docker client (install docker.io, or run scripts/setup-host.sh)".into());
     }
-    let info = sh("docker", &["info", "--format", "{{.ServerVersion}}"], Duration::from_secs(30));
+    let info = sh(
+        "docker",
+        &["info", "--format", "{{.ServerVersion}}"],
+        Duration::from_secs(30),
+    );
     if !info.ok() {
-        let why = info.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        return Some(format!("no Docker engine answers (`docker info` failed: {why}); start dockerd (scripts/setup-host.sh)"));
+        let why = info
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return Some(format!(
+            "no Docker engine answers (`docker info` failed: {why}); start dockerd (scripts/setup-host.sh)"
+        ));
     }
     if !on_path("ovs-vsctl") {
         return Some("Open vSwitch is not installed (scripts/setup-host.sh installs it)".into());
     }
-    let ovs = sh("ovs-vsctl", &["--timeout=5", "show"], Duration::from_secs(10));
+    let ovs = sh(
+        "ovs-vsctl",
+        &["--timeout=5", "show"],
+        Duration::from_secs(10),
+    );
     if !ovs.ok() {
-        let why = ovs.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        return Some(format!("Open vSwitch is not running (`ovs-vsctl show` failed: {why}); start it (scripts/setup-host.sh)"));
+        let why = ovs
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return Some(format!(
+            "Open vSwitch is not running (`ovs-vsctl show` failed: {why}); start it (scripts/setup-host.sh)"
+        ));
     }
     None
 }
@@ -79,27 +110,59 @@ macro_rules! docker_or_skip {
 
 /// Rows of an OVSDB table (`ovs-vsctl -f json list TABLE`), each column by name.
 fn ovs_rows(table: &str, columns: &str) -> Vec<BTreeMap<String, Value>> {
-    let out = must("ovs-vsctl", &["--timeout=10", "-f", "json", &format!("--columns={columns}"), "list", table]);
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("ovs-vsctl -f json list {table} ({e}): {out}"));
-    let headings: Vec<String> = v["headings"].as_array().expect("headings").iter().map(|h| h.as_str().expect("heading").to_string()).collect();
+    let out = must(
+        "ovs-vsctl",
+        &[
+            "--timeout=10",
+            "-f",
+            "json",
+            &format!("--columns={columns}"),
+            "list",
+            table,
+        ],
+    );
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("ovs-vsctl -f json list {table} ({e}): {out}"));
+    let headings: Vec<String> = v["headings"]
+        .as_array()
+        .expect("headings")
+        .iter()
+        .map(|h| h.as_str().expect("heading").to_string())
+        .collect();
     v["data"]
         .as_array()
         .expect("data")
         .iter()
-        .map(|row| headings.iter().cloned().zip(row.as_array().expect("row").iter().cloned()).collect())
+        .map(|row| {
+            headings
+                .iter()
+                .cloned()
+                .zip(row.as_array().expect("row").iter().cloned())
+                .collect()
+        })
         .collect()
 }
 
 /// A value of an OVSDB map column (`["map", [[k, v], ...]]`).
 fn ovs_map_get(map: &Value, key: &str) -> Option<String> {
-    map.get(1)?.as_array()?.iter().find(|kv| kv[0] == key).and_then(|kv| kv[1].as_str()).map(str::to_string)
+    map.get(1)?
+        .as_array()?
+        .iter()
+        .find(|kv| kv[0] == key)
+        .and_then(|kv| kv[1].as_str())
+        .map(str::to_string)
 }
 
 /// (name, lab from external_ids) of every row of an OVS table.
 fn ovs_names(table: &str) -> Vec<(String, Option<String>)> {
     ovs_rows(table, "name,external_ids")
         .into_iter()
-        .map(|r| (r["name"].as_str().expect("name").to_string(), ovs_map_get(&r["external_ids"], OVS_LAB)))
+        .map(|r| {
+            (
+                r["name"].as_str().expect("name").to_string(),
+                ovs_map_get(&r["external_ids"], OVS_LAB),
+            )
+        })
         .collect()
 }
 
@@ -121,7 +184,8 @@ fn docker_inspect(names: &[String]) -> Vec<Value> {
     let mut args = vec!["inspect"];
     args.extend(names.iter().map(String::as_str));
     let out = must("docker", &args);
-    serde_json::from_str::<Vec<Value>>(&out).unwrap_or_else(|e| panic!("docker inspect is not JSON ({e}): {out}"))
+    serde_json::from_str::<Vec<Value>>(&out)
+        .unwrap_or_else(|e| panic!("docker inspect is not JSON ({e}): {out}"))
 }
 
 /// A snapshot line naming a lab the way `Snapshot::diff` recognises it (`(tcplab:LAB)`), so
@@ -136,11 +200,21 @@ fn owned(name: &str, lab: Option<&str>) -> String {
 /// The common host snapshot, plus every Docker container and every OVS bridge, port and interface.
 fn snapshot() -> Snapshot {
     let mut s = Snapshot::take();
-    let mut containers: Vec<String> = docker_containers().iter().map(|(n, l)| owned(&format!("container {n}"), Some(l))).collect();
+    let mut containers: Vec<String> = docker_containers()
+        .iter()
+        .map(|(n, l)| owned(&format!("container {n}"), Some(l)))
+        .collect();
     containers.sort();
     s.sections.insert("docker", containers);
-    for (section, table) in [("ovs-bridge", "Bridge"), ("ovs-port", "Port"), ("ovs-interface", "Interface")] {
-        let mut lines: Vec<String> = ovs_names(table).iter().map(|(n, l)| owned(n, l.as_deref())).collect();
+    for (section, table) in [
+        ("ovs-bridge", "Bridge"),
+        ("ovs-port", "Port"),
+        ("ovs-interface", "Interface"),
+    ] {
+        let mut lines: Vec<String> = ovs_names(table)
+            .iter()
+            .map(|(n, l)| owned(n, l.as_deref()))
+            .collect();
         lines.sort();
         s.sections.insert(section, lines);
     }
@@ -150,7 +224,10 @@ fn snapshot() -> Snapshot {
 /// Whether the kernel has Open vSwitch's datapath (else tcplab must use the userspace one).
 fn kernel_has_ovs_datapath() -> bool {
     Path::new("/sys/module/openvswitch").exists()
-        || (on_path("genl") && sh("genl", &["ctrl", "list"], Duration::from_secs(10)).stdout.contains("ovs_datapath"))
+        || (on_path("genl")
+            && sh("genl", &["ctrl", "list"], Duration::from_secs(10))
+                .stdout
+                .contains("ovs_datapath"))
 }
 
 // ------------------------------------------------------------------ a docker lab
@@ -163,7 +240,9 @@ struct DLab {
 impl DLab {
     /// Lab `t<tag><pid>`.
     fn new(tag: &str) -> DLab {
-        DLab { name: lab_name(tag) }
+        DLab {
+            name: lab_name(tag),
+        }
     }
 
     /// `tcplab --lab NAME --runtime docker`, to add a command to.
@@ -183,7 +262,12 @@ impl DLab {
     /// `up`, which must succeed (the first one may build the node image: generous time).
     fn up(&self, uplink: Option<&str>) {
         let out = run(self.up_cmd(uplink), Duration::from_secs(240));
-        assert!(out.ok(), "docker lab {} did not come up: {}", self.name, out.describe());
+        assert!(
+            out.ok(),
+            "docker lab {} did not come up: {}",
+            self.name,
+            out.describe()
+        );
     }
 
     /// A tcplab command on this lab.
@@ -196,7 +280,12 @@ impl DLab {
     /// `down`, which must succeed.
     fn down(&self) {
         let out = self.tcplab(&["-q", "down"]);
-        assert!(out.ok(), "docker lab {} did not go down: {}", self.name, out.describe());
+        assert!(
+            out.ok(),
+            "docker lab {} did not go down: {}",
+            self.name,
+            out.describe()
+        );
     }
 
     /// `tcplab exec NODE ARGS...` as a command line.
@@ -219,7 +308,8 @@ impl DLab {
     /// `status --json`, parsed.
     fn status(&self) -> Value {
         let out = self.tcplab(&["status", "--json"]).expect_ok();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
     }
 
     fn state_file(&self) -> PathBuf {
@@ -228,7 +318,9 @@ impl DLab {
 
     /// The record, if there is one (and it parses).
     fn record(&self) -> Option<Value> {
-        std::fs::read_to_string(self.state_file()).ok().and_then(|t| serde_json::from_str(&t).ok())
+        std::fs::read_to_string(self.state_file())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
     }
 
     /// `tcplab-<lab>-<node>`.
@@ -243,24 +335,31 @@ impl DLab {
         if all {
             args.insert(1, "-a");
         }
-        let mut v: Vec<String> = must("docker", &args).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+        let mut v: Vec<String> = must("docker", &args)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     }
 
     /// The lab's OVS bridges (by external_ids): name, network, datapath type.
     fn bridges(&self) -> Vec<(String, String, String)> {
-        let mut v: Vec<(String, String, String)> = ovs_rows("Bridge", "name,external_ids,datapath_type")
-            .into_iter()
-            .filter(|r| ovs_map_get(&r["external_ids"], OVS_LAB).as_deref() == Some(self.name.as_str()))
-            .map(|r| {
-                (
-                    r["name"].as_str().expect("name").to_string(),
-                    ovs_map_get(&r["external_ids"], "tcplab-network").unwrap_or_default(),
-                    r["datapath_type"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
+        let mut v: Vec<(String, String, String)> =
+            ovs_rows("Bridge", "name,external_ids,datapath_type")
+                .into_iter()
+                .filter(|r| {
+                    ovs_map_get(&r["external_ids"], OVS_LAB).as_deref() == Some(self.name.as_str())
+                })
+                .map(|r| {
+                    (
+                        r["name"].as_str().expect("name").to_string(),
+                        ovs_map_get(&r["external_ids"], "tcplab-network").unwrap_or_default(),
+                        r["datapath_type"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
         v.sort();
         v
     }
@@ -269,7 +368,12 @@ impl DLab {
     fn ovs_ports_and_interfaces(&self) -> Vec<String> {
         let mut v = Vec::new();
         for table in ["Port", "Interface"] {
-            v.extend(ovs_names(table).into_iter().filter(|(_, l)| l.as_deref() == Some(self.name.as_str())).map(|(n, _)| format!("{table} {n}")));
+            v.extend(
+                ovs_names(table)
+                    .into_iter()
+                    .filter(|(_, l)| l.as_deref() == Some(self.name.as_str()))
+                    .map(|(n, _)| format!("{table} {n}")),
+            );
         }
         v
     }
@@ -277,16 +381,43 @@ impl DLab {
     /// The lab's named namespaces (/run/netns entries) that exist now.
     fn namespaces(&self) -> Vec<String> {
         let prefix = format!("tcplab-{}", self.name);
-        netns_names().into_iter().filter(|n| *n == prefix || n.starts_with(&format!("{prefix}-"))).collect()
+        netns_names()
+            .into_iter()
+            .filter(|n| *n == prefix || n.starts_with(&format!("{prefix}-")))
+            .collect()
     }
 
     /// Panic unless nothing of the lab is left that its labels or names find.
     fn assert_gone(&self, when: &str) {
-        assert_eq!(self.containers(true), Vec::<String>::new(), "{when}: containers of lab {} left (docker ps -a)", self.name);
-        assert_eq!(self.bridges(), vec![], "{when}: OVS bridges of lab {} left", self.name);
-        assert_eq!(self.ovs_ports_and_interfaces(), Vec::<String>::new(), "{when}: OVS ports of lab {} left", self.name);
-        assert_eq!(self.namespaces(), Vec::<String>::new(), "{when}: /run/netns entries of lab {} left", self.name);
-        assert!(!self.state_file().exists(), "{when}: record left: {}", self.state_file().display());
+        assert_eq!(
+            self.containers(true),
+            Vec::<String>::new(),
+            "{when}: containers of lab {} left (docker ps -a)",
+            self.name
+        );
+        assert_eq!(
+            self.bridges(),
+            vec![],
+            "{when}: OVS bridges of lab {} left",
+            self.name
+        );
+        assert_eq!(
+            self.ovs_ports_and_interfaces(),
+            Vec::<String>::new(),
+            "{when}: OVS ports of lab {} left",
+            self.name
+        );
+        assert_eq!(
+            self.namespaces(),
+            Vec::<String>::new(),
+            "{when}: /run/netns entries of lab {} left",
+            self.name
+        );
+        assert!(
+            !self.state_file().exists(),
+            "{when}: record left: {}",
+            self.state_file().display()
+        );
     }
 }
 
@@ -294,7 +425,11 @@ impl Drop for DLab {
     fn drop(&mut self) {
         let out = self.tcplab(&["-q", "down"]);
         if !out.ok() {
-            eprintln!("cleanup of docker lab {} failed: {}", self.name, out.describe());
+            eprintln!(
+                "cleanup of docker lab {} failed: {}",
+                self.name,
+                out.describe()
+            );
         }
         if !self.state_file().exists() {
             let _ = std::fs::remove_file(state_dir().join(format!("{}.lock", self.name)));
@@ -312,8 +447,15 @@ fn docker_mesh_failures(lab: &DLab, extra: &[&str]) -> Vec<String> {
         assert!(!a.is_empty(), "node {n} has no address in status --json");
     }
     let total: usize = nodes.iter().map(|(_, a)| a.len()).sum();
-    assert!(total >= 11, "the course lab has at least 11 addresses, status shows {total}");
-    eprintln!("lab {}: {} pings from 9 nodes to {total} addresses and {extra:?}", lab.name, 9 * (total + extra.len()) - total);
+    assert!(
+        total >= 11,
+        "the course lab has at least 11 addresses, status shows {total}"
+    );
+    eprintln!(
+        "lab {}: {} pings from 9 nodes to {total} addresses and {extra:?}",
+        lab.name,
+        9 * (total + extra.len()) - total
+    );
     std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
@@ -328,14 +470,21 @@ fn docker_mesh_failures(lab: &DLab, extra: &[&str]) -> Vec<String> {
                     targets
                         .iter()
                         .filter_map(|t| {
-                            let out = lab.exec_t(from, &["ping", "-n", "-c1", "-W2", t], Duration::from_secs(10));
+                            let out = lab.exec_t(
+                                from,
+                                &["ping", "-n", "-c1", "-W2", t],
+                                Duration::from_secs(10),
+                            );
                             (!out.ok()).then(|| format!("{from} -> {t}: {}", out.describe()))
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("ping thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("ping thread"))
+            .collect()
     })
 }
 
@@ -349,8 +498,14 @@ fn stdin_of(tmp: &TempDir, name: &str, data: &[u8]) -> Stdio {
 /// `IP 198.51.100.1 > 198.51.100.2: ICMP echo request, ...` -> (source, destination).
 fn icmp_src_dst(line: &str) -> (String, String) {
     let t: Vec<&str> = line.split_whitespace().collect();
-    let ip = t.iter().position(|w| *w == "IP").unwrap_or_else(|| panic!("not an IPv4 line: {line}"));
-    (t[ip + 1].to_string(), t[ip + 3].trim_end_matches(':').to_string())
+    let ip = t
+        .iter()
+        .position(|w| *w == "IP")
+        .unwrap_or_else(|| panic!("not an IPv4 line: {line}"));
+    (
+        t[ip + 1].to_string(),
+        t[ip + 3].trim_end_matches(':').to_string(),
+    )
 }
 
 /// Wait until the lab's containers have been the same for `quiet` (at most `max`). A `up`
@@ -381,10 +536,13 @@ fn kill_up_once_its_bridges_exist(lab: &DLab) -> usize {
         let mut up = Bg::spawn(lab.up_cmd(None), None);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let found = ovs_rows("Bridge", "external_ids")
-                .iter()
-                .any(|r| ovs_map_get(&r["external_ids"], OVS_LAB).as_deref() == Some(lab.name.as_str()));
-            if found || Instant::now() > deadline || lab.record().is_some_and(|r| r["complete"] == true) {
+            let found = ovs_rows("Bridge", "external_ids").iter().any(|r| {
+                ovs_map_get(&r["external_ids"], OVS_LAB).as_deref() == Some(lab.name.as_str())
+            });
+            if found
+                || Instant::now() > deadline
+                || lab.record().is_some_and(|r| r["complete"] == true)
+            {
                 break;
             }
         }
@@ -395,7 +553,9 @@ fn kill_up_once_its_bridges_exist(lab: &DLab) -> usize {
             _ => lab.down(),
         }
     }
-    panic!("in 15 attempts no kill of `up` landed after its OVS bridges were made and before it finished");
+    panic!(
+        "in 15 attempts no kill of `up` landed after its OVS bridges were made and before it finished"
+    );
 }
 
 // ------------------------------------------------------------------ 1 and 4: what `up` makes, and `down` removes
@@ -411,23 +571,58 @@ fn up_makes_labelled_containers_netns_links_and_ovs_bridges_and_down_removes_the
     let lab = DLab::new("dup");
     lab.up(None);
     let st = lab.status();
-    assert_eq!(st["runtime"], "docker", "status after `--runtime docker up`: {st}");
+    assert_eq!(
+        st["runtime"], "docker",
+        "status after `--runtime docker up`: {st}"
+    );
     assert_eq!(st["complete"], true, "status after up: {st}");
-    assert!(NODES.iter().all(|n| st["nodes"].as_array().unwrap().iter().any(|x| x["name"] == *n && x["state"] == "running")), "{st}");
+    assert!(
+        NODES.iter().all(|n| st["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == *n && x["state"] == "running")),
+        "{st}"
+    );
 
     // The containers.
     let mut expected: Vec<String> = NODES.iter().map(|n| lab.container(n)).collect();
     expected.sort();
-    assert_eq!(lab.containers(false), expected, "docker ps: the lab's running containers");
+    assert_eq!(
+        lab.containers(false),
+        expected,
+        "docker ps: the lab's running containers"
+    );
     for c in docker_inspect(&expected) {
-        let name = c["Name"].as_str().unwrap().trim_start_matches('/').to_string();
-        let node = name.strip_prefix(&format!("tcplab-{}-", lab.name)).unwrap_or_else(|| panic!("container {name}"));
+        let name = c["Name"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string();
+        let node = name
+            .strip_prefix(&format!("tcplab-{}-", lab.name))
+            .unwrap_or_else(|| panic!("container {name}"));
         let labels = &c["Config"]["Labels"];
-        assert_eq!(labels[LABEL_LAB], lab.name.as_str(), "{name}: label {LABEL_LAB}: {labels}");
-        assert_eq!(labels["org.tcplab.node"], node, "{name}: label org.tcplab.node: {labels}");
-        assert!(labels["org.tcplab.topology"].as_str().is_some_and(|t| !t.is_empty()), "{name}: label org.tcplab.topology: {labels}");
+        assert_eq!(
+            labels[LABEL_LAB],
+            lab.name.as_str(),
+            "{name}: label {LABEL_LAB}: {labels}"
+        );
+        assert_eq!(
+            labels["org.tcplab.node"], node,
+            "{name}: label org.tcplab.node: {labels}"
+        );
+        assert!(
+            labels["org.tcplab.topology"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{name}: label org.tcplab.topology: {labels}"
+        );
         assert_eq!(c["Config"]["Hostname"], node, "{name}: hostname");
-        assert_eq!(c["HostConfig"]["NetworkMode"], "none", "{name}: network mode");
+        assert_eq!(
+            c["HostConfig"]["NetworkMode"], "none",
+            "{name}: network mode"
+        );
         assert_eq!(c["State"]["Running"], true, "{name}: running");
         // /run/netns/<name> is this container's namespace.
         use std::os::unix::fs::MetadataExt;
@@ -435,7 +630,12 @@ fn up_makes_labelled_containers_netns_links_and_ovs_bridges_and_down_removes_the
         let link = Path::new("/run/netns").join(&name);
         let linked = std::fs::metadata(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
         let real = std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap();
-        assert_eq!((linked.dev(), linked.ino()), (real.dev(), real.ino()), "{} is not container {name}'s namespace", link.display());
+        assert_eq!(
+            (linked.dev(), linked.ino()),
+            (real.dev(), real.ino()),
+            "{} is not container {name}'s namespace",
+            link.display()
+        );
     }
     let mut ns = lab.namespaces();
     ns.sort();
@@ -444,42 +644,79 @@ fn up_makes_labelled_containers_netns_links_and_ovs_bridges_and_down_removes_the
     // The OVS bridges: one per LAN, labelled with the lab, and their ports.
     let bridges = lab.bridges();
     let networks: Vec<&str> = bridges.iter().map(|(_, n, _)| n.as_str()).collect();
-    assert_eq!(networks, ["net1", "net2"], "OVS bridges with external_ids {OVS_LAB}={}: {bridges:?}", lab.name);
+    assert_eq!(
+        networks,
+        ["net1", "net2"],
+        "OVS bridges with external_ids {OVS_LAB}={}: {bridges:?}",
+        lab.name
+    );
     let kernel_dp = kernel_has_ovs_datapath();
     for (br, net, dp) in &bridges {
         if kernel_dp {
-            assert!(dp == "system" || dp == "netdev" || dp.is_empty(), "bridge {br}: datapath {dp}");
+            assert!(
+                dp == "system" || dp == "netdev" || dp.is_empty(),
+                "bridge {br}: datapath {dp}"
+            );
         } else {
-            assert_eq!(dp, "netdev", "bridge {br}: without the kernel module only the userspace datapath works");
+            assert_eq!(
+                dp, "netdev",
+                "bridge {br}: without the kernel module only the userspace datapath works"
+            );
         }
-        let ports: Vec<String> = must("ovs-vsctl", &["list-ports", br]).lines().map(str::to_string).collect();
+        let ports: Vec<String> = must("ovs-vsctl", &["list-ports", br])
+            .lines()
+            .map(str::to_string)
+            .collect();
         let want = if net == "net1" { 5 } else { 3 };
-        assert_eq!(ports.len(), want, "bridge {br} ({net}) has a port per member: {ports:?}");
+        assert_eq!(
+            ports.len(),
+            want,
+            "bridge {br} ({net}) has a port per member: {ports:?}"
+        );
         for p in &ports {
             must("ip", &["link", "show", "dev", p]);
         }
     }
-    let listing = must("ovs-vsctl", &["--columns=name,external_ids", "list", "Bridge"]);
+    let listing = must(
+        "ovs-vsctl",
+        &["--columns=name,external_ids", "list", "Bridge"],
+    );
     for (br, _, _) in &bridges {
-        assert!(listing.contains(br.as_str()), "`ovs-vsctl list Bridge` shows {br}:\n{listing}");
+        assert!(
+            listing.contains(br.as_str()),
+            "`ovs-vsctl list Bridge` shows {br}:\n{listing}"
+        );
     }
-    assert!(listing.contains(&format!("tcplab-lab={}", lab.name)), "`ovs-vsctl list Bridge` shows the lab's external_ids:\n{listing}");
+    assert!(
+        listing.contains(&format!("tcplab-lab={}", lab.name)),
+        "`ovs-vsctl list Bridge` shows the lab's external_ids:\n{listing}"
+    );
 
     // The snapshot sees it all (so that its coming back equal means something).
     let during = before.diff(&snapshot(), &[&lab.name]).join("\n");
     for seen in [
-        format!("+ docker: container tcplab-{}-aix (tcplab:{})", lab.name, lab.name),
+        format!(
+            "+ docker: container tcplab-{}-aix (tcplab:{})",
+            lab.name, lab.name
+        ),
         format!("+ netns: tcplab-{}-aix", lab.name),
         format!("+ ovs-bridge: {} (tcplab:{})", bridges[0].0, lab.name),
         "+ ovs-port: ".to_string(),
         "+ link: ".to_string(),
     ] {
-        assert!(during.contains(&seen), "the snapshot does not show `{seen}` while the lab is up:\n{during}");
+        assert!(
+            during.contains(&seen),
+            "the snapshot does not show `{seen}` while the lab is up:\n{during}"
+        );
     }
 
     lab.down();
     lab.assert_gone("after down");
-    before.assert_same(&snapshot(), &[&lab.name], "after up and down of a docker lab");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after up and down of a docker lab",
+    );
 }
 
 /// `up -q` with the node image already there prints nothing at all (`-q`: no progress output).
@@ -492,7 +729,12 @@ fn quiet_up_with_the_image_present_prints_nothing() {
     lab.down();
     let out = run(lab.up_cmd(None), Duration::from_secs(120));
     assert!(out.ok(), "{}", out.describe());
-    assert_eq!(out.stderr.trim(), "", "`up -q` with tcplab/node:latest present must print nothing: {}", out.describe());
+    assert_eq!(
+        out.stderr.trim(),
+        "",
+        "`up -q` with tcplab/node:latest present must print nothing: {}",
+        out.describe()
+    );
 }
 
 // ------------------------------------------------------------------ 2: the lab works, through OVS
@@ -507,25 +749,59 @@ fn mesh_proxy_arp_and_traceroute_through_ovs() {
     lab.up(None);
 
     let failures = docker_mesh_failures(&lab, &[]);
-    assert!(failures.is_empty(), "{} pings failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} pings failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
-    lab.exec("aix", &["ping", "-n", "-c1", "-W2", "140.252.1.29"]).expect_ok();
+    lab.exec("aix", &["ping", "-n", "-c1", "-W2", "140.252.1.29"])
+        .expect_ok();
     let st = lab.status();
     let netb_eth1 = mac_of(&st, "netb", "eth1");
     let sun_sunside = mac_of(&st, "sun", "sunside");
     assert_ne!(netb_eth1, sun_sunside);
-    let neigh = lab.exec("aix", &["ip", "-j", "neigh", "show", "140.252.1.29"]).expect_ok();
-    let v: Value = serde_json::from_str(&neigh.stdout).unwrap_or_else(|e| panic!("ip -j neigh ({e}): {}", neigh.stdout));
+    let neigh = lab
+        .exec("aix", &["ip", "-j", "neigh", "show", "140.252.1.29"])
+        .expect_ok();
+    let v: Value = serde_json::from_str(&neigh.stdout)
+        .unwrap_or_else(|e| panic!("ip -j neigh ({e}): {}", neigh.stdout));
     let entry = v
         .as_array()
         .and_then(|a| a.iter().find(|e| e["dst"] == "140.252.1.29"))
-        .unwrap_or_else(|| panic!("aix has no ARP entry for 140.252.1.29 after pinging it: {}", neigh.stdout));
-    let lladdr = entry["lladdr"].as_str().unwrap_or_else(|| panic!("entry without lladdr: {entry}")).to_lowercase();
-    assert_eq!(entry["dev"], "eth1", "aix reaches 140.252.1.29 on eth1: {entry}");
-    assert_eq!(lladdr, netb_eth1, "aix's ARP entry for sun must be netb's eth1 MAC (proxy ARP)");
+        .unwrap_or_else(|| {
+            panic!(
+                "aix has no ARP entry for 140.252.1.29 after pinging it: {}",
+                neigh.stdout
+            )
+        });
+    let lladdr = entry["lladdr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("entry without lladdr: {entry}"))
+        .to_lowercase();
+    assert_eq!(
+        entry["dev"], "eth1",
+        "aix reaches 140.252.1.29 on eth1: {entry}"
+    );
+    assert_eq!(
+        lladdr, netb_eth1,
+        "aix's ARP entry for sun must be netb's eth1 MAC (proxy ARP)"
+    );
 
-    let out = lab.exec_t("slip", &["traceroute", "-n", "-w", "2", "aix"], Duration::from_secs(60)).expect_ok();
-    assert_eq!(traceroute_hops(&out.stdout), SLIP_TO_AIX, "traceroute -n slip -> aix:\n{}", out.stdout);
+    let out = lab
+        .exec_t(
+            "slip",
+            &["traceroute", "-n", "-w", "2", "aix"],
+            Duration::from_secs(60),
+        )
+        .expect_ok();
+    assert_eq!(
+        traceroute_hops(&out.stdout),
+        SLIP_TO_AIX,
+        "traceroute -n slip -> aix:\n{}",
+        out.stdout
+    );
 }
 
 /// 2: 2 MB over TCP from aix to slip arrive whole, across both OVS bridges: with the userspace
@@ -540,14 +816,24 @@ fn tcp_2mb_from_aix_to_slip_through_ovs_arrives_whole() {
     // On the userspace datapath, both ends of every OVS port have tx checksumming off.
     let netdev = lab.bridges().iter().all(|(_, _, dp)| dp == "netdev");
     if netdev {
-        for node in ["aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi"] {
+        for node in [
+            "aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi",
+        ] {
             let k = lab.exec(node, &["ethtool", "-k", "eth1"]).expect_ok();
-            assert!(k.stdout.contains("tx-checksumming: off"), "{node}:eth1 on an OVS netdev bridge has tx checksumming on:\n{}", k.stdout);
+            assert!(
+                k.stdout.contains("tx-checksumming: off"),
+                "{node}:eth1 on an OVS netdev bridge has tx checksumming on:\n{}",
+                k.stdout
+            );
         }
         for (br, _, _) in lab.bridges() {
             for p in must("ovs-vsctl", &["list-ports", &br]).lines() {
                 let k = sh("ethtool", &["-k", p], Duration::from_secs(10)).expect_ok();
-                assert!(k.stdout.contains("tx-checksumming: off"), "host end {p} of bridge {br} has tx checksumming on:\n{}", k.stdout);
+                assert!(
+                    k.stdout.contains("tx-checksumming: off"),
+                    "host end {p} of bridge {br} has tx checksumming on:\n{}",
+                    k.stdout
+                );
             }
         }
     }
@@ -557,24 +843,63 @@ fn tcp_2mb_from_aix_to_slip_through_ovs_arrives_whole() {
         .exec("aix", &["sh", "-c", "head -c 2097152 /dev/urandom > /tmp/sent && wc -c < /tmp/sent && sha256sum < /tmp/sent"])
         .expect_ok();
     let receiver = Bg::spawn(
-        lab.exec_cmd("slip", &["timeout", "40", "sh", "-c", "nc -l 5001 > /tmp/received; wc -c < /tmp/received; sha256sum < /tmp/received"]),
+        lab.exec_cmd(
+            "slip",
+            &[
+                "timeout",
+                "40",
+                "sh",
+                "-c",
+                "nc -l 5001 > /tmp/received; wc -c < /tmp/received; sha256sum < /tmp/received",
+            ],
+        ),
         None,
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec("slip", &["ss", "-Hltn", "sport = :5001"]).stdout.contains("5001") {
-        assert!(Instant::now() < deadline, "nc never listened on slip:5001: {}", receiver.stderr_so_far());
+    while !lab
+        .exec("slip", &["ss", "-Hltn", "sport = :5001"])
+        .stdout
+        .contains("5001")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nc never listened on slip:5001: {}",
+            receiver.stderr_so_far()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let t0 = Instant::now();
-    let sender = lab.exec_t("aix", &["timeout", "30", "sh", "-c", "nc -N -w 10 140.252.13.65 5001 < /tmp/sent"], Duration::from_secs(40));
-    assert!(sender.ok(), "sending from aix failed: {}", sender.describe());
+    let sender = lab.exec_t(
+        "aix",
+        &[
+            "timeout",
+            "30",
+            "sh",
+            "-c",
+            "nc -N -w 10 140.252.13.65 5001 < /tmp/sent",
+        ],
+        Duration::from_secs(40),
+    );
+    assert!(
+        sender.ok(),
+        "sending from aix failed: {}",
+        sender.describe()
+    );
     let recv = receiver.wait(Duration::from_secs(45));
     assert!(recv.ok(), "receiving on slip failed: {}", recv.describe());
     eprintln!("2 MB aix -> slip in {} ms", t0.elapsed().as_millis());
-    let words = |s: &str| s.split_whitespace().filter(|w| *w != "-").map(str::to_string).collect::<Vec<_>>();
+    let words = |s: &str| {
+        s.split_whitespace()
+            .filter(|w| *w != "-")
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
     let (sent, got) = (words(&made.stdout), words(&recv.stdout));
     assert_eq!(sent[0], "2097152", "aix made {:?}", made.stdout);
-    assert_eq!(got, sent, "slip received (bytes, sha256) {got:?}, aix sent {sent:?}");
+    assert_eq!(
+        got, sent,
+        "slip received (bytes, sha256) {got:?}, aix sent {sent:?}"
+    );
 }
 
 // ------------------------------------------------------------------ 3: MASQUERADE to the fake internet
@@ -592,32 +917,84 @@ fn uplink_masquerades_to_the_fake_internet_and_down_restores_the_host() {
     let lab = DLab::new("dnat");
     lab.up(Some(&inet.uplink));
     let st = lab.status();
-    assert_eq!(st["uplink"], inet.uplink.as_str(), "status shows the uplink: {st}");
+    assert_eq!(
+        st["uplink"],
+        inet.uplink.as_str(),
+        "status shows the uplink: {st}"
+    );
 
     let during = before.diff(&snapshot(), &[&lab.name]).join("\n");
-    for seen in ["+ link: gatewayout", "+ route: 140.252.1.0/24 via 140.252.104.2 dev gatewayout", &format!("TCPLAB-{}", lab.name), "MASQUERADE"] {
-        assert!(during.contains(seen), "the snapshot does not show `{seen}` while the lab is up:\n{during}");
+    for seen in [
+        "+ link: gatewayout",
+        "+ route: 140.252.1.0/24 via 140.252.104.2 dev gatewayout",
+        &format!("TCPLAB-{}", lab.name),
+        "MASQUERADE",
+    ] {
+        assert!(
+            during.contains(seen),
+            "the snapshot does not show `{seen}` while the lab is up:\n{during}"
+        );
     }
 
     let pcap = tmp.join("inet.pcap");
     let mut capture = Bg::spawn(
         inet.cmd(
             "timeout",
-            &["20", "tcpdump", "-n", "-U", "-i", &inet.far_if, "-c", "1", "-w", pcap.to_str().unwrap(), "icmp[icmptype] == icmp-echo"],
+            &[
+                "20",
+                "tcpdump",
+                "-n",
+                "-U",
+                "-i",
+                &inet.far_if,
+                "-c",
+                "1",
+                "-w",
+                pcap.to_str().unwrap(),
+                "icmp[icmptype] == icmp-echo",
+            ],
         ),
         None,
     );
-    assert!(capture.wait_stderr("listening on", Duration::from_secs(10)), "tcpdump did not start: {}", capture.stderr_so_far());
-    let ping = lab.exec_t("slip", &["ping", "-n", "-c1", "-W2", INET_FAR], Duration::from_secs(10));
-    assert!(ping.ok(), "slip cannot reach the fake internet: {}", ping.describe());
+    assert!(
+        capture.wait_stderr("listening on", Duration::from_secs(10)),
+        "tcpdump did not start: {}",
+        capture.stderr_so_far()
+    );
+    let ping = lab.exec_t(
+        "slip",
+        &["ping", "-n", "-c1", "-W2", INET_FAR],
+        Duration::from_secs(10),
+    );
+    assert!(
+        ping.ok(),
+        "slip cannot reach the fake internet: {}",
+        ping.describe()
+    );
     let cap = capture.wait(Duration::from_secs(15));
-    assert!(cap.ok(), "the capture in the fake internet saw no echo request: {}", cap.describe());
-    let read = sh("tcpdump", &["-n", "-r", pcap.to_str().unwrap()], Duration::from_secs(10)).expect_ok();
-    let line = read.stdout.lines().find(|l| l.contains("ICMP echo request")).unwrap_or_else(|| panic!("no echo request captured: {}", read.stdout));
+    assert!(
+        cap.ok(),
+        "the capture in the fake internet saw no echo request: {}",
+        cap.describe()
+    );
+    let read = sh(
+        "tcpdump",
+        &["-n", "-r", pcap.to_str().unwrap()],
+        Duration::from_secs(10),
+    )
+    .expect_ok();
+    let line = read
+        .stdout
+        .lines()
+        .find(|l| l.contains("ICMP echo request"))
+        .unwrap_or_else(|| panic!("no echo request captured: {}", read.stdout));
     eprintln!("captured in the fake internet: {line}");
     let (src, dst) = icmp_src_dst(line);
     assert_eq!(dst, INET_FAR, "captured: {line}");
-    assert_eq!(src, INET_HOST, "slip's packet must arrive from the uplink's address (MASQUERADE), captured: {line}");
+    assert_eq!(
+        src, INET_HOST,
+        "slip's packet must arrive from the uplink's address (MASQUERADE), captured: {line}"
+    );
 
     // Every node reaches the fake internet.
     let failures: Vec<String> = std::thread::scope(|s| {
@@ -626,18 +1003,31 @@ fn uplink_masquerades_to_the_fake_internet_and_down_restores_the_host() {
             .map(|n| {
                 let lab = &lab;
                 s.spawn(move || {
-                    let out = lab.exec_t(n, &["ping", "-n", "-c1", "-W2", INET_FAR], Duration::from_secs(10));
+                    let out = lab.exec_t(
+                        n,
+                        &["ping", "-n", "-c1", "-W2", INET_FAR],
+                        Duration::from_secs(10),
+                    );
                     (!out.ok()).then(|| format!("{n} -> {INET_FAR}: {}", out.describe()))
                 })
             })
             .collect();
         hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
     });
-    assert!(failures.is_empty(), "{} nodes cannot reach the fake internet:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} nodes cannot reach the fake internet:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     lab.down();
     lab.assert_gone("after down of a lab with an uplink");
-    before.assert_same(&snapshot(), &[&lab.name], "after up and down of a docker lab with an uplink");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after up and down of a docker lab with an uplink",
+    );
 }
 
 // ------------------------------------------------------------------ 5: a killed `up`
@@ -659,7 +1049,8 @@ fn up_killed_midway_is_removed_by_down() {
         std::thread::sleep(Duration::from_millis(*ms));
         up.kill();
         up.wait(Duration::from_secs(30));
-        let containers = settle_containers(&lab, Duration::from_millis(300), Duration::from_secs(5));
+        let containers =
+            settle_containers(&lab, Duration::from_millis(300), Duration::from_secs(5));
         match lab.record() {
             Some(r) if r["complete"] == false && (!containers.is_empty() || attempt >= 10) => {
                 midway = Some((attempt, *ms, r, containers));
@@ -668,7 +1059,8 @@ fn up_killed_midway_is_removed_by_down() {
             _ => lab.down(),
         }
     }
-    let (attempt, ms, record, containers) = midway.expect("no kill landed while `up` was half done in 25 attempts");
+    let (attempt, ms, record, containers) =
+        midway.expect("no kill landed while `up` was half done in 25 attempts");
     eprintln!(
         "kill after {ms} ms (attempt {}) left {} recorded objects, {} containers, {} namespaces, {} OVS bridges",
         attempt + 1,
@@ -678,12 +1070,20 @@ fn up_killed_midway_is_removed_by_down() {
         lab.bridges().len()
     );
     let st = lab.tcplab(&["status", "--json"]);
-    assert!(st.stdout.contains("\"complete\": false"), "status of a half-up lab says incomplete: {}", st.describe());
+    assert!(
+        st.stdout.contains("\"complete\": false"),
+        "status of a half-up lab says incomplete: {}",
+        st.describe()
+    );
 
     let down = lab.tcplab(&["-q", "down"]);
     assert!(down.ok(), "down after a killed up: {}", down.describe());
     lab.assert_gone("after down of a killed up");
-    before.assert_same(&snapshot(), &[&lab.name], "after a killed docker up and a down");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after a killed docker up and a down",
+    );
 }
 
 /// 5: `up` killed (-9) once its OVS bridges exist: `down` removes containers and bridges.
@@ -701,11 +1101,18 @@ fn up_killed_after_its_ovs_bridges_is_removed_by_down() {
         lab.bridges().len(),
         lab.namespaces().len()
     );
-    assert!(!lab.containers(true).is_empty(), "the killed up left containers to remove");
+    assert!(
+        !lab.containers(true).is_empty(),
+        "the killed up left containers to remove"
+    );
     let down = lab.tcplab(&["-q", "down"]);
     assert!(down.ok(), "down after a killed up: {}", down.describe());
     lab.assert_gone("after down of an up killed after its OVS bridges");
-    before.assert_same(&snapshot(), &[&lab.name], "after a killed docker up and a down");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after a killed docker up and a down",
+    );
 }
 
 /// 5: `up` killed, then its record deleted by hand: `down` still finds the labelled containers
@@ -718,14 +1125,25 @@ fn killed_up_without_its_record_is_found_by_labels_and_removed() {
     let lab = DLab::new("dorph");
     kill_up_once_its_bridges_exist(&lab);
     settle_containers(&lab, Duration::from_millis(300), Duration::from_secs(5));
-    assert!(!lab.containers(true).is_empty() && !lab.bridges().is_empty(), "the killed up left containers and bridges");
+    assert!(
+        !lab.containers(true).is_empty() && !lab.bridges().is_empty(),
+        "the killed up left containers and bridges"
+    );
     std::fs::remove_file(lab.state_file()).expect("removing the record by hand");
 
     let down = lab.tcplab(&["down"]);
     assert!(down.ok(), "down without a record: {}", down.describe());
-    assert!(down.stderr.contains("no record"), "down says it worked without a record: {}", down.describe());
+    assert!(
+        down.stderr.contains("no record"),
+        "down says it worked without a record: {}",
+        down.describe()
+    );
     lab.assert_gone("after down of a killed up whose record was deleted");
-    before.assert_same(&snapshot(), &[&lab.name], "after a killed docker up, rm of its record, and a down");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after a killed docker up, rm of its record, and a down",
+    );
 }
 
 // ------------------------------------------------------------------ 6: two labs
@@ -739,34 +1157,93 @@ fn two_docker_labs_side_by_side() {
     let before = snapshot();
     let one = DLab::new("done");
     let two = DLab::new("dtwo");
-    let ups: Vec<Bg> = [&one, &two].iter().map(|l| Bg::spawn(l.up_cmd(None), None)).collect();
+    let ups: Vec<Bg> = [&one, &two]
+        .iter()
+        .map(|l| Bg::spawn(l.up_cmd(None), None))
+        .collect();
     for (u, l) in ups.into_iter().zip([&one, &two]) {
         let out = u.wait(Duration::from_secs(240));
-        assert!(out.ok(), "docker lab {} did not come up alongside the other: {}", l.name, out.describe());
+        assert!(
+            out.ok(),
+            "docker lab {} did not come up alongside the other: {}",
+            l.name,
+            out.describe()
+        );
     }
     for l in [&one, &two] {
         assert_eq!(l.containers(false).len(), 9, "lab {}: containers", l.name);
         assert_eq!(l.bridges().len(), 2, "lab {}: OVS bridges", l.name);
         let out = l.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"]);
-        assert!(out.ok(), "lab {}: slip cannot reach aix: {}", l.name, out.describe());
+        assert!(
+            out.ok(),
+            "lab {}: slip cannot reach aix: {}",
+            l.name,
+            out.describe()
+        );
         let out = l.exec("aix", &["ping", "-n", "-c1", "-W2", "140.252.13.65"]);
-        assert!(out.ok(), "lab {}: aix cannot reach slip: {}", l.name, out.describe());
+        assert!(
+            out.ok(),
+            "lab {}: aix cannot reach slip: {}",
+            l.name,
+            out.describe()
+        );
     }
     let two_bridges = two.bridges();
     one.down();
     one.assert_gone("after down of one of two labs");
     let mut expected: Vec<String> = NODES.iter().map(|n| two.container(n)).collect();
     expected.sort();
-    assert_eq!(two.containers(false), expected, "lab {} lost containers when {} went down", two.name, one.name);
-    assert_eq!(two.bridges(), two_bridges, "lab {} lost OVS bridges when {} went down", two.name, one.name);
-    assert_eq!(two.namespaces().len(), 9, "lab {}: namespaces {:?}", two.name, two.namespaces());
+    assert_eq!(
+        two.containers(false),
+        expected,
+        "lab {} lost containers when {} went down",
+        two.name,
+        one.name
+    );
+    assert_eq!(
+        two.bridges(),
+        two_bridges,
+        "lab {} lost OVS bridges when {} went down",
+        two.name,
+        one.name
+    );
+    assert_eq!(
+        two.namespaces().len(),
+        9,
+        "lab {}: namespaces {:?}",
+        two.name,
+        two.namespaces()
+    );
     let failures = docker_mesh_failures(&two, &[]);
-    assert!(failures.is_empty(), "lab {} stopped working when {} went down: {} pings failed:\n{}", two.name, one.name, failures.len(), failures.join("\n"));
-    let out = two.exec_t("slip", &["traceroute", "-n", "-w", "2", "aix"], Duration::from_secs(60)).expect_ok();
-    assert_eq!(traceroute_hops(&out.stdout), SLIP_TO_AIX, "lab {}: traceroute:\n{}", two.name, out.stdout);
+    assert!(
+        failures.is_empty(),
+        "lab {} stopped working when {} went down: {} pings failed:\n{}",
+        two.name,
+        one.name,
+        failures.len(),
+        failures.join("\n")
+    );
+    let out = two
+        .exec_t(
+            "slip",
+            &["traceroute", "-n", "-w", "2", "aix"],
+            Duration::from_secs(60),
+        )
+        .expect_ok();
+    assert_eq!(
+        traceroute_hops(&out.stdout),
+        SLIP_TO_AIX,
+        "lab {}: traceroute:\n{}",
+        two.name,
+        out.stdout
+    );
     two.down();
     two.assert_gone("after down of the second lab");
-    before.assert_same(&snapshot(), &[&one.name, &two.name], "after two docker labs up and down");
+    before.assert_same(
+        &snapshot(),
+        &[&one.name, &two.name],
+        "after two docker labs up and down",
+    );
 }
 
 // ------------------------------------------------------------------ 7: no engine, no OVS
@@ -774,7 +1251,13 @@ fn two_docker_labs_side_by_side() {
 /// `tcplab --lab NAME --runtime docker up` with no Docker engine at DOCKER_HOST.
 fn up_without_engine(lab: &str) -> Out {
     let mut c = Command::new(TCPLAB);
-    c.env("DOCKER_HOST", "unix:///nonexistent.sock").args(["--lab", lab, "--runtime", "docker", "up"]);
+    c.env("DOCKER_HOST", "unix:///nonexistent.sock").args([
+        "--lab",
+        lab,
+        "--runtime",
+        "docker",
+        "up",
+    ]);
     run(c, Duration::from_secs(60))
 }
 
@@ -788,12 +1271,29 @@ fn no_docker_engine_is_one_line_and_creates_nothing() {
     let out = up_without_engine(&lab.name);
     assert_ne!(out.code, 0, "{}", out.describe());
     assert!(!out.timed_out, "{}", out.describe());
-    assert_eq!(out.stderr_lines().len(), 1, "one line on stderr: {}", out.describe());
-    assert!(out.stderr.contains("Docker"), "the line names Docker: {}", out.describe());
-    assert!(out.stderr.contains("start dockerd") || out.stderr.contains("setup-host.sh"), "the line says how to start it: {}", out.describe());
+    assert_eq!(
+        out.stderr_lines().len(),
+        1,
+        "one line on stderr: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("Docker"),
+        "the line names Docker: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("start dockerd") || out.stderr.contains("setup-host.sh"),
+        "the line says how to start it: {}",
+        out.describe()
+    );
     assert!(out.stdout.is_empty(), "{}", out.describe());
     lab.assert_gone("after up without an engine");
-    before.assert_same(&snapshot(), &[&lab.name], "after `up` without a Docker engine");
+    before.assert_same(
+        &snapshot(),
+        &[&lab.name],
+        "after `up` without a Docker engine",
+    );
 }
 
 /// 7: the README's exit codes: "2 bad input (..., no Docker engine for `--runtime docker`)".
@@ -803,7 +1303,12 @@ fn no_docker_engine_exits_2_as_the_readme_says() {
     let _serial = serial();
     let lab = DLab::new("dnoex");
     let out = up_without_engine(&lab.name);
-    assert_eq!(out.code, 2, "README: exit 2 when --runtime docker finds no Docker engine: {}", out.describe());
+    assert_eq!(
+        out.code,
+        2,
+        "README: exit 2 when --runtime docker finds no Docker engine: {}",
+        out.describe()
+    );
 }
 
 /// 7: Open vSwitch not running: one line saying so and how to start it, nothing created. The
@@ -817,22 +1322,51 @@ fn no_open_vswitch_is_one_line_and_creates_nothing() {
         return;
     }
     let _serial = serial();
-    let ovs_dir = std::fs::canonicalize("/var/run/openvswitch").expect("/var/run/openvswitch exists when OVS runs");
+    let ovs_dir = std::fs::canonicalize("/var/run/openvswitch")
+        .expect("/var/run/openvswitch exists when OVS runs");
     let before = snapshot();
     let lab = DLab::new("dnoovs");
     let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs tcplab-test-noovs \"$1\" && shift && exec \"$@\"", "sh"])
-        .arg(&ovs_dir)
-        .arg(TCPLAB)
-        .args(["--lab", &lab.name, "--runtime", "docker", "up"]);
+    c.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs tcplab-test-noovs \"$1\" && shift && exec \"$@\"",
+        "sh",
+    ])
+    .arg(&ovs_dir)
+    .arg(TCPLAB)
+    .args(["--lab", &lab.name, "--runtime", "docker", "up"]);
     let out = run(c, Duration::from_secs(120));
-    assert!(!out.stderr.contains("mount:"), "hiding the OVS socket failed: {}", out.describe());
+    assert!(
+        !out.stderr.contains("mount:"),
+        "hiding the OVS socket failed: {}",
+        out.describe()
+    );
     assert_ne!(out.code, 0, "{}", out.describe());
-    assert_eq!(out.stderr_lines().len(), 1, "one line on stderr: {}", out.describe());
-    assert!(out.stderr.contains("Open vSwitch"), "the line names Open vSwitch: {}", out.describe());
-    assert!(out.stderr.contains("start it") || out.stderr.contains("setup-host.sh"), "the line says how to start it: {}", out.describe());
+    assert_eq!(
+        out.stderr_lines().len(),
+        1,
+        "one line on stderr: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("Open vSwitch"),
+        "the line names Open vSwitch: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("start it") || out.stderr.contains("setup-host.sh"),
+        "the line says how to start it: {}",
+        out.describe()
+    );
     assert!(out.stdout.is_empty(), "{}", out.describe());
-    assert!(Path::new(&ovs_dir).join("db.sock").exists(), "the machine's OVS socket is untouched");
+    assert!(
+        Path::new(&ovs_dir).join("db.sock").exists(),
+        "the machine's OVS socket is untouched"
+    );
     lab.assert_gone("after up without Open vSwitch");
     before.assert_same(&snapshot(), &[&lab.name], "after `up` without Open vSwitch");
 }
@@ -856,35 +1390,78 @@ fn exec_passes_exit_code_stdin_and_resolves_names() {
     let out = lab.exec("slip", &["false"]);
     assert_eq!(out.code, 1, "{}", out.describe());
 
-    let out = Bg::spawn(lab.exec_cmd("aix", &["cat"]), Some(stdin_of(&tmp, "hi", b"hi\n"))).wait(Duration::from_secs(30));
+    let out = Bg::spawn(
+        lab.exec_cmd("aix", &["cat"]),
+        Some(stdin_of(&tmp, "hi", b"hi\n")),
+    )
+    .wait(Duration::from_secs(30));
     assert!(out.ok(), "{}", out.describe());
-    assert_eq!(out.stdout, "hi\n", "echo hi | tcplab exec aix cat: {}", out.describe());
+    assert_eq!(
+        out.stdout,
+        "hi\n",
+        "echo hi | tcplab exec aix cat: {}",
+        out.describe()
+    );
 
     let mut data = vec![0u8; 1 << 20];
     {
         use std::io::Read;
-        std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut data).unwrap();
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut data)
+            .unwrap();
     }
     let big = tmp.join("big");
     std::fs::write(&big, &data).unwrap();
-    let out = Bg::spawn(lab.exec_cmd("aix", &["wc", "-c"]), Some(Stdio::from(std::fs::File::open(&big).unwrap())))
-        .wait(Duration::from_secs(30));
+    let out = Bg::spawn(
+        lab.exec_cmd("aix", &["wc", "-c"]),
+        Some(Stdio::from(std::fs::File::open(&big).unwrap())),
+    )
+    .wait(Duration::from_secs(30));
     assert!(out.ok(), "{}", out.describe());
-    assert_eq!(out.stdout.trim(), "1048576", "1 MB through exec's stdin: {}", out.describe());
-    let out = Bg::spawn(lab.exec_cmd("aix", &["sha256sum"]), Some(Stdio::from(std::fs::File::open(&big).unwrap()))).wait(Duration::from_secs(30));
+    assert_eq!(
+        out.stdout.trim(),
+        "1048576",
+        "1 MB through exec's stdin: {}",
+        out.describe()
+    );
+    let out = Bg::spawn(
+        lab.exec_cmd("aix", &["sha256sum"]),
+        Some(Stdio::from(std::fs::File::open(&big).unwrap())),
+    )
+    .wait(Duration::from_secs(30));
     assert!(out.ok(), "{}", out.describe());
-    assert_eq!(out.stdout.split_whitespace().next(), Some(sha256(&big).as_str()), "1 MB through exec's stdin arrives whole");
+    assert_eq!(
+        out.stdout.split_whitespace().next(),
+        Some(sha256(&big).as_str()),
+        "1 MB through exec's stdin arrives whole"
+    );
 
     let out = lab.exec("gemini", &["sh", "-c", "echo to-stderr >&2; exit 3"]);
     assert_eq!(out.code, 3, "{}", out.describe());
-    assert_eq!(out.stderr.trim(), "to-stderr", "the command's stderr comes out on stderr: {}", out.describe());
+    assert_eq!(
+        out.stderr.trim(),
+        "to-stderr",
+        "the command's stderr comes out on stderr: {}",
+        out.describe()
+    );
     assert!(out.stdout.is_empty(), "{}", out.describe());
 
     let out = lab.exec("svr4", &["hostname"]).expect_ok();
     assert_eq!(out.stdout.trim(), "svr4");
     let out = lab.exec("sun", &["ping", "-c1", "-W2", "aix"]);
     assert!(out.ok(), "sun cannot ping aix by name: {}", out.describe());
-    assert!(out.stdout.contains("140.252.1.92"), "aix resolves to 140.252.1.92: {}", out.stdout);
-    let out = lab.exec("aix", &["getent", "hosts", "bsdi-bsdiside"]).expect_ok();
-    assert!(out.stdout.contains("140.252.13.66"), "a second address has a name too: {}", out.stdout);
+    assert!(
+        out.stdout.contains("140.252.1.92"),
+        "aix resolves to 140.252.1.92: {}",
+        out.stdout
+    );
+    let out = lab
+        .exec("aix", &["getent", "hosts", "bsdi-bsdiside"])
+        .expect_ok();
+    assert!(
+        out.stdout.contains("140.252.13.66"),
+        "a second address has a name too: {}",
+        out.stdout
+    );
 }

@@ -617,12 +617,24 @@ pub struct Packet {
 impl Packet {
     /// True for an ARP request.
     pub fn is_arp_request(&self) -> bool {
-        matches!(self.arp, Some(Arp { op: ArpOp::Request, .. }))
+        matches!(
+            self.arp,
+            Some(Arp {
+                op: ArpOp::Request,
+                ..
+            })
+        )
     }
 
     /// True for an ARP reply.
     pub fn is_arp_reply(&self) -> bool {
-        matches!(self.arp, Some(Arp { op: ArpOp::Reply, .. }))
+        matches!(
+            self.arp,
+            Some(Arp {
+                op: ArpOp::Reply,
+                ..
+            })
+        )
     }
 
     /// True for an ICMP echo request.
@@ -1127,7 +1139,10 @@ fn fmt_icmp(i: &Icmp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         },
         (Icmp::SOURCE_QUENCH, _) => f.write_str("source quench")?,
         (Icmp::REDIRECT, code) => {
-            let gw = i.gateway.map(|g| g.to_string()).unwrap_or_else(|| "?".into());
+            let gw = i
+                .gateway
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "?".into());
             match code {
                 0 => write!(f, "redirect {qdst} to net {gw}")?,
                 1 => write!(f, "redirect {qdst} to host {gw}")?,
@@ -1231,7 +1246,16 @@ mod tests {
         u
     }
 
-    fn tcp(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, win: u16, opts: &[u8], data_len: usize) -> Vec<u8> {
+    fn tcp(
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        win: u16,
+        opts: &[u8],
+        data_len: usize,
+    ) -> Vec<u8> {
         let hlen = 20 + opts.len();
         assert_eq!(hlen % 4, 0);
         let mut t = Vec::new();
@@ -1253,26 +1277,89 @@ mod tests {
     const AIX: [u8; 4] = [140, 252, 1, 92];
 
     fn all_frames() -> Vec<Vec<u8>> {
-        let syn_opts = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
+        let syn_opts = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
         let mut quoted = ipv4(BSDI, AIX, IPPROTO_UDP, 77, 1, 0, &udp(40000, 33434, 12));
         quoted.truncate(28);
         let mut unreach = vec![3, 3, 0, 0, 0, 0, 0, 0];
         unreach.extend_from_slice(&quoted);
         vec![
-            eth([0xff; 6], MAC_A, ETHERTYPE_ARP, &arp(1, MAC_A, BSDI, [0; 6], SUN)),
-            eth(MAC_A, MAC_B, ETHERTYPE_ARP, &arp(2, MAC_B, SUN, MAC_A, BSDI)),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 1, 1, 64, 0x4000, &icmp_echo(8, 5, 1, 56))),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(AIX, BSDI, 1, 1, 64, 0, &unreach)),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 6, 1, 64, 0x4000, &tcp(1234, 80, 123, 0, 0x02, 64240, &syn_opts, 0))),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 1, 64, 0, &udp(1234, 53, 20))),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 26304, 64, 0x2000, &udp(1112, 7, 1472)[..1480])),
-            eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 26304, 64, 185, &[0u8; 552])),
+            eth(
+                [0xff; 6],
+                MAC_A,
+                ETHERTYPE_ARP,
+                &arp(1, MAC_A, BSDI, [0; 6], SUN),
+            ),
+            eth(
+                MAC_A,
+                MAC_B,
+                ETHERTYPE_ARP,
+                &arp(2, MAC_B, SUN, MAC_A, BSDI),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(BSDI, AIX, 1, 1, 64, 0x4000, &icmp_echo(8, 5, 1, 56)),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(AIX, BSDI, 1, 1, 64, 0, &unreach),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(
+                    BSDI,
+                    AIX,
+                    6,
+                    1,
+                    64,
+                    0x4000,
+                    &tcp(1234, 80, 123, 0, 0x02, 64240, &syn_opts, 0),
+                ),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(BSDI, AIX, 17, 1, 64, 0, &udp(1234, 53, 20)),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(
+                    BSDI,
+                    AIX,
+                    17,
+                    26304,
+                    64,
+                    0x2000,
+                    &udp(1112, 7, 1472)[..1480],
+                ),
+            ),
+            eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(BSDI, AIX, 17, 26304, 64, 185, &[0u8; 552]),
+            ),
         ]
     }
 
     #[test]
     fn arp_request_and_reply() {
-        let req = eth([0xff; 6], MAC_A, ETHERTYPE_ARP, &arp(1, MAC_A, BSDI, [0; 6], SUN));
+        let req = eth(
+            [0xff; 6],
+            MAC_A,
+            ETHERTYPE_ARP,
+            &arp(1, MAC_A, BSDI, [0; 6], SUN),
+        );
         let p = decode(&req);
         assert!(p.is_arp_request());
         let a = p.arp.unwrap();
@@ -1284,7 +1371,12 @@ mod tests {
             "ARP, Request who-has 140.252.13.33 tell 140.252.13.35, length 28"
         );
 
-        let rep = eth(MAC_A, MAC_B, ETHERTYPE_ARP, &arp(2, MAC_B, SUN, MAC_A, BSDI));
+        let rep = eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_ARP,
+            &arp(2, MAC_B, SUN, MAC_A, BSDI),
+        );
         let p = decode(&rep);
         assert!(p.is_arp_reply());
         assert_eq!(
@@ -1300,7 +1392,12 @@ mod tests {
 
     #[test]
     fn icmp_echo_request_and_reply() {
-        let f = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 1, 9, 64, 0x4000, &icmp_echo(8, 5, 1, 56)));
+        let f = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 1, 9, 64, 0x4000, &icmp_echo(8, 5, 1, 56)),
+        );
         let p = decode(&f);
         let ip = p.ipv4.unwrap();
         assert!(ip.dont_fragment && !ip.is_fragment());
@@ -1311,7 +1408,12 @@ mod tests {
             p.to_string(),
             "IP 140.252.13.35 > 140.252.1.92: ICMP echo request, id 5, seq 1, length 64"
         );
-        let f = eth(MAC_A, MAC_B, ETHERTYPE_IPV4, &ipv4(AIX, BSDI, 1, 9, 64, 0, &icmp_echo(0, 5, 1, 56)));
+        let f = eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_IPV4,
+            &ipv4(AIX, BSDI, 1, 9, 64, 0, &icmp_echo(0, 5, 1, 56)),
+        );
         assert_eq!(
             decode(&f).to_string(),
             "IP 140.252.1.92 > 140.252.13.35: ICMP echo reply, id 5, seq 1, length 64"
@@ -1324,7 +1426,12 @@ mod tests {
         quoted.truncate(28);
         let mut te = vec![11, 0, 0, 0, 0, 0, 0, 0];
         te.extend_from_slice(&quoted);
-        let p = decode(&eth(MAC_A, MAC_B, ETHERTYPE_IPV4, &ipv4(SUN, BSDI, 1, 1, 255, 0, &te)));
+        let p = decode(&eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_IPV4,
+            &ipv4(SUN, BSDI, 1, 1, 255, 0, &te),
+        ));
         let icmp = p.icmp.unwrap();
         assert!(icmp.is_ttl_exceeded() && icmp.is_error());
         assert_eq!(icmp.quote.unwrap().dst_port, Some(33434));
@@ -1335,7 +1442,12 @@ mod tests {
 
         let mut pu = vec![3, 3, 0, 0, 0, 0, 0, 0];
         pu.extend_from_slice(&quoted);
-        let p = decode(&eth(MAC_A, MAC_B, ETHERTYPE_IPV4, &ipv4(AIX, BSDI, 1, 1, 255, 0, &pu)));
+        let p = decode(&eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_IPV4,
+            &ipv4(AIX, BSDI, 1, 1, 255, 0, &pu),
+        ));
         assert!(p.icmp.unwrap().is_port_unreachable());
         assert_eq!(
             p.to_string(),
@@ -1344,20 +1456,51 @@ mod tests {
 
         let mut nf = vec![3, 4, 0, 0, 0, 0, 1, 40];
         nf.extend_from_slice(&quoted);
-        let p = decode(&eth(MAC_A, MAC_B, ETHERTYPE_IPV4, &ipv4(SUN, BSDI, 1, 1, 255, 0, &nf)));
+        let p = decode(&eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_IPV4,
+            &ipv4(SUN, BSDI, 1, 1, 255, 0, &nf),
+        ));
         assert_eq!(p.icmp.unwrap().next_hop_mtu, Some(296));
-        assert!(p.to_string().contains("ICMP 140.252.1.92 unreachable - need to frag (mtu 296)"));
+        assert!(
+            p.to_string()
+                .contains("ICMP 140.252.1.92 unreachable - need to frag (mtu 296)")
+        );
 
         let mut rd = vec![5, 1, 0, 0, 140, 252, 13, 33];
         rd.extend_from_slice(&quoted);
-        let p = decode(&eth(MAC_A, MAC_B, ETHERTYPE_IPV4, &ipv4(SUN, BSDI, 1, 1, 255, 0, &rd)));
-        assert!(p.to_string().contains("ICMP redirect 140.252.1.92 to host 140.252.13.33"));
+        let p = decode(&eth(
+            MAC_A,
+            MAC_B,
+            ETHERTYPE_IPV4,
+            &ipv4(SUN, BSDI, 1, 1, 255, 0, &rd),
+        ));
+        assert!(
+            p.to_string()
+                .contains("ICMP redirect 140.252.1.92 to host 140.252.13.33")
+        );
     }
 
     #[test]
     fn tcp_syn_with_options() {
-        let opts = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
-        let f = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 6, 1, 64, 0x4000, &tcp(1234, 80, 123, 0, 0x02, 64240, &opts, 0)));
+        let opts = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        let f = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(
+                BSDI,
+                AIX,
+                6,
+                1,
+                64,
+                0x4000,
+                &tcp(1234, 80, 123, 0, 0x02, 64240, &opts, 0),
+            ),
+        );
         let p = decode(&f);
         let t = p.tcp.unwrap();
         assert!(p.is_tcp_syn() && t.flags.is_syn() && !t.flags.is_syn_ack());
@@ -1376,30 +1519,75 @@ mod tests {
     #[test]
     fn tcp_flag_lines() {
         let line = |flags: u8, len: usize| {
-            decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 6, 1, 64, 0, &tcp(80, 1234, 1000, 124, flags, 502, &[], len)))).to_string()
+            decode(&eth(
+                MAC_B,
+                MAC_A,
+                ETHERTYPE_IPV4,
+                &ipv4(
+                    BSDI,
+                    AIX,
+                    6,
+                    1,
+                    64,
+                    0,
+                    &tcp(80, 1234, 1000, 124, flags, 502, &[], len),
+                ),
+            ))
+            .to_string()
         };
-        assert_eq!(line(0x12, 0), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [S.], seq 1000, ack 124, win 502, length 0");
-        assert_eq!(line(0x10, 0), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [.], ack 124, win 502, length 0");
-        assert_eq!(line(0x18, 5), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [P.], seq 1000:1005, ack 124, win 502, length 5");
-        assert_eq!(line(0x11, 0), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [F.], seq 1000, ack 124, win 502, length 0");
-        assert_eq!(line(0x04, 0), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [R], seq 1000, win 502, length 0");
-        assert_eq!(line(0x00, 0), "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [none], win 502, length 0");
+        assert_eq!(
+            line(0x12, 0),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [S.], seq 1000, ack 124, win 502, length 0"
+        );
+        assert_eq!(
+            line(0x10, 0),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [.], ack 124, win 502, length 0"
+        );
+        assert_eq!(
+            line(0x18, 5),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [P.], seq 1000:1005, ack 124, win 502, length 5"
+        );
+        assert_eq!(
+            line(0x11, 0),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [F.], seq 1000, ack 124, win 502, length 0"
+        );
+        assert_eq!(
+            line(0x04, 0),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [R], seq 1000, win 502, length 0"
+        );
+        assert_eq!(
+            line(0x00, 0),
+            "IP 140.252.13.35.80 > 140.252.1.92.1234: Flags [none], win 502, length 0"
+        );
         assert_eq!(TcpFlags(0xff).to_string(), "FSRP.UEW");
         assert!((TcpFlags::SYN | TcpFlags::ACK).is_syn_ack());
     }
 
     #[test]
     fn udp_line() {
-        let p = decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 1, 64, 0, &udp(1234, 53, 20))));
+        let p = decode(&eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 17, 1, 64, 0, &udp(1234, 53, 20)),
+        ));
         assert_eq!(p.udp.unwrap().payload_len, 20);
-        assert_eq!(p.to_string(), "IP 140.252.13.35.1234 > 140.252.1.92.53: UDP, length 20");
+        assert_eq!(
+            p.to_string(),
+            "IP 140.252.13.35.1234 > 140.252.1.92.53: UDP, length 20"
+        );
     }
 
     #[test]
     fn fragments() {
         // The book's 1473-byte UDP datagram, fragmented at MTU 1500.
         let full = udp(1112, 7, 1473);
-        let first = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 26304, 64, 0x2000, &full[..1480]));
+        let first = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 17, 26304, 64, 0x2000, &full[..1480]),
+        );
         let p = decode(&first);
         let ip = p.ipv4.unwrap();
         assert!(ip.is_fragment() && ip.is_first_fragment() && ip.more_fragments);
@@ -1408,16 +1596,33 @@ mod tests {
             p.to_string(),
             "IP 140.252.13.35.1112 > 140.252.1.92.7: UDP, length 1473 (frag 26304:1480@0+)"
         );
-        let second = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 26304, 64, 185, &full[1480..]));
+        let second = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 17, 26304, 64, 185, &full[1480..]),
+        );
         let p = decode(&second);
         let ip = p.ipv4.unwrap();
         assert!(ip.is_fragment() && !ip.is_first_fragment() && !ip.more_fragments);
         assert_eq!(ip.frag_offset, 1480);
         assert!(p.udp.is_none());
-        assert_eq!(p.to_string(), "IP 140.252.13.35 > 140.252.1.92: ip-proto-17 (frag 26304:1@1480)");
+        assert_eq!(
+            p.to_string(),
+            "IP 140.252.13.35 > 140.252.1.92: ip-proto-17 (frag 26304:1@1480)"
+        );
         // A middle fragment keeps the '+'.
-        let mid = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 17, 26304, 64, 0x2000 | 185, &[0; 1480]));
-        assert!(decode(&mid).to_string().ends_with("(frag 26304:1480@1480+)"));
+        let mid = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 17, 26304, 64, 0x2000 | 185, &[0; 1480]),
+        );
+        assert!(
+            decode(&mid)
+                .to_string()
+                .ends_with("(frag 26304:1480@1480+)")
+        );
     }
 
     #[test]
@@ -1430,12 +1635,20 @@ mod tests {
         assert_eq!(p.ethernet.unwrap().vlan, Some(10));
         assert_eq!(p.ethernet.unwrap().ethertype, ETHERTYPE_IPV4);
         assert!(p.is_echo_request());
-        assert!(p.to_string().starts_with("vlan 10, IP 140.252.13.35 > 140.252.1.92: ICMP echo request"));
+        assert!(
+            p.to_string()
+                .starts_with("vlan 10, IP 140.252.13.35 > 140.252.1.92: ICMP echo request")
+        );
     }
 
     #[test]
     fn ethernet_padding_is_ignored() {
-        let mut f = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 6, 1, 64, 0, &tcp(1, 2, 3, 4, 0x10, 5, &[], 0)));
+        let mut f = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 6, 1, 64, 0, &tcp(1, 2, 3, 4, 0x10, 5, &[], 0)),
+        );
         f.resize(60, 0xee);
         let p = decode(&f);
         assert_eq!(p.tcp.unwrap().payload_len, 0);
@@ -1444,17 +1657,36 @@ mod tests {
 
     #[test]
     fn other_ethertypes_and_protocols() {
-        assert_eq!(decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV6, &[0; 40])).to_string(), "IP6, length 40");
-        assert_eq!(decode(&eth(MAC_B, MAC_A, 0x88cc, &[0; 10])).to_string(), "ethertype Unknown (0x88cc), length 10");
-        let p = decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 89, 1, 1, 0, &[0; 40])));
-        assert_eq!(p.to_string(), "IP 140.252.13.35 > 140.252.1.92: ip-proto-89 40");
+        assert_eq!(
+            decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV6, &[0; 40])).to_string(),
+            "IP6, length 40"
+        );
+        assert_eq!(
+            decode(&eth(MAC_B, MAC_A, 0x88cc, &[0; 10])).to_string(),
+            "ethertype Unknown (0x88cc), length 10"
+        );
+        let p = decode(&eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 89, 1, 1, 0, &[0; 40]),
+        ));
+        assert_eq!(
+            p.to_string(),
+            "IP 140.252.13.35 > 140.252.1.92: ip-proto-89 40"
+        );
     }
 
     #[test]
     fn truncated_frames_are_marked() {
         assert_eq!(decode(&[]).to_string(), "[|ether]");
         assert_eq!(decode(&[0; 13]).truncated, Some(Layer::Ethernet));
-        let full = eth(MAC_B, MAC_A, ETHERTYPE_IPV4, &ipv4(BSDI, AIX, 6, 1, 64, 0, &tcp(1234, 80, 1, 0, 2, 100, &[], 0)));
+        let full = eth(
+            MAC_B,
+            MAC_A,
+            ETHERTYPE_IPV4,
+            &ipv4(BSDI, AIX, 6, 1, 64, 0, &tcp(1234, 80, 1, 0, 2, 100, &[], 0)),
+        );
         let p = decode(&full[..14 + 20 + 10]);
         assert_eq!(p.truncated, Some(Layer::Tcp));
         assert!(p.ipv4.is_some() && p.tcp.is_none());
@@ -1462,7 +1694,12 @@ mod tests {
         let p = decode(&full[..14 + 10]);
         assert_eq!(p.truncated, Some(Layer::Ipv4));
         assert_eq!(p.to_string(), "IP [|ip]");
-        let arp_f = eth([0xff; 6], MAC_A, ETHERTYPE_ARP, &arp(1, MAC_A, BSDI, [0; 6], SUN));
+        let arp_f = eth(
+            [0xff; 6],
+            MAC_A,
+            ETHERTYPE_ARP,
+            &arp(1, MAC_A, BSDI, [0; 6], SUN),
+        );
         assert_eq!(decode(&arp_f[..30]).to_string(), "ARP, [|arp]");
     }
 

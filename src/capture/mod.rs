@@ -181,7 +181,9 @@ pub enum CaptureError {
         ns: String,
     },
     /// The interface does not carry Ethernet frames.
-    #[error("interface {iface} in {ns} is not an ethernet interface (hardware type {hatype}); capture one of the lab's veth interfaces")]
+    #[error(
+        "interface {iface} in {ns} is not an ethernet interface (hardware type {hatype}); capture one of the lab's veth interfaces"
+    )]
     NotEthernet {
         /// The interface.
         iface: String,
@@ -191,7 +193,9 @@ pub enum CaptureError {
         hatype: u16,
     },
     /// The packet socket could not be opened or bound.
-    #[error("cannot open a packet socket on {iface} in {ns}: {source} (capturing needs root or CAP_NET_RAW)")]
+    #[error(
+        "cannot open a packet socket on {iface} in {ns}: {source} (capturing needs root or CAP_NET_RAW)"
+    )]
     Socket {
         /// The interface.
         iface: String,
@@ -221,7 +225,9 @@ pub enum CaptureError {
         source: io::Error,
     },
     /// The interface was deleted during the capture; the file is complete up to then.
-    #[error("interface {iface} was deleted from {ns} during the capture (lab torn down?); the file written so far is complete")]
+    #[error(
+        "interface {iface} was deleted from {ns} during the capture (lab torn down?); the file written so far is complete"
+    )]
     InterfaceGone {
         /// The interface.
         iface: String,
@@ -260,7 +266,9 @@ fn ns_display(netns: Option<&Path>) -> String {
         Some(p) => {
             let parent = p.parent().map(|d| d.to_string_lossy().into_owned());
             match (parent.as_deref(), p.file_name()) {
-                (Some("/run/netns" | "/var/run/netns"), Some(n)) => n.to_string_lossy().into_owned(),
+                (Some("/run/netns" | "/var/run/netns"), Some(n)) => {
+                    n.to_string_lossy().into_owned()
+                }
                 _ => p.display().to_string(),
             }
         }
@@ -280,13 +288,21 @@ fn in_netns<T: Send>(
                 if let Some(path) = netns {
                     let file = File::open(path).map_err(|e| {
                         if e.kind() == io::ErrorKind::NotFound {
-                            CaptureError::NetnsNotFound { path: path.to_path_buf() }
+                            CaptureError::NetnsNotFound {
+                                path: path.to_path_buf(),
+                            }
                         } else {
-                            CaptureError::EnterNetns { path: path.to_path_buf(), source: e }
+                            CaptureError::EnterNetns {
+                                path: path.to_path_buf(),
+                                source: e,
+                            }
                         }
                     })?;
                     setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        CaptureError::EnterNetns { path: path.to_path_buf(), source: e.into() }
+                        CaptureError::EnterNetns {
+                            path: path.to_path_buf(),
+                            source: e.into(),
+                        }
                     })?;
                 }
                 f()
@@ -295,7 +311,9 @@ fn in_netns<T: Send>(
                 path: netns.map(Path::to_path_buf).unwrap_or_default(),
                 source: e,
             })?;
-        handle.join().map_err(|_| CaptureError::Thread { ns: ns_display(netns) })?
+        handle.join().map_err(|_| CaptureError::Thread {
+            ns: ns_display(netns),
+        })?
     })
 }
 
@@ -555,13 +573,14 @@ impl Ring {
     fn peek(&mut self) -> Option<Frame> {
         loop {
             if let Some(c) = self.cursor {
-                if c.remaining > 0 {
-                    if let Some(f) = self.frame_at(c.block, c.offset) {
-                        return Some(f);
-                    }
-                    // A header that does not fit its block: give the block up.
+                if c.remaining > 0
+                    && let Some(f) = self.frame_at(c.block, c.offset)
+                {
+                    return Some(f);
                 }
-                self.block_status(c.block).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+                // A header that does not fit its block: give the block up.
+                self.block_status(c.block)
+                    .store(libc::TP_STATUS_KERNEL, Ordering::Release);
                 self.cursor = None;
                 self.next_block = (c.block + 1) % self.block_nr;
             }
@@ -840,13 +859,17 @@ impl Capture {
         let is_stdout = matches!(sink, Sink::Stdout);
         let raw: Box<dyn Write> = match sink {
             Sink::File(path) => {
-                let f = File::create(&path).map_err(|source| CaptureError::CreateOutput { path, source })?;
+                let f = File::create(&path)
+                    .map_err(|source| CaptureError::CreateOutput { path, source })?;
                 // Small packets are gathered; a packet of OUT_BUFFER bytes or
                 // more goes to the file in one writev, without a copy here.
                 Box::new(BufWriter::with_capacity(OUT_BUFFER, f))
             }
             Sink::Stdout => {
-                let fd = io::stdout().as_fd().try_clone_to_owned().map_err(write_err)?;
+                let fd = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(write_err)?;
                 Box::new(BufWriter::with_capacity(OUT_BUFFER, File::from(fd)))
             }
             Sink::Writer(w) => Box::new(BufWriter::with_capacity(OUT_BUFFER, w)),
@@ -855,7 +878,8 @@ impl Capture {
         let names = self.interfaces();
         let mut out = match format {
             Format::Pcap => {
-                let mut w = PcapWriter::new(raw, self.snaplen, TsResolution::Micro).map_err(write_err)?;
+                let mut w =
+                    PcapWriter::new(raw, self.snaplen, TsResolution::Micro).map_err(write_err)?;
                 w.set_flush_each_packet(is_stdout);
                 Out::Pcap(w)
             }

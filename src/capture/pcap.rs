@@ -63,7 +63,10 @@ pub enum TsResolution {
 
 /// `write_all` over several slices: one `writev` where the writer allows it,
 /// so a large packet goes straight from the capture ring to the file.
-fn write_all_vectored<W: Write + ?Sized>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored<W: Write + ?Sized>(
+    w: &mut W,
+    mut bufs: &mut [IoSlice<'_>],
+) -> io::Result<()> {
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
@@ -77,7 +80,11 @@ fn write_all_vectored<W: Write + ?Sized>(w: &mut W, mut bufs: &mut [IoSlice<'_>]
 }
 
 fn effective_snaplen(snaplen: u32) -> u32 {
-    if snaplen == 0 { DEFAULT_SNAPLEN } else { snaplen }
+    if snaplen == 0 {
+        DEFAULT_SNAPLEN
+    } else {
+        snaplen
+    }
 }
 
 fn caplen_of(data: &[u8], snaplen: u32) -> usize {
@@ -136,7 +143,10 @@ impl<W: Write> PcapWriter<W> {
         h[4..8].copy_from_slice(&(frac as u32).to_ne_bytes());
         h[8..12].copy_from_slice(&(caplen as u32).to_ne_bytes());
         h[12..16].copy_from_slice(&orig_len.max(caplen as u32).to_ne_bytes());
-        write_all_vectored(&mut self.out, &mut [IoSlice::new(&h), IoSlice::new(&data[..caplen])])?;
+        write_all_vectored(
+            &mut self.out,
+            &mut [IoSlice::new(&h), IoSlice::new(&data[..caplen])],
+        )?;
         if self.flush_each_packet {
             self.out.flush()?;
         }
@@ -456,7 +466,9 @@ fn parse_pcap(b: &[u8], interface: &str) -> Result<Vec<Record>, String> {
         let data = start
             .checked_add(caplen as usize)
             .and_then(|end| b.get(start..end))
-            .ok_or_else(|| format!("packet data cut short at byte {start} ({caplen} bytes announced)"))?;
+            .ok_or_else(|| {
+                format!("packet data cut short at byte {start} ({caplen} bytes announced)")
+            })?;
         let frac_ns = if nano {
             u64::from(frac)
         } else {
@@ -549,12 +561,16 @@ fn parse_pcapng(b: &[u8]) -> Result<Vec<Record>, String> {
             .and_then(|end| b.get(off..end))
             .ok_or_else(|| format!("block cut short at byte {off} ({total} bytes announced)"))?;
         if e.u32(block, total - 4) != Some(total as u32) {
-            return Err(format!("block at byte {off}: trailing length does not match"));
+            return Err(format!(
+                "block at byte {off}: trailing length does not match"
+            ));
         }
         let body = &block[8..total - 4];
         match btype {
             PCAPNG_IDB => {
-                let snaplen = e.u32(body, 4).ok_or_else(|| format!("interface block cut short at byte {off}"))?;
+                let snaplen = e
+                    .u32(body, 4)
+                    .ok_or_else(|| format!("interface block cut short at byte {off}"))?;
                 let mut ifc = NgInterface {
                     name: String::new(),
                     snaplen,
@@ -564,7 +580,9 @@ fn parse_pcapng(b: &[u8]) -> Result<Vec<Record>, String> {
                 for (code, v) in options(e, body.get(8..).unwrap_or(&[])) {
                     match code {
                         OPT_IF_NAME => {
-                            ifc.name = String::from_utf8_lossy(v).trim_end_matches('\0').to_string()
+                            ifc.name = String::from_utf8_lossy(v)
+                                .trim_end_matches('\0')
+                                .to_string()
                         }
                         OPT_IF_TSRESOL if !v.is_empty() => {
                             ifc.tsresol = (v[0] & 0x80 != 0, v[0] & 0x7f)
@@ -581,19 +599,33 @@ fn parse_pcapng(b: &[u8]) -> Result<Vec<Record>, String> {
             }
             PCAPNG_EPB | PCAPNG_PB => {
                 let (iface, hi, lo, caplen, orig) = if btype == PCAPNG_EPB {
-                    (e.u32(body, 0), e.u32(body, 4), e.u32(body, 8), e.u32(body, 12), e.u32(body, 16))
+                    (
+                        e.u32(body, 0),
+                        e.u32(body, 4),
+                        e.u32(body, 8),
+                        e.u32(body, 12),
+                        e.u32(body, 16),
+                    )
                 } else {
-                    (e.u16(body, 0).map(u32::from), e.u32(body, 4), e.u32(body, 8), e.u32(body, 12), e.u32(body, 16))
+                    (
+                        e.u16(body, 0).map(u32::from),
+                        e.u32(body, 4),
+                        e.u32(body, 8),
+                        e.u32(body, 12),
+                        e.u32(body, 16),
+                    )
                 };
-                let (Some(iface), Some(hi), Some(lo), Some(caplen), Some(orig)) = (iface, hi, lo, caplen, orig) else {
+                let (Some(iface), Some(hi), Some(lo), Some(caplen), Some(orig)) =
+                    (iface, hi, lo, caplen, orig)
+                else {
                     return Err(format!("packet block cut short at byte {off}"));
                 };
                 let ifc = interfaces
                     .get(iface as usize)
                     .ok_or_else(|| format!("packet block at byte {off} names interface {iface}, which was never described"))?;
-                let data = body
-                    .get(20..20 + caplen as usize)
-                    .ok_or_else(|| format!("packet block at byte {off}: {caplen} bytes announced, fewer present"))?;
+                let data = body.get(20..20 + caplen as usize).ok_or_else(|| {
+                    format!("packet block at byte {off}: {caplen} bytes announced, fewer present")
+                })?;
                 out.push(Record {
                     ts: ifc.ts_ns((u64::from(hi) << 32) | u64::from(lo)),
                     interface: ifc.name.clone(),
@@ -602,10 +634,12 @@ fn parse_pcapng(b: &[u8]) -> Result<Vec<Record>, String> {
                 });
             }
             PCAPNG_SPB => {
-                let ifc = interfaces
-                    .first()
-                    .ok_or_else(|| format!("simple packet block at byte {off} before any interface"))?;
-                let orig = e.u32(body, 0).ok_or_else(|| format!("packet block cut short at byte {off}"))?;
+                let ifc = interfaces.first().ok_or_else(|| {
+                    format!("simple packet block at byte {off} before any interface")
+                })?;
+                let orig = e
+                    .u32(body, 0)
+                    .ok_or_else(|| format!("packet block cut short at byte {off}"))?;
                 let avail = body.len().saturating_sub(4);
                 let mut caplen = (orig as usize).min(avail);
                 if ifc.snaplen != 0 {
@@ -745,7 +779,11 @@ mod tests {
         assert_eq!(names, ["eth1", "bsdiside", "eth1"]);
         for (r, (ts, d)) in recs.iter().zip(frames()) {
             assert_eq!(r.ts, ts, "nanosecond resolution");
-            let cap = if r.interface == "bsdiside" { 64 } else { usize::MAX };
+            let cap = if r.interface == "bsdiside" {
+                64
+            } else {
+                usize::MAX
+            };
             assert_eq!(r.data, &d[..d.len().min(cap)]);
             assert_eq!(r.orig_len as usize, d.len());
         }
@@ -806,7 +844,10 @@ mod tests {
 
         let recs = read_from(&b[..], "").unwrap();
         assert_eq!(recs.len(), 3);
-        assert_eq!((recs[0].ts, recs[0].data.as_slice()), (1_500_000_000, &[7u8, 7][..]));
+        assert_eq!(
+            (recs[0].ts, recs[0].data.as_slice()),
+            (1_500_000_000, &[7u8, 7][..])
+        );
         assert_eq!(recs[1].interface, "sl0");
         assert_eq!(recs[1].data, vec![5, 5, 5]);
         assert_eq!(recs[2].ts, 2_000_000_000);
@@ -853,14 +894,28 @@ mod tests {
         std::fs::write(&good, ng_two_interfaces()).unwrap();
         assert_eq!(read_file(&good).unwrap().len(), 3);
         // tshark, when installed, must read what we write without complaint.
-        if std::process::Command::new("tshark").arg("-v").output().is_ok() {
+        if std::process::Command::new("tshark")
+            .arg("-v")
+            .output()
+            .is_ok()
+        {
             let mut w = PcapWriter::new(Vec::new(), 0, TsResolution::Nano).unwrap();
-            w.write_packet(1_700_000_000_000_000_001, 60, &[0; 60]).unwrap();
+            w.write_packet(1_700_000_000_000_000_001, 60, &[0; 60])
+                .unwrap();
             let pcap = dir.join("good.pcap");
             std::fs::write(&pcap, w.into_inner()).unwrap();
             for f in [&good, &pcap] {
-                let out = std::process::Command::new("tshark").arg("-r").arg(f).output().unwrap();
-                assert!(out.status.success(), "tshark -r {}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+                let out = std::process::Command::new("tshark")
+                    .arg("-r")
+                    .arg(f)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "tshark -r {}: {}",
+                    f.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 let err = String::from_utf8_lossy(&out.stderr);
                 let complaints = err.lines().filter(|l| !l.contains("could be dangerous"));
                 assert_eq!(complaints.count(), 0, "{err}");

@@ -61,7 +61,10 @@ struct Netns {
 impl Netns {
     fn new(name: String) -> Netns {
         assert!(name.starts_with("tcplab-captest-"));
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         run_cmd(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -88,14 +91,17 @@ impl Netns {
     /// `ip netns exec NAME timeout 20 ARGS...`
     fn exec(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, "timeout", "20"]).args(args);
+        c.args(["netns", "exec", &self.name, "timeout", "20"])
+            .args(args);
         c
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -117,12 +123,25 @@ impl Lab {
         for i in 1..=links {
             let (va, vb) = (format!("va{i}"), format!("vb{i}"));
             run_cmd(&[
-                "ip", "link", "add", &va, "netns", &lab.a.name, "type", "veth", "peer", "name", &vb,
-                "netns", &lab.b.name,
+                "ip",
+                "link",
+                "add",
+                &va,
+                "netns",
+                &lab.a.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &vb,
+                "netns",
+                &lab.b.name,
             ]);
             let net = Lab::net(i);
-            lab.a.ip(&["addr", "add", &format!("{net}.1/24"), "dev", &va]);
-            lab.b.ip(&["addr", "add", &format!("{net}.2/24"), "dev", &vb]);
+            lab.a
+                .ip(&["addr", "add", &format!("{net}.1/24"), "dev", &va]);
+            lab.b
+                .ip(&["addr", "add", &format!("{net}.2/24"), "dev", &vb]);
             lab.a.ip(&["link", "set", &va, "up"]);
             lab.b.ip(&["link", "set", &vb, "up"]);
         }
@@ -130,16 +149,36 @@ impl Lab {
     }
 
     fn net(i: usize) -> String {
-        if i == 1 { "198.51.100".into() } else { format!("10.99.{i}") }
+        if i == 1 {
+            "198.51.100".into()
+        } else {
+            format!("10.99.{i}")
+        }
     }
 
     fn ping(&self, dst: &str, count: u32, size: u32) {
         let out = self
             .a
-            .exec(&["ping", "-n", "-c", &count.to_string(), "-i", "0.2", "-W", "2", "-s", &size.to_string(), dst])
+            .exec(&[
+                "ping",
+                "-n",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-s",
+                &size.to_string(),
+                dst,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "ping {dst}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "ping {dst}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     /// nc listens in b on dst:port; nc in a sends "hello\n" and closes.
@@ -181,7 +220,8 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> TempDir {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("tcplab-captest-{tag}-{}-{n}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("tcplab-captest-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -197,7 +237,10 @@ type Lines = Vec<(String, String, u64)>;
 
 /// Opens the capture now (so that the traffic that follows is seen), runs it
 /// on a thread, and returns a function that stops it and gives the results.
-fn start(spec: &CaptureSpec, sink: Sink) -> impl FnOnce() -> (Result<Summary, CaptureError>, Lines) {
+fn start(
+    spec: &CaptureSpec,
+    sink: Sink,
+) -> impl FnOnce() -> (Result<Summary, CaptureError>, Lines) {
     let cap = Capture::open(spec).expect("open capture");
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -226,13 +269,20 @@ fn tshark(file: &Path, fields: &[&str]) -> Vec<String> {
     }
     let out = c.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tshark -r {}: {stderr}", file.display());
+    assert!(
+        out.status.success(),
+        "tshark -r {}: {stderr}",
+        file.display()
+    );
     let complaints: Vec<&str> = stderr
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.contains("could be dangerous"))
         .collect();
     assert!(complaints.is_empty(), "tshark complained: {complaints:?}");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn count_matching(lines: &Lines, needle: &str) -> usize {
@@ -241,7 +291,10 @@ fn count_matching(lines: &Lines, needle: &str) -> usize {
 
 #[test]
 fn pcap_on_one_veth_ping_and_tcp() {
-    if skip_unless_root("pcap_on_one_veth_ping_and_tcp", &["tshark", "nc", "ping", "ss"]) {
+    if skip_unless_root(
+        "pcap_on_one_veth_ping_and_tcp",
+        &["tshark", "nc", "ping", "ss"],
+    ) {
         return;
     }
     let lab = Lab::new(1);
@@ -267,20 +320,50 @@ fn pcap_on_one_veth_ping_and_tcp() {
     // Decoded lines, as tcpdump would print them.
     for (iface, _, ts) in &lines {
         assert_eq!(iface, "vb1");
-        assert!(*ts + 1_000_000_000 > t0 && *ts < t1 + 1_000_000_000, "kernel timestamp off the wall clock");
+        assert!(
+            *ts + 1_000_000_000 > t0 && *ts < t1 + 1_000_000_000,
+            "kernel timestamp off the wall clock"
+        );
     }
-    assert!(lines.windows(2).all(|w| w[0].2 <= w[1].2), "timestamps out of order");
+    assert!(
+        lines.windows(2).all(|w| w[0].2 <= w[1].2),
+        "timestamps out of order"
+    );
     let text: Vec<&str> = lines.iter().map(|(_, l, _)| l.as_str()).collect();
     let text = text.join("\n");
-    assert!(text.contains("ARP, Request who-has 198.51.100.2 tell 198.51.100.1, length 28"), "{text}");
+    assert!(
+        text.contains("ARP, Request who-has 198.51.100.2 tell 198.51.100.1, length 28"),
+        "{text}"
+    );
     assert!(text.contains("ARP, Reply 198.51.100.2 is-at "), "{text}");
     // Each packet once: ping -c 3 gives exactly 3 requests and 3 replies.
-    assert_eq!(count_matching(&lines, "IP 198.51.100.1 > 198.51.100.2: ICMP echo request, id "), 3, "{text}");
-    assert_eq!(count_matching(&lines, "IP 198.51.100.2 > 198.51.100.1: ICMP echo reply, id "), 3, "{text}");
+    assert_eq!(
+        count_matching(
+            &lines,
+            "IP 198.51.100.1 > 198.51.100.2: ICMP echo request, id "
+        ),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        count_matching(
+            &lines,
+            "IP 198.51.100.2 > 198.51.100.1: ICMP echo reply, id "
+        ),
+        3,
+        "{text}"
+    );
     assert!(text.contains("seq 3, length 64"), "{text}");
-    assert_eq!(count_matching(&lines, "> 198.51.100.2.5001: Flags [S], seq "), 1, "{text}");
+    assert_eq!(
+        count_matching(&lines, "> 198.51.100.2.5001: Flags [S], seq "),
+        1,
+        "{text}"
+    );
     assert!(text.contains("options [mss 1460,sackOK,TS val "), "{text}");
-    assert!(text.contains("IP 198.51.100.2.5001 > 198.51.100.1."), "{text}");
+    assert!(
+        text.contains("IP 198.51.100.2.5001 > 198.51.100.1."),
+        "{text}"
+    );
     assert!(text.contains("Flags [S.], seq "), "{text}");
     assert!(text.contains("Flags [P.], seq "), "{text}");
     assert!(text.contains("length 6"), "{text}");
@@ -290,19 +373,33 @@ fn pcap_on_one_veth_ping_and_tcp() {
     let recs = pcap::read_file_as(&file, "vb1").unwrap();
     assert_eq!(recs.len() as u64, summary.packets);
     let decoded: Vec<String> = recs.iter().map(|r| decode(&r.data).to_string()).collect();
-    assert_eq!(decoded, lines.iter().map(|(_, l, _)| l.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        decoded,
+        lines.iter().map(|(_, l, _)| l.clone()).collect::<Vec<_>>()
+    );
     assert!(recs.iter().all(|r| r.interface == "vb1"));
     // Microsecond file: same instants to the microsecond.
-    assert!(recs.iter().zip(&lines).all(|(r, l)| r.ts == l.2 / 1000 * 1000));
+    assert!(
+        recs.iter()
+            .zip(&lines)
+            .all(|(r, l)| r.ts == l.2 / 1000 * 1000)
+    );
 
     let info = tshark(&file, &[]);
     assert_eq!(info.len() as u64, summary.packets);
     let info = info.join("\n");
     assert_eq!(info.matches("Echo (ping) request").count(), 3, "{info}");
     assert_eq!(info.matches("Echo (ping) reply").count(), 3, "{info}");
-    assert!(info.contains("[SYN]") && info.contains("[SYN, ACK]"), "{info}");
+    assert!(
+        info.contains("[SYN]") && info.contains("[SYN, ACK]"),
+        "{info}"
+    );
     let syns = tshark(&file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
-    assert!(syns.iter().any(|l| l.split('\t').collect::<Vec<_>>() == ["1", "0", "5001"]), "{syns:?}");
+    assert!(
+        syns.iter()
+            .any(|l| l.split('\t').collect::<Vec<_>>() == ["1", "0", "5001"]),
+        "{syns:?}"
+    );
 }
 
 #[test]
@@ -313,7 +410,10 @@ fn pcapng_on_two_veths() {
     let lab = Lab::new(2);
     let dir = TempDir::new("pcapng");
     let file = dir.0.join("b.pcapng");
-    assert_eq!(list_interfaces(Some(&lab.b.path())).unwrap(), ["vb1", "vb2"]);
+    assert_eq!(
+        list_interfaces(Some(&lab.b.path())).unwrap(),
+        ["vb1", "vb2"]
+    );
     // No interfaces named: all of b's but lo.
     let spec = CaptureSpec {
         netns: Some(lab.b.path()),
@@ -328,9 +428,15 @@ fn pcapng_on_two_veths() {
     assert_eq!(summary.format, Format::Pcapng);
     assert_eq!(summary.interfaces, ["vb1", "vb2"]);
     assert_eq!(summary.dropped, 0);
-    assert!(lines.windows(2).all(|w| w[0].2 <= w[1].2), "not merged in time order");
+    assert!(
+        lines.windows(2).all(|w| w[0].2 <= w[1].2),
+        "not merged in time order"
+    );
     let on = |iface: &str, needle: &str| {
-        lines.iter().filter(|(i, l, _)| i == iface && l.contains(needle)).count()
+        lines
+            .iter()
+            .filter(|(i, l, _)| i == iface && l.contains(needle))
+            .count()
     };
     assert_eq!(on("vb1", "ICMP echo request"), 3);
     assert_eq!(on("vb1", "ICMP echo reply"), 3);
@@ -346,9 +452,21 @@ fn pcapng_on_two_veths() {
         assert_eq!(r.ts, *ts, "pcapng keeps nanoseconds");
     }
 
-    let rows = tshark(&file, &["frame.interface_name", "icmp.type", "tcp.flags.syn", "tcp.flags.ack"]);
+    let rows = tshark(
+        &file,
+        &[
+            "frame.interface_name",
+            "icmp.type",
+            "tcp.flags.syn",
+            "tcp.flags.ack",
+        ],
+    );
     assert_eq!(rows.len() as u64, summary.packets);
-    let count = |want: &[&str]| rows.iter().filter(|r| r.split('\t').collect::<Vec<_>>() == want).count();
+    let count = |want: &[&str]| {
+        rows.iter()
+            .filter(|r| r.split('\t').collect::<Vec<_>>() == want)
+            .count()
+    };
     assert_eq!(count(&["vb1", "8", "", ""]), 3, "{rows:?}");
     assert_eq!(count(&["vb1", "0", "", ""]), 3, "{rows:?}");
     assert_eq!(count(&["vb2", "8", "", ""]), 2, "{rows:?}");
@@ -357,7 +475,10 @@ fn pcapng_on_two_veths() {
     if have("capinfos") {
         let out = run_cmd(&["capinfos", "-I", file.to_str().unwrap()]);
         let info = String::from_utf8_lossy(&out.stdout);
-        assert!(info.contains("Name = vb1") && info.contains("Name = vb2"), "{info}");
+        assert!(
+            info.contains("Name = vb1") && info.contains("Name = vb2"),
+            "{info}"
+        );
         assert!(info.contains("Number of stat entries = 1"), "{info}");
     }
 }
@@ -404,7 +525,10 @@ fn count_duration_snaplen_and_writer_sink() {
     for r in &recs {
         assert!(r.data.len() <= 64, "snaplen not applied: {}", r.data.len());
     }
-    let big = recs.iter().find(|r| decode(&r.data).is_echo_request()).expect("an echo request");
+    let big = recs
+        .iter()
+        .find(|r| decode(&r.data).is_echo_request())
+        .expect("an echo request");
     assert_eq!(big.data.len(), 64);
     assert_eq!(big.orig_len, 14 + 20 + 8 + 500);
     assert!(decode(&big.data).to_string().contains("length 508"));
@@ -418,9 +542,18 @@ fn count_duration_snaplen_and_writer_sink() {
         ..CaptureSpec::default()
     };
     let t = Instant::now();
-    let s = run(&spec, Sink::File(file.clone()), &AtomicBool::new(false), &mut |_, _, _| {}).unwrap();
+    let s = run(
+        &spec,
+        Sink::File(file.clone()),
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
     assert_eq!((s.packets, s.format), (0, Format::Pcap));
     assert_eq!(read_file(&file).unwrap().len(), 0);
 }
@@ -473,7 +606,9 @@ fn vlan_tags_are_put_back() {
     };
     let mut frame = vec![0xff; 6];
     frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
-    let mut ip = vec![0x45, 0, 0, 84, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 99, 10, 1, 10, 99, 10, 2];
+    let mut ip = vec![
+        0x45, 0, 0, 84, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 99, 10, 1, 10, 99, 10, 2,
+    ];
     ip.extend_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
     ip.resize(84, 0x61);
     frame.extend_from_slice(&ip);
@@ -484,7 +619,10 @@ fn vlan_tags_are_put_back() {
     let (summary, lines) = finish();
     summary.unwrap();
     assert_eq!(
-        count_matching(&lines, "vlan 10, IP 10.99.10.1 > 10.99.10.2: ICMP echo request, id 7, seq 1, length 64"),
+        count_matching(
+            &lines,
+            "vlan 10, IP 10.99.10.1 > 10.99.10.2: ICMP echo request, id 7, seq 1, length 64"
+        ),
         1,
         "{lines:?}"
     );
@@ -533,12 +671,21 @@ fn link_down_is_survived_and_deletion_reported() {
     });
     let (r, n) = result;
     let err = r.unwrap_err();
-    assert!(matches!(err, CaptureError::InterfaceGone { ref iface, .. } if iface == "vb2"), "{err}");
+    assert!(
+        matches!(err, CaptureError::InterfaceGone { ref iface, .. } if iface == "vb2"),
+        "{err}"
+    );
     assert!(err.to_string().contains(&lab.b.name), "{err}");
     let recs = read_file(&file).unwrap();
     assert_eq!(recs.len(), n);
-    let pings = recs.iter().filter(|r| decode(&r.data).is_echo_request()).count();
-    assert_eq!(pings, 2, "the ping after the link came back up was not captured");
+    let pings = recs
+        .iter()
+        .filter(|r| decode(&r.data).is_echo_request())
+        .count();
+    assert_eq!(
+        pings, 2,
+        "the ping after the link came back up was not captured"
+    );
 }
 
 #[test]
@@ -568,7 +715,10 @@ fn errors_name_the_namespace_and_interface() {
     let err = Capture::open(&spec).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("interface eth9 not found in {} (its interfaces: vb1, vb2)", lab.b.name)
+        format!(
+            "interface eth9 not found in {} (its interfaces: vb1, vb2)",
+            lab.b.name
+        )
     );
     let bare = Netns::new(format!("tcplab-captest-{}-bare", std::process::id()));
     let spec = CaptureSpec {
@@ -578,10 +728,16 @@ fn errors_name_the_namespace_and_interface() {
     let err = Capture::open(&spec).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{} has no interface to capture on besides lo (is the lab up?)", bare.name)
+        format!(
+            "{} has no interface to capture on besides lo (is the lab up?)",
+            bare.name
+        )
     );
     // The caller's thread never changed namespace.
     let here = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
     list_interfaces(Some(&lab.a.path())).unwrap();
-    assert_eq!(std::fs::read_link("/proc/thread-self/ns/net").unwrap(), here);
+    assert_eq!(
+        std::fs::read_link("/proc/thread-self/ns/net").unwrap(),
+        here
+    );
 }

@@ -35,7 +35,11 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 fn catch_signals() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGPIPE] {
         // SAFETY: the handler only stores to an atomic.
         let _ = unsafe { sigaction(sig, &action) };
@@ -46,7 +50,12 @@ fn clock(ts_ns: u64) -> String {
     let secs = ts_ns / 1_000_000_000;
     let micros = (ts_ns % 1_000_000_000) / 1000;
     let day = secs % 86400;
-    format!("{:02}:{:02}:{:02}.{micros:06}", day / 3600, (day % 3600) / 60, day % 60)
+    format!(
+        "{:02}:{:02}:{:02}.{micros:06}",
+        day / 3600,
+        (day % 3600) / 60,
+        day % 60
+    )
 }
 
 impl CaptureCmd {
@@ -58,19 +67,26 @@ impl CaptureCmd {
         for i in &self.interfaces {
             if node.interface(i).is_none() {
                 let names: Vec<&str> = node.interfaces.iter().map(|x| x.name.as_str()).collect();
-                return Err(Error::Usage(format!("node '{}' has no interface '{i}' (its interfaces: {})", node.name, names.join(", "))));
+                return Err(Error::Usage(format!(
+                    "node '{}' has no interface '{i}' (its interfaces: {})",
+                    node.name,
+                    names.join(", ")
+                )));
             }
         }
-        if let Some(d) = self.duration {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(Error::Usage(format!("--duration {d} is not a positive number of seconds")));
-            }
+        if let Some(d) = self.duration
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(Error::Usage(format!(
+                "--duration {d} is not a positive number of seconds"
+            )));
         }
         crate::sys::require_root("tcplab capture")?;
         let netns = crate::plan::node_netns(&ctx.lab, &self.node);
         if state.runtime == "docker" {
             super::block_on(async {
-                let d = crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
+                let d =
+                    crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
                 d.link_netns(&netns).await?;
                 Ok(0)
             })?;
@@ -88,18 +104,31 @@ impl CaptureCmd {
             Some("-") => (Sink::Stdout, "standard output".to_string()),
             Some(f) => (Sink::File(PathBuf::from(f)), f.to_string()),
             None => {
-                let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 let ext = if ifaces.len() == 1 { "pcap" } else { "pcapng" };
                 let dir = PathBuf::from("captures").join(&ctx.lab);
-                std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-                let f = dir.join(format!("{}-{}.{ext}", self.node, super::experiment::utc_stamp(secs)));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                let f = dir.join(format!(
+                    "{}-{}.{ext}",
+                    self.node,
+                    super::experiment::utc_stamp(secs)
+                ));
                 let s = f.display().to_string();
                 (Sink::File(f), s)
             }
         };
         catch_signals();
         if !g.quiet {
-            eprintln!("capturing on {} {} ({}), writing {shown}; Ctrl-C stops", self.node, ifaces.join(", "), if ifaces.len() == 1 { "pcap" } else { "pcapng" });
+            eprintln!(
+                "capturing on {} {} ({}), writing {shown}; Ctrl-C stops",
+                self.node,
+                ifaces.join(", "),
+                if ifaces.len() == 1 { "pcap" } else { "pcapng" }
+            );
         }
         let quiet = g.quiet;
         let many = ifaces.len() > 1;
@@ -115,7 +144,10 @@ impl CaptureCmd {
             })
             .map_err(|e| Error::Other(e.to_string()))?;
         if !quiet {
-            eprintln!("{} packets captured, {} dropped by the kernel; written to {shown}", summary.packets, summary.dropped);
+            eprintln!(
+                "{} packets captured, {} dropped by the kernel; written to {shown}",
+                summary.packets, summary.dropped
+            );
         }
         Ok(0)
     }

@@ -7,8 +7,8 @@ use crate::net::Netlink;
 use crate::progress::Progress;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::NetnsRuntime;
-use crate::state::LabState;
 use crate::state::LabLock;
+use crate::state::LabState;
 use clap::Args;
 
 /// Remove everything the lab created.
@@ -33,7 +33,10 @@ impl DownCmd {
             let n = state.objects.len();
             let host = Netlink::open_here(&tokio::runtime::Handle::current())?;
             run_teardown(&mut state, &host, &progress).await?;
-            progress.note(&format!("lab '{}' had no record: removed {n} objects found by their labels and names", ctx.lab));
+            progress.note(&format!(
+                "lab '{}' had no record: removed {n} objects found by their labels and names",
+                ctx.lab
+            ));
             return Ok(0);
         };
         crate::sys::require_root("tcplab down")?;
@@ -48,7 +51,10 @@ impl DownCmd {
 
 /// Tear down with the runtime the lab was made with.
 async fn run_teardown(state: &mut LabState, host: &Netlink, progress: &Progress) -> Result<()> {
-    let needs_docker = state.objects.iter().any(|o| matches!(o, crate::state::Object::Container { .. }));
+    let needs_docker = state
+        .objects
+        .iter()
+        .any(|o| matches!(o, crate::state::Object::Container { .. }));
     if needs_docker {
         let docker = DockerRuntime::connect(&state.topology_file).await?;
         lab::teardown(&docker, state, host, progress).await

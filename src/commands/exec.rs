@@ -26,7 +26,10 @@ impl ExecCmd {
         crate::sys::require_root("tcplab exec")?;
         let netns = crate::plan::node_netns(&ctx.lab, &self.node);
         if !crate::sys::netns_exists(&netns) {
-            return Err(Error::Usage(format!("node '{}' of lab '{}' is not running: run `tcplab down` then `tcplab up`", self.node, ctx.lab)));
+            return Err(Error::Usage(format!(
+                "node '{}' of lab '{}' is not running: run `tcplab down` then `tcplab up`",
+                self.node, ctx.lab
+            )));
         }
         match state.runtime.as_str() {
             "docker" => super::block_on(async {

@@ -51,26 +51,49 @@ impl ExperimentCmd {
         let mut ctx = g.resolve()?;
         if ctx.state.is_none() {
             eprintln!("lab '{}' is not up: bringing it up first", ctx.lab);
-            let up = super::up::UpCmd { uplink: None, dry_run: false, privileges: None };
+            let up = super::up::UpCmd {
+                uplink: None,
+                dry_run: false,
+                privileges: None,
+            };
             up.exec(g).await?;
             ctx = g.resolve()?;
         }
         let state = ctx.require_up()?.clone();
         if !state.complete {
-            return Err(Error::Usage(format!("lab '{}' is only partly up: run `tcplab down` and `tcplab up`", ctx.lab)));
+            return Err(Error::Usage(format!(
+                "lab '{}' is only partly up: run `tcplab down` and `tcplab up`",
+                ctx.lab
+            )));
         }
         let kind = RuntimeKind::from_name(&state.runtime).unwrap_or(RuntimeKind::Netns);
         let plan = state.plan(&ctx.topology);
         let macs = experiment::run::read_macs(&ctx.lab, &ctx.topology).await?;
-        let view = LabView { lab: &ctx.lab, topology: &ctx.topology, plan: &plan, runner: NodeRunner::new(kind).await?, macs };
+        let view = LabView {
+            lab: &ctx.lab,
+            topology: &ctx.topology,
+            plan: &plan,
+            runner: NodeRunner::new(kind).await?,
+            macs,
+        };
         let text = experiment::run::expand_templates(&text, &view)?;
         let exp = experiment::parse(&text, &file)?;
         let out_dir = out.unwrap_or_else(|| {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            PathBuf::from("results").join(&ctx.lab).join(format!("{}-{}", exp.name, utc_stamp(secs)))
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            PathBuf::from("results").join(&ctx.lab).join(format!(
+                "{}-{}",
+                exp.name,
+                utc_stamp(secs)
+            ))
         });
         let quiet = g.quiet;
-        println!("experiment {} (ch. {}): {}", exp.name, exp.chapter, exp.title);
+        println!(
+            "experiment {} (ch. {}): {}",
+            exp.name, exp.chapter, exp.title
+        );
         let log = move |s: &str| {
             if !quiet {
                 eprintln!("  {s}");
@@ -78,10 +101,15 @@ impl ExperimentCmd {
         };
         let res = experiment::run::run(&exp, &view, &out_dir, &log).await?;
         for c in &res.checks {
-            println!("{} {}", if c.passed { "PASS" } else { "FAIL" }, c.description);
+            println!(
+                "{} {}",
+                if c.passed { "PASS" } else { "FAIL" },
+                c.description
+            );
             println!("     {}", c.detail);
         }
-        let report = crate::report::write_run_report(&res, &view).map_err(|e| Error::io(format!("writing the report in {}", out_dir.display()), e))?;
+        let report = crate::report::write_run_report(&res, &view)
+            .map_err(|e| Error::io(format!("writing the report in {}", out_dir.display()), e))?;
         let passed = res.checks.iter().filter(|c| c.passed).count();
         println!("{passed} passed, {} failed", res.checks.len() - passed);
         println!("report: {}", report.display());
@@ -104,7 +132,12 @@ pub fn utc_stamp(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

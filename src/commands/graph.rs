@@ -18,7 +18,11 @@ impl GraphCmd {
     pub fn exec(&self, g: &GlobalOpts) -> Result<i32> {
         let ctx = g.resolve()?;
         let graph = graph_of(&ctx.topology);
-        let out = if self.format == "dot" { svg::topology_dot(&graph) } else { svg::topology_svg(&graph) };
+        let out = if self.format == "dot" {
+            svg::topology_dot(&graph)
+        } else {
+            svg::topology_svg(&graph)
+        };
         print!("{out}");
         Ok(0)
     }

@@ -41,7 +41,10 @@ impl ImageCmd {
         });
         let report = |phase: &str, line: &str| {
             if let Some(b) = &bar {
-                b.set_message(format!("{phase}: {}", line.chars().take(100).collect::<String>()));
+                b.set_message(format!(
+                    "{phase}: {}",
+                    line.chars().take(100).collect::<String>()
+                ));
             } else if !quiet {
                 eprintln!("{phase}: {line}");
             }
@@ -57,7 +60,11 @@ impl ImageCmd {
                 Outcome::AlreadyPresent => "is already built",
                 Outcome::Built => "built",
             };
-            eprintln!("{} {what} ({:.1} s)", image::NODE_IMAGE, start.elapsed().as_secs_f64());
+            eprintln!(
+                "{} {what} ({:.1} s)",
+                image::NODE_IMAGE,
+                start.elapsed().as_secs_f64()
+            );
         }
         Ok(0)
     }

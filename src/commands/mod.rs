@@ -41,7 +41,13 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "FILE")]
     pub topology: Option<PathBuf>,
     /// How nodes run: docker (containers; the default when a Docker engine answers) or netns
-    #[arg(long, global = true, value_enum, value_name = "RUNTIME", env = "TCPLAB_RUNTIME")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "RUNTIME",
+        env = "TCPLAB_RUNTIME"
+    )]
     pub runtime: Option<RuntimeKind>,
     /// Make every LAN with this bridge kind, whatever the topology says
     #[arg(long, global = true, value_name = "KIND", value_parser = ["linux", "ovs"])]
@@ -136,7 +142,8 @@ impl GlobalOpts {
         let (topology, file, text) = match &self.topology {
             Some(path) => {
                 let t = topology::load(path)?;
-                let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
                 (Some(t), path.display().to_string(), text)
             }
             None => (None, String::new(), String::new()),
@@ -148,7 +155,13 @@ impl GlobalOpts {
         };
         let state = LabState::load(&lab)?;
         if let Some(t) = topology {
-            return Ok(LabContext { lab, topology: t, topology_file: file, topology_text: text, state });
+            return Ok(LabContext {
+                lab,
+                topology: t,
+                topology_file: file,
+                topology_text: text,
+                state,
+            });
         }
         if let Some(st) = &state {
             let t = topology::parse(&st.topology_text, &st.topology_file)?;
@@ -174,9 +187,20 @@ impl LabContext {
     /// The record, or a usage error saying the lab is not up.
     pub fn require_up(&self) -> Result<&LabState> {
         self.state.as_ref().ok_or_else(|| {
-            let others: Vec<String> = LabState::list().unwrap_or_default().into_iter().map(|s| s.lab).collect();
-            let hint = if others.is_empty() { String::new() } else { format!(" (labs that are up: {})", others.join(", ")) };
-            Error::Usage(format!("lab '{}' is not up: run `tcplab up` first{hint}", self.lab))
+            let others: Vec<String> = LabState::list()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.lab)
+                .collect();
+            let hint = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (labs that are up: {})", others.join(", "))
+            };
+            Error::Usage(format!(
+                "lab '{}' is not up: run `tcplab up` first{hint}",
+                self.lab
+            ))
         })
     }
 }

@@ -20,22 +20,35 @@ impl StatusCmd {
         let state = ctx.require_up()?;
         if state.runtime == "docker" {
             // A restarted container has a new namespace: re-link it so status reads the live one.
-            let docker = crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
+            let docker =
+                crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
             for n in &ctx.topology.nodes {
-                let _ = docker.link_netns(&crate::plan::node_netns(&ctx.lab, &n.name)).await;
+                let _ = docker
+                    .link_netns(&crate::plan::node_netns(&ctx.lab, &n.name))
+                    .await;
             }
         }
         let st = lab::status(state, &ctx.topology).await?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&st).map_err(|e| Error::Other(e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&st).map_err(|e| Error::Other(e.to_string()))?
+            );
             return Ok(0);
         }
         println!(
             "lab {} ({} runtime{}{})",
             st.lab,
             st.runtime,
-            st.uplink.as_deref().map(|u| format!(", uplink {u}")).unwrap_or_default(),
-            if st.complete { "" } else { ", INCOMPLETE: run `tcplab down`" }
+            st.uplink
+                .as_deref()
+                .map(|u| format!(", uplink {u}"))
+                .unwrap_or_default(),
+            if st.complete {
+                ""
+            } else {
+                ", INCOMPLETE: run `tcplab down`"
+            }
         );
         for n in &st.nodes {
             println!("{:<10} {}", n.name, n.state);

@@ -4,9 +4,9 @@ use super::GlobalOpts;
 use crate::error::{Error, Result};
 use crate::lab::{self, UpRequest};
 use crate::plan::{self, PlanOptions};
+use crate::runtime::RuntimeKind;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::netns::NetnsRuntime;
-use crate::runtime::RuntimeKind;
 use crate::topology::Privileges;
 use clap::Args;
 use std::time::Instant;
@@ -46,7 +46,10 @@ impl UpCmd {
                 self.uplink.as_deref().unwrap_or_default()
             )));
         }
-        let options = PlanOptions { uplink: self.uplink.clone(), switch_override: g.switch_override() };
+        let options = PlanOptions {
+            uplink: self.uplink.clone(),
+            switch_override: g.switch_override(),
+        };
         if self.dry_run {
             print!("{}", plan::plan(&ctx.topology, &ctx.lab, &options).render());
             return Ok(0);
@@ -86,7 +89,10 @@ impl UpCmd {
             runtime.as_str(),
             plan.nodes.len(),
             start.elapsed().as_secs_f64() * 1000.0,
-            self.uplink.as_deref().map(|u| format!(", NATed out of {u}")).unwrap_or_default(),
+            self.uplink
+                .as_deref()
+                .map(|u| format!(", NATed out of {u}"))
+                .unwrap_or_default(),
             plan.nodes.last().map_or("NODE", |n| n.name.as_str()),
             plan.nodes.first().map_or("NODE", |n| n.name.as_str()),
         ));

@@ -98,7 +98,9 @@ fn icmp_kind(i: &Icmp, kind: &str) -> bool {
         "echo-reply" => i.icmp_type == Icmp::ECHO_REPLY,
         "time-exceeded" => i.icmp_type == Icmp::TIME_EXCEEDED,
         "unreachable" => i.icmp_type == Icmp::DEST_UNREACHABLE,
-        "port-unreachable" => i.icmp_type == Icmp::DEST_UNREACHABLE && i.code == Icmp::CODE_PORT_UNREACHABLE,
+        "port-unreachable" => {
+            i.icmp_type == Icmp::DEST_UNREACHABLE && i.code == Icmp::CODE_PORT_UNREACHABLE
+        }
         "frag-needed" => i.icmp_type == Icmp::DEST_UNREACHABLE && i.code == Icmp::CODE_FRAG_NEEDED,
         _ => false,
     }
@@ -137,17 +139,23 @@ impl PacketMatch {
         }
         if self.sender_ip.is_some() || self.target_ip.is_some() || self.sender_mac.is_some() {
             let Some(a) = &p.arp else { return false };
-            if self.sender_ip.is_some_and(|x| x != a.sender_ip) || self.target_ip.is_some_and(|x| x != a.target_ip) {
+            if self.sender_ip.is_some_and(|x| x != a.sender_ip)
+                || self.target_ip.is_some_and(|x| x != a.target_ip)
+            {
                 return false;
             }
-            if self.sender_mac.as_deref().is_some_and(|m| !same_mac(&a.sender_mac, m)) {
+            if self
+                .sender_mac
+                .as_deref()
+                .is_some_and(|m| !same_mac(&a.sender_mac, m))
+            {
                 return false;
             }
         }
-        if let Some(m) = &self.eth_src {
-            if !p.ethernet.as_ref().is_some_and(|e| same_mac(&e.src, m)) {
-                return false;
-            }
+        if let Some(m) = &self.eth_src
+            && !p.ethernet.as_ref().is_some_and(|e| same_mac(&e.src, m))
+        {
+            return false;
         }
         let needs_ip = self.src.is_some()
             || self.dst.is_some()
@@ -167,18 +175,28 @@ impl PacketMatch {
                 return false;
             }
             if let Some(off) = &self.frag_offset {
-                let ok = if off.trim() == ">0" { ip.frag_offset > 0 } else { off.trim().parse::<u16>().ok() == Some(ip.frag_offset) };
+                let ok = if off.trim() == ">0" {
+                    ip.frag_offset > 0
+                } else {
+                    off.trim().parse::<u16>().ok() == Some(ip.frag_offset)
+                };
                 if !ok {
                     return false;
                 }
             }
         }
-        if self.icmp.is_some() || self.icmp_type.is_some() || self.icmp_code.is_some() || self.icmp_seq.is_some() {
+        if self.icmp.is_some()
+            || self.icmp_type.is_some()
+            || self.icmp_code.is_some()
+            || self.icmp_seq.is_some()
+        {
             let Some(i) = &p.icmp else { return false };
             if self.icmp.as_deref().is_some_and(|k| !icmp_kind(i, k))
                 || self.icmp_type.is_some_and(|t| t != i.icmp_type)
                 || self.icmp_code.is_some_and(|c| c != i.code)
-                || self.icmp_seq.is_some_and(|s| i.echo.is_none_or(|e| e.seq != s))
+                || self
+                    .icmp_seq
+                    .is_some_and(|s| i.echo.is_none_or(|e| e.seq != s))
             {
                 return false;
             }
@@ -186,28 +204,46 @@ impl PacketMatch {
         if self.flags.is_some() || self.flags_include.is_some() {
             let Some(t) = &p.tcp else { return false };
             if let Some(f) = &self.flags {
-                let Some(want) = flag_bits(f) else { return false };
-                let mask = TcpFlags::SYN.0 | TcpFlags::ACK.0 | TcpFlags::FIN.0 | TcpFlags::RST.0
-                    | if want & TcpFlags::PSH.0 != 0 { TcpFlags::PSH.0 } else { 0 };
+                let Some(want) = flag_bits(f) else {
+                    return false;
+                };
+                let mask = TcpFlags::SYN.0
+                    | TcpFlags::ACK.0
+                    | TcpFlags::FIN.0
+                    | TcpFlags::RST.0
+                    | if want & TcpFlags::PSH.0 != 0 {
+                        TcpFlags::PSH.0
+                    } else {
+                        0
+                    };
                 if t.flags.0 & mask != want {
                     return false;
                 }
             }
             if let Some(f) = &self.flags_include {
-                let Some(want) = flag_bits(f) else { return false };
+                let Some(want) = flag_bits(f) else {
+                    return false;
+                };
                 if t.flags.0 & want != want {
                     return false;
                 }
             }
         }
         if self.sport.is_some() || self.dport.is_some() {
-            let Some((s, d)) = p.ports() else { return false };
+            let Some((s, d)) = p.ports() else {
+                return false;
+            };
             if self.sport.is_some_and(|x| x != s) || self.dport.is_some_and(|x| x != d) {
                 return false;
             }
         }
         if let Some(min) = self.min_payload {
-            let len = p.tcp.as_ref().map(|t| t.payload_len).or(p.udp.as_ref().map(|u| u.payload_len)).unwrap_or(0);
+            let len = p
+                .tcp
+                .as_ref()
+                .map(|t| t.payload_len)
+                .or(p.udp.as_ref().map(|u| u.payload_len))
+                .unwrap_or(0);
             if len < min {
                 return false;
             }
@@ -247,13 +283,24 @@ impl fmt::Display for PacketMatch {
         field!("more_fragments", self.more_fragments);
         field!("frag_offset", self.frag_offset);
         field!("dont_fragment", self.dont_fragment);
-        write!(f, "{}", if parts.is_empty() { "any packet".to_string() } else { parts.join(" ") })
+        write!(
+            f,
+            "{}",
+            if parts.is_empty() {
+                "any packet".to_string()
+            } else {
+                parts.join(" ")
+            }
+        )
     }
 }
 
 /// Find `seq` in order among `packets` (others may come between). Ok(indexes of the matches),
 /// or Err((how many matched, index after which the next was looked for)).
-pub fn find_sequence(seq: &[PacketMatch], packets: &[&Packet]) -> Result<Vec<usize>, (usize, usize)> {
+pub fn find_sequence(
+    seq: &[PacketMatch],
+    packets: &[&Packet],
+) -> Result<Vec<usize>, (usize, usize)> {
     let mut found = Vec::new();
     let mut from = 0;
     for (k, m) in seq.iter().enumerate() {
@@ -298,17 +345,31 @@ mod tests {
         let syn = decode(&frame_tcp(0x02, 0));
         let synack = decode(&frame_tcp(0x12, 0));
         let data = decode(&frame_tcp(0x18, 5));
-        let m = |s: &str| PacketMatch { flags: Some(s.into()), ..Default::default() };
+        let m = |s: &str| PacketMatch {
+            flags: Some(s.into()),
+            ..Default::default()
+        };
         assert!(m("S").matches(&syn));
         assert!(!m("S").matches(&synack), "exact: SYN-ACK is not a bare SYN");
         assert!(m("SA").matches(&synack));
         assert!(m("A").matches(&data), "PSH ignored unless asked for");
         assert!(!m("AP").matches(&synack));
-        let inc = PacketMatch { flags_include: Some("S".into()), ..Default::default() };
+        let inc = PacketMatch {
+            flags_include: Some("S".into()),
+            ..Default::default()
+        };
         assert!(inc.matches(&synack) && inc.matches(&syn) && !inc.matches(&data));
-        let pay = PacketMatch { min_payload: Some(1), dport: Some(7777), src: Some("140.252.13.35".parse().unwrap()), ..Default::default() };
+        let pay = PacketMatch {
+            min_payload: Some(1),
+            dport: Some(7777),
+            src: Some("140.252.13.35".parse().unwrap()),
+            ..Default::default()
+        };
         assert!(pay.matches(&data) && !pay.matches(&syn));
-        let wrong = PacketMatch { dst: Some("140.252.13.33".parse().unwrap()), ..Default::default() };
+        let wrong = PacketMatch {
+            dst: Some("140.252.13.33".parse().unwrap()),
+            ..Default::default()
+        };
         assert!(!wrong.matches(&syn));
     }
 
@@ -316,8 +377,14 @@ mod tests {
     fn sequences_are_ordered() {
         let (syn, synack) = (decode(&frame_tcp(0x02, 0)), decode(&frame_tcp(0x12, 0)));
         let seq = vec![
-            PacketMatch { flags: Some("S".into()), ..Default::default() },
-            PacketMatch { flags: Some("SA".into()), ..Default::default() },
+            PacketMatch {
+                flags: Some("S".into()),
+                ..Default::default()
+            },
+            PacketMatch {
+                flags: Some("SA".into()),
+                ..Default::default()
+            },
         ];
         assert_eq!(find_sequence(&seq, &[&syn, &synack]), Ok(vec![0, 1]));
         assert_eq!(find_sequence(&seq, &[&synack, &syn]), Err((1, 2)));

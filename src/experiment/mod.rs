@@ -12,15 +12,42 @@ use serde::Deserialize;
 /// The experiments shipped with tcplab, as (file name, text).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("arp.toml", include_str!("../../experiments/arp.toml")),
-    ("proxy-arp.toml", include_str!("../../experiments/proxy-arp.toml")),
-    ("ping-slip.toml", include_str!("../../experiments/ping-slip.toml")),
-    ("traceroute.toml", include_str!("../../experiments/traceroute.toml")),
-    ("routing-tables.toml", include_str!("../../experiments/routing-tables.toml")),
-    ("udp-port-unreachable.toml", include_str!("../../experiments/udp-port-unreachable.toml")),
-    ("fragmentation.toml", include_str!("../../experiments/fragmentation.toml")),
-    ("tcp-handshake.toml", include_str!("../../experiments/tcp-handshake.toml")),
-    ("tcp-rst.toml", include_str!("../../experiments/tcp-rst.toml")),
-    ("tcp-retransmit.toml", include_str!("../../experiments/tcp-retransmit.toml")),
+    (
+        "proxy-arp.toml",
+        include_str!("../../experiments/proxy-arp.toml"),
+    ),
+    (
+        "ping-slip.toml",
+        include_str!("../../experiments/ping-slip.toml"),
+    ),
+    (
+        "traceroute.toml",
+        include_str!("../../experiments/traceroute.toml"),
+    ),
+    (
+        "routing-tables.toml",
+        include_str!("../../experiments/routing-tables.toml"),
+    ),
+    (
+        "udp-port-unreachable.toml",
+        include_str!("../../experiments/udp-port-unreachable.toml"),
+    ),
+    (
+        "fragmentation.toml",
+        include_str!("../../experiments/fragmentation.toml"),
+    ),
+    (
+        "tcp-handshake.toml",
+        include_str!("../../experiments/tcp-handshake.toml"),
+    ),
+    (
+        "tcp-rst.toml",
+        include_str!("../../experiments/tcp-rst.toml"),
+    ),
+    (
+        "tcp-retransmit.toml",
+        include_str!("../../experiments/tcp-retransmit.toml"),
+    ),
 ];
 
 /// One experiment.
@@ -162,26 +189,49 @@ pub fn parse(text: &str, file: &str) -> Result<Experiment> {
             let (l, c) = crate::topology::line_col(text, s.start);
             format!("line {l}, column {c}")
         });
-        Error::Topology { file: file.into(), place, message: err.message().trim().replace('\n', " ") }
+        Error::Topology {
+            file: file.into(),
+            place,
+            message: err.message().trim().replace('\n', " "),
+        }
     })?;
-    let bad = |place: String, message: String| Error::Topology { file: file.into(), place, message };
+    let bad = |place: String, message: String| Error::Topology {
+        file: file.into(),
+        place,
+        message,
+    };
     let mut captures = Vec::new();
     let mut runs = Vec::new();
     for s in e.steps.iter().chain(&e.cleanup) {
         match s {
-            Step::Capture { node, name, .. } => captures.push(name.clone().unwrap_or_else(|| node.clone())),
+            Step::Capture { node, name, .. } => {
+                captures.push(name.clone().unwrap_or_else(|| node.clone()))
+            }
             Step::Run { name: Some(n), .. } => runs.push(n.clone()),
             Step::Link { state, .. } if state != "up" && state != "down" => {
-                return Err(bad("steps".into(), format!("link state '{state}' is neither up nor down")));
+                return Err(bad(
+                    "steps".into(),
+                    format!("link state '{state}' is neither up nor down"),
+                ));
             }
             _ => {}
         }
     }
     for (i, c) in e.checks.iter().enumerate() {
         let place = format!("checks[{i}]");
-        let kinds = [c.command.is_some(), c.capture.is_some(), c.routes_of.is_some()].iter().filter(|x| **x).count();
+        let kinds = [
+            c.command.is_some(),
+            c.capture.is_some(),
+            c.routes_of.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if kinds != 1 {
-            return Err(bad(place, "a check names exactly one of `command`, `capture` or `routes_of`".into()));
+            return Err(bad(
+                place,
+                "a check names exactly one of `command`, `capture` or `routes_of`".into(),
+            ));
         }
         if let Some(cmd) = &c.command {
             if !runs.contains(cmd) {
@@ -191,8 +241,12 @@ pub fn parse(text: &str, file: &str) -> Result<Experiment> {
                 // Templates such as {netb.eth1.mac} are filled in before the run: check the
                 // expression with a stand-in for them.
                 let stand_in = template_regex().replace_all(re, "X");
-                regex::Regex::new(&stand_in)
-                    .map_err(|err| bad(format!("checks[{i}].output_matches"), err.to_string().replace('\n', " ")))?;
+                regex::Regex::new(&stand_in).map_err(|err| {
+                    bad(
+                        format!("checks[{i}].output_matches"),
+                        err.to_string().replace('\n', " "),
+                    )
+                })?;
             }
         }
         if let Some(cap) = &c.capture {
@@ -200,7 +254,10 @@ pub fn parse(text: &str, file: &str) -> Result<Experiment> {
                 return Err(bad(place, format!("no capture step is named '{cap}'")));
             }
             if c.sequence.is_none() && c.retransmits.is_none() {
-                return Err(bad(place, "a capture check needs `sequence` or `retransmits`".into()));
+                return Err(bad(
+                    place,
+                    "a capture check needs `sequence` or `retransmits`".into(),
+                ));
             }
         }
     }
@@ -219,15 +276,25 @@ pub fn builtin() -> Result<Vec<Experiment>> {
 
 /// The text of built-in experiment `name`, or of the file `name` if it is a path.
 pub fn source(name: &str) -> Result<(String, String)> {
-    if let Some((f, t)) = BUILTIN.iter().find(|(f, _)| f.trim_end_matches(".toml") == name) {
+    if let Some((f, t)) = BUILTIN
+        .iter()
+        .find(|(f, _)| f.trim_end_matches(".toml") == name)
+    {
         return Ok((f.to_string(), t.to_string()));
     }
     if name.ends_with(".toml") || name.contains('/') {
-        let text = std::fs::read_to_string(name).map_err(|e| Error::io(format!("reading {name}"), e))?;
+        let text =
+            std::fs::read_to_string(name).map_err(|e| Error::io(format!("reading {name}"), e))?;
         return Ok((name.to_string(), text));
     }
-    let names: Vec<&str> = BUILTIN.iter().map(|(f, _)| f.trim_end_matches(".toml")).collect();
-    Err(Error::Usage(format!("unknown experiment '{name}' (experiments: {})", names.join(", "))))
+    let names: Vec<&str> = BUILTIN
+        .iter()
+        .map(|(f, _)| f.trim_end_matches(".toml"))
+        .collect();
+    Err(Error::Usage(format!(
+        "unknown experiment '{name}' (experiments: {})",
+        names.join(", ")
+    )))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! then the report (Markdown, pcaps, one SVG time-line per capture).
 
 use super::{Check, Experiment, Step};
-use crate::capture::{self, CaptureSpec, Sink};
 use crate::capture::decode::{Packet, decode};
+use crate::capture::{self, CaptureSpec, Sink};
 use crate::commands::link::resolve_ends;
 use crate::error::{Context, Error, Result};
 use crate::lab;
@@ -87,7 +87,10 @@ pub fn expand_templates(text: &str, view: &LabView) -> Result<String> {
     let out = re.replace_all(text, |c: &regex::Captures| {
         let (node, iface, what) = (&c[1], &c[2], &c[3]);
         let v = match what {
-            "mac" => view.macs.get(&(node.to_string(), iface.to_string())).cloned(),
+            "mac" => view
+                .macs
+                .get(&(node.to_string(), iface.to_string()))
+                .cloned(),
             _ => view
                 .topology
                 .node(node)
@@ -96,7 +99,9 @@ pub fn expand_templates(text: &str, view: &LabView) -> Result<String> {
                 .map(|a| a.addr().to_string()),
         };
         v.unwrap_or_else(|| {
-            err = Some(Error::Usage(format!("experiment refers to {{{node}.{iface}.{what}}}, which this lab does not have")));
+            err = Some(Error::Usage(format!(
+                "experiment refers to {{{node}.{iface}.{what}}}, which this lab does not have"
+            )));
             String::new()
         })
     });
@@ -113,7 +118,8 @@ pub async fn read_macs(lab: &str, topo: &Topology) -> Result<HashMap<(String, St
     for n in &topo.nodes {
         let path = sys::netns_path(&crate::plan::node_netns(lab, &n.name));
         let rt2 = rt.clone();
-        let h = sys::in_netns(&path, move || Netlink::open_here(&rt2)).with_context(|| format!("node {}", n.name))?;
+        let h = sys::in_netns(&path, move || Netlink::open_here(&rt2))
+            .with_context(|| format!("node {}", n.name))?;
         for l in h.links().await? {
             out.insert((n.name.clone(), l.name), l.mac);
         }
@@ -132,11 +138,24 @@ struct RunningCapture {
 
 fn shell(command: &str, timeout: f64) -> Vec<String> {
     // coreutils `timeout` kills a command that hangs, in a namespace or in a container.
-    vec!["timeout".into(), "-s".into(), "KILL".into(), format!("{timeout}"), "sh".into(), "-c".into(), command.into()]
+    vec![
+        "timeout".into(),
+        "-s".into(),
+        "KILL".into(),
+        format!("{timeout}"),
+        "sh".into(),
+        "-c".into(),
+        command.into(),
+    ]
 }
 
 /// Run `exp` on the lab. Captures go to `out_dir`.
-pub async fn run(exp: &Experiment, view: &LabView<'_>, out_dir: &Path, log: &dyn Fn(&str)) -> Result<RunResult> {
+pub async fn run(
+    exp: &Experiment,
+    view: &LabView<'_>,
+    out_dir: &Path,
+    log: &dyn Fn(&str),
+) -> Result<RunResult> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut captures: Vec<RunningCapture> = Vec::new();
     let mut done_captures: Vec<CaptureResult> = Vec::new();
@@ -144,12 +163,20 @@ pub async fn run(exp: &Experiment, view: &LabView<'_>, out_dir: &Path, log: &dyn
     let mut commands: Vec<(String, String, String, CmdOutput)> = Vec::new();
     let mut unnamed = 0;
 
-    let mut st = RunState { captures: &mut captures, done: &mut done_captures, background: &mut background, commands: &mut commands, unnamed: &mut unnamed };
+    let mut st = RunState {
+        captures: &mut captures,
+        done: &mut done_captures,
+        background: &mut background,
+        commands: &mut commands,
+        unnamed: &mut unnamed,
+    };
     let result = run_steps(&exp.steps, view, out_dir, log, &mut st).await;
     // Cleanup runs whatever happened; then background commands are collected and captures stopped.
     let cleanup = run_steps(&exp.cleanup, view, out_dir, log, &mut st).await;
     for (name, (node, cmd, task)) in background.drain() {
-        let out = task.await.map_err(|e| Error::Other(format!("command {name}: {e}")))??;
+        let out = task
+            .await
+            .map_err(|e| Error::Other(format!("command {name}: {e}")))??;
         commands.push((name, node, cmd, out));
     }
     stop_captures(&mut captures, &mut done_captures)?;
@@ -160,7 +187,13 @@ pub async fn run(exp: &Experiment, view: &LabView<'_>, out_dir: &Path, log: &dyn
     for c in &exp.checks {
         checks.push(check(c, view, &commands, &done_captures).await);
     }
-    Ok(RunResult { experiment: exp.clone(), checks, captures: done_captures, commands, out_dir: out_dir.to_path_buf() })
+    Ok(RunResult {
+        experiment: exp.clone(),
+        checks,
+        captures: done_captures,
+        commands,
+        out_dir: out_dir.to_path_buf(),
+    })
 }
 
 type Background = HashMap<String, (String, String, tokio::task::JoinHandle<Result<CmdOutput>>)>;
@@ -174,26 +207,58 @@ struct RunState<'s> {
     unnamed: &'s mut usize,
 }
 
-async fn run_steps(steps: &[Step], view: &LabView<'_>, out_dir: &Path, log: &dyn Fn(&str), st: &mut RunState<'_>) -> Result<()> {
+async fn run_steps(
+    steps: &[Step],
+    view: &LabView<'_>,
+    out_dir: &Path,
+    log: &dyn Fn(&str),
+    st: &mut RunState<'_>,
+) -> Result<()> {
     for step in steps {
         match step {
-            Step::Capture { node, interfaces, name } => {
+            Step::Capture {
+                node,
+                interfaces,
+                name,
+            } => {
                 view.topology.require_node(node)?;
                 let name = name.clone().unwrap_or_else(|| node.clone());
                 let netns = sys::netns_path(&crate::plan::node_netns(view.lab, node));
-                let spec = CaptureSpec { netns: Some(netns), interfaces: interfaces.clone(), count: None, duration: None, snaplen: 0 };
-                let cap = capture::Capture::open(&spec).map_err(|e| Error::Other(format!("capture {name}: {e}")))?;
+                let spec = CaptureSpec {
+                    netns: Some(netns),
+                    interfaces: interfaces.clone(),
+                    count: None,
+                    duration: None,
+                    snaplen: 0,
+                };
+                let cap = capture::Capture::open(&spec)
+                    .map_err(|e| Error::Other(format!("capture {name}: {e}")))?;
                 let ifaces = cap.interfaces();
                 let ext = if ifaces.len() == 1 { "pcap" } else { "pcapng" };
                 let file = out_dir.join(format!("{name}.{ext}"));
                 let stop = Arc::new(AtomicBool::new(false));
                 let (stop2, file2) = (stop.clone(), file.clone());
-                let thread = std::thread::spawn(move || cap.run(Sink::File(file2), &stop2, &mut |_, _, _| {}));
+                let thread = std::thread::spawn(move || {
+                    cap.run(Sink::File(file2), &stop2, &mut |_, _, _| {})
+                });
                 log(&format!("capture {name} on {node} ({})", ifaces.join(", ")));
                 let single_iface = (ifaces.len() == 1).then(|| ifaces[0].clone());
-                st.captures.push(RunningCapture { name, node: node.clone(), file, stop, thread, single_iface });
+                st.captures.push(RunningCapture {
+                    name,
+                    node: node.clone(),
+                    file,
+                    stop,
+                    thread,
+                    single_iface,
+                });
             }
-            Step::Run { node, command, name, background: bg, timeout } => {
+            Step::Run {
+                node,
+                command,
+                name,
+                background: bg,
+                timeout,
+            } => {
                 view.topology.require_node(node)?;
                 let name = name.clone().unwrap_or_else(|| {
                     *st.unnamed += 1;
@@ -205,7 +270,8 @@ async fn run_steps(steps: &[Step], view: &LabView<'_>, out_dir: &Path, log: &dyn
                     let runner = view.runner.clone();
                     let (lab, node2) = (view.lab.to_string(), node.clone());
                     let task = tokio::spawn(async move { runner.run(&lab, &node2, &argv).await });
-                    st.background.insert(name, (node.clone(), command.clone(), task));
+                    st.background
+                        .insert(name, (node.clone(), command.clone(), task));
                 } else {
                     let out = view.runner.run(view.lab, node, &argv).await?;
                     st.commands.push((name, node.clone(), command.clone(), out));
@@ -213,11 +279,15 @@ async fn run_steps(steps: &[Step], view: &LabView<'_>, out_dir: &Path, log: &dyn
             }
             Step::Join { name } => {
                 if let Some((node, cmd, task)) = st.background.remove(name) {
-                    let out = task.await.map_err(|e| Error::Other(format!("command {name}: {e}")))??;
+                    let out = task
+                        .await
+                        .map_err(|e| Error::Other(format!("command {name}: {e}")))??;
                     st.commands.push((name.clone(), node, cmd, out));
                 }
             }
-            Step::Wait { seconds } => tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await,
+            Step::Wait { seconds } => {
+                tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await
+            }
             Step::Link { state, ends } => {
                 let up = state == "up";
                 for (node, iface) in resolve_ends(view.topology, ends)? {
@@ -231,7 +301,9 @@ async fn run_steps(steps: &[Step], view: &LabView<'_>, out_dir: &Path, log: &dyn
                     let rt = tokio::runtime::Handle::current();
                     let path = sys::netns_path(&crate::plan::node_netns(view.lab, &node));
                     let h = sys::in_netns(&path, move || Netlink::open_here(&rt))?;
-                    h.set_mtu(&iface, *mtu).await.with_context(|| format!("node {node}"))?;
+                    h.set_mtu(&iface, *mtu)
+                        .await
+                        .with_context(|| format!("node {node}"))?;
                 }
             }
             Step::Stop {} => stop_captures(st.captures, st.done)?,
@@ -259,40 +331,73 @@ fn stop_captures(captures: &mut Vec<RunningCapture>, done: &mut Vec<CaptureResul
             None => capture::read_file(&c.file),
         }
         .with_context(|| format!("reading {}", c.file.display()))?;
-        let packets = records.into_iter().map(|r| (r.interface, r.ts, decode(&r.data))).collect();
-        done.push(CaptureResult { name: c.name, node: c.node, file: c.file, packets, dropped: summary.dropped });
+        let packets = records
+            .into_iter()
+            .map(|r| (r.interface, r.ts, decode(&r.data)))
+            .collect();
+        done.push(CaptureResult {
+            name: c.name,
+            node: c.node,
+            file: c.file,
+            packets,
+            dropped: summary.dropped,
+        });
     }
     Ok(())
 }
 
 fn summarize(packets: &[&(String, u64, Packet)], from: usize, max: usize) -> String {
-    let shown: Vec<String> =
-        packets.iter().skip(from).take(max).map(|(i, _, p)| format!("[{i}] {p}")).collect();
-    if shown.is_empty() { "no packets".into() } else { shown.join(" | ") }
+    let shown: Vec<String> = packets
+        .iter()
+        .skip(from)
+        .take(max)
+        .map(|(i, _, p)| format!("[{i}] {p}"))
+        .collect();
+    if shown.is_empty() {
+        "no packets".into()
+    } else {
+        shown.join(" | ")
+    }
 }
 
-async fn check(c: &Check, view: &LabView<'_>, commands: &[(String, String, String, CmdOutput)], caps: &[CaptureResult]) -> CheckResult {
-    let mut r = CheckResult { description: c.description.clone(), passed: false, detail: String::new() };
+async fn check(
+    c: &Check,
+    view: &LabView<'_>,
+    commands: &[(String, String, String, CmdOutput)],
+    caps: &[CaptureResult],
+) -> CheckResult {
+    let mut r = CheckResult {
+        description: c.description.clone(),
+        passed: false,
+        detail: String::new(),
+    };
     if let Some(name) = &c.command {
         let Some((_, _, _, out)) = commands.iter().find(|(n, ..)| n == name) else {
             r.detail = format!("command {name} did not run");
             return r;
         };
         let mut problems = Vec::new();
-        if let Some(code) = c.exit_code {
-            if out.code != code {
-                problems.push(format!("exit code {} instead of {code}", out.code));
-            }
+        if let Some(code) = c.exit_code
+            && out.code != code
+        {
+            problems.push(format!("exit code {} instead of {code}", out.code));
         }
         if let Some(re) = &c.output_matches {
             let text = format!("{}{}", out.stdout, out.stderr);
-            if !regex::Regex::new(re).map(|r| r.is_match(&text)).unwrap_or(false) {
+            if !regex::Regex::new(re)
+                .map(|r| r.is_match(&text))
+                .unwrap_or(false)
+            {
                 let first: String = text.lines().take(4).collect::<Vec<_>>().join(" | ");
                 problems.push(format!("output does not match /{re}/: {first}"));
             }
         }
         r.passed = problems.is_empty();
-        r.detail = if r.passed { format!("exit code {}", out.code) } else { problems.join("; ") };
+        r.detail = if r.passed {
+            format!("exit code {}", out.code)
+        } else {
+            problems.join("; ")
+        };
         return r;
     }
     if let Some(nodes) = &c.routes_of {
@@ -304,7 +409,11 @@ async fn check(c: &Check, view: &LabView<'_>, commands: &[(String, String, Strin
             }
         }
         r.passed = missing.is_empty();
-        r.detail = if r.passed { format!("all routes present on {}", nodes.join(", ")) } else { format!("missing: {}", missing.join(", ")) };
+        r.detail = if r.passed {
+            format!("all routes present on {}", nodes.join(", "))
+        } else {
+            format!("missing: {}", missing.join(", "))
+        };
         return r;
     }
     let Some(cap_name) = &c.capture else { return r };
@@ -312,14 +421,21 @@ async fn check(c: &Check, view: &LabView<'_>, commands: &[(String, String, Strin
         r.detail = format!("capture {cap_name} did not run");
         return r;
     };
-    let packets: Vec<&(String, u64, Packet)> =
-        cap.packets.iter().filter(|(i, _, _)| c.interface.as_ref().is_none_or(|want| want == i)).collect();
+    let packets: Vec<&(String, u64, Packet)> = cap
+        .packets
+        .iter()
+        .filter(|(i, _, _)| c.interface.as_ref().is_none_or(|want| want == i))
+        .collect();
     if let Some(seq) = &c.sequence {
         let plain: Vec<&Packet> = packets.iter().map(|(_, _, p)| p).collect();
         match super::matcher::find_sequence(seq, &plain) {
             Ok(idx) => {
                 r.passed = true;
-                r.detail = idx.iter().map(|&i| format!("#{} {}", i + 1, plain[i])).collect::<Vec<_>>().join(" | ");
+                r.detail = idx
+                    .iter()
+                    .map(|&i| format!("#{} {}", i + 1, plain[i]))
+                    .collect::<Vec<_>>()
+                    .join(" | ");
             }
             Err((k, from)) => {
                 r.detail = format!(
@@ -343,34 +459,57 @@ async fn check(c: &Check, view: &LabView<'_>, commands: &[(String, String, Strin
 }
 
 async fn routes_missing(view: &LabView<'_>, node: &str) -> Result<Vec<String>> {
-    let n = view.plan.nodes.iter().find(|n| n.name == node).ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
+    let n = view
+        .plan
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
     let rt = tokio::runtime::Handle::current();
     let h = sys::in_netns(&sys::netns_path(&n.netns), move || Netlink::open_here(&rt))?;
     let have = h.routes().await?;
     Ok(n.routes
         .iter()
-        .filter(|r| !have.iter().any(|(dst, gw, oif)| *dst == r.route.to && *gw == r.route.via && r.oif.is_none_or(|o| Some(o) == *oif)))
+        .filter(|r| {
+            !have.iter().any(|(dst, gw, oif)| {
+                *dst == r.route.to && *gw == r.route.via && r.oif.is_none_or(|o| Some(o) == *oif)
+            })
+        })
         .map(|r| r.route.to_string())
         .collect())
 }
 
 /// One segment sent again and again with growing gaps.
 fn retransmits(packets: &[&(String, u64, Packet)], rt: &super::RetransmitCheck) -> (bool, String) {
-    let (Ok(src), Ok(dst)) = (rt.src.parse::<std::net::Ipv4Addr>(), rt.dst.parse::<std::net::Ipv4Addr>()) else {
+    let (Ok(src), Ok(dst)) = (
+        rt.src.parse::<std::net::Ipv4Addr>(),
+        rt.dst.parse::<std::net::Ipv4Addr>(),
+    ) else {
         return (false, format!("bad addresses {} / {}", rt.src, rt.dst));
     };
     let mut by_seq: HashMap<u32, Vec<u64>> = HashMap::new();
     for (_, ts, p) in packets {
-        let (Some(ip), Some(t)) = (&p.ipv4, &p.tcp) else { continue };
+        let (Some(ip), Some(t)) = (&p.ipv4, &p.tcp) else {
+            continue;
+        };
         if ip.src == src && ip.dst == dst && t.payload_len > 0 {
             by_seq.entry(t.seq).or_default().push(*ts);
         }
     }
-    let Some((seq, times)) = by_seq.into_iter().max_by_key(|(s, v)| (v.len(), std::cmp::Reverse(*s))) else {
-        return (false, format!("no TCP data from {src} to {dst} was captured"));
+    let Some((seq, times)) = by_seq
+        .into_iter()
+        .max_by_key(|(s, v)| (v.len(), std::cmp::Reverse(*s)))
+    else {
+        return (
+            false,
+            format!("no TCP data from {src} to {dst} was captured"),
+        );
     };
     let retrans = times.len() - 1;
-    let gaps: Vec<f64> = times.windows(2).map(|w| (w[1].saturating_sub(w[0])) as f64 / 1e9).collect();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1].saturating_sub(w[0])) as f64 / 1e9)
+        .collect();
     // The backoff: the retransmissions from the first on whose gaps keep growing (10% slack for
     // timer jitter). Later ones may restart small once the line is back or an ICMP error
     // resets the timer (RFC 6069), so only the first run counts.
@@ -378,13 +517,23 @@ fn retransmits(packets: &[&(String, u64, Packet)], rt: &super::RetransmitCheck) 
     while backoff < gaps.len() && gaps[backoff] >= gaps[backoff - 1] * 0.9 {
         backoff += 1;
     }
-    let gap_text = gaps.iter().map(|g| format!("{g:.3}")).collect::<Vec<_>>().join(", ");
+    let gap_text = gaps
+        .iter()
+        .map(|g| format!("{g:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let detail = format!(
         "segment seq {seq} sent {} times ({retrans} retransmissions), gaps {gap_text} s; the first {backoff} grow",
         times.len()
     );
     if backoff < rt.min {
-        return (false, format!("{detail}: expected at least {} retransmissions with growing gaps", rt.min));
+        return (
+            false,
+            format!(
+                "{detail}: expected at least {} retransmissions with growing gaps",
+                rt.min
+            ),
+        );
     }
     (true, detail)
 }

@@ -41,7 +41,10 @@ impl UplinkRules {
 
     fn jump(&self, verb: &str, builtin: &str) -> String {
         let pos = if verb == "-I" { " 1" } else { "" };
-        format!("{verb} {builtin}{pos} -m comment --comment \"tcplab:{}\" -j {}\n", self.lab, self.chain)
+        format!(
+            "{verb} {builtin}{pos} -m comment --comment \"tcplab:{}\" -j {}\n",
+            self.lab, self.chain
+        )
     }
 
     /// The iptables-restore script that adds the rules.
@@ -50,7 +53,8 @@ impl UplinkRules {
         let mut s = String::from("*filter\n");
         s += &format!(":{c} - [0:0]\n");
         s += &format!("-A {c} -i {l} -o {u} -j ACCEPT\n");
-        s += &format!("-A {c} -i {u} -o {l} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
+        s +=
+            &format!("-A {c} -i {u} -o {l} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
         // The lab reaches the outside through the uplink only, never another host interface.
         s += &format!("-A {c} -i {l} -j DROP\n");
         s += &self.jump("-I", "FORWARD");
@@ -86,20 +90,30 @@ pub fn restore(script: &str) -> Result<()> {
         .spawn()
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Environment("iptables-restore not found: install iptables (scripts/setup-host.sh does)".into())
+                Error::Environment(
+                    "iptables-restore not found: install iptables (scripts/setup-host.sh does)"
+                        .into(),
+                )
             } else {
                 Error::io("running iptables-restore", e)
             }
         })?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| Error::io("writing to iptables-restore", e))?;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| Error::io("writing to iptables-restore", e))?;
     }
-    let out = child.wait_with_output().map_err(|e| Error::io("running iptables-restore", e))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io("running iptables-restore", e))?;
     if out.status.success() {
         Ok(())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(Error::Other(format!("iptables-restore failed: {}", err.trim().replace('\n', "; "))))
+        Err(Error::Other(format!(
+            "iptables-restore failed: {}",
+            err.trim().replace('\n', "; ")
+        )))
     }
 }
 
@@ -122,12 +136,20 @@ pub fn remove(rules_remove_script: &str) -> Result<()> {
         if let Err(e) = restore(&one) {
             // A rule or chain that is already gone is what we wanted.
             let s = e.to_string();
-            if !(s.contains("No chain") || s.contains("does a matching rule exist") || s.contains("Bad rule") || s.contains("No such file")) {
+            if !(s.contains("No chain")
+                || s.contains("does a matching rule exist")
+                || s.contains("Bad rule")
+                || s.contains("No such file"))
+            {
                 failures.push(e);
             }
         }
     }
-    if failures.is_empty() { Ok(()) } else { Err(Error::Many(failures)) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Many(failures))
+    }
 }
 
 #[cfg(test)]
@@ -136,14 +158,22 @@ mod tests {
 
     #[test]
     fn scripts_touch_only_our_chain() {
-        let r = UplinkRules::new("tcpip", "gatewayout", "enp0s3", &["140.252.1.0/24".parse().unwrap()]);
+        let r = UplinkRules::new(
+            "tcpip",
+            "gatewayout",
+            "enp0s3",
+            &["140.252.1.0/24".parse().unwrap()],
+        );
         let add = r.add_script();
         assert!(add.contains("-A TCPLAB-tcpip -s 140.252.1.0/24 -o enp0s3 -j MASQUERADE"));
         assert!(add.contains("-I FORWARD 1 -m comment --comment \"tcplab:tcpip\" -j TCPLAB-tcpip"));
         assert!(!add.contains("-P "), "never a policy change");
         for line in add.lines().chain(r.remove_script().lines()) {
             if line.starts_with('-') {
-                assert!(line.contains("TCPLAB-tcpip"), "line touches another chain: {line}");
+                assert!(
+                    line.contains("TCPLAB-tcpip"),
+                    "line touches another chain: {line}"
+                );
             }
             assert!(!line.starts_with("-F FORWARD") && !line.starts_with("-F POSTROUTING"));
         }

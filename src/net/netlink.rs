@@ -5,7 +5,9 @@ use crate::error::{Context, Result, netlink_errno};
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, State};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, State,
+};
 use rtnetlink::packet_route::neighbour::NeighbourFlags;
 use rtnetlink::packet_route::route::{RouteAttribute, RouteScope};
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -63,19 +65,34 @@ impl Netlink {
     pub async fn set_state(&self, name: &str, up: bool) -> Result<()> {
         let b = LinkUnspec::new_with_name(name);
         let msg = if up { b.up() } else { b.down() }.build();
-        self.handle.link().set(msg).execute().await.with_context(|| format!("setting {name} {}", if up { "up" } else { "down" }))
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .with_context(|| format!("setting {name} {}", if up { "up" } else { "down" }))
     }
 
     /// Set an interface's MTU by name.
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_name(name).mtu(mtu).build();
-        self.handle.link().set(msg).execute().await.with_context(|| format!("setting mtu {mtu} on {name}"))
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .with_context(|| format!("setting mtu {mtu} on {name}"))
     }
 
     /// Create a Linux bridge with a fixed index, up.
     pub async fn add_bridge(&self, name: &str, index: u32) -> Result<()> {
         let msg = LinkBridge::new(name).index(index).up().build();
-        self.handle.link().add(msg).execute().await.with_context(|| format!("creating bridge {name}"))
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .with_context(|| format!("creating bridge {name}"))
     }
 
     /// Create a veth pair here with its peer created directly in the namespace of `peer_ns_fd`
@@ -94,21 +111,31 @@ impl Netlink {
     ) -> Result<()> {
         // The peer cannot be brought up in the same request (veth_open finds no peer yet and
         // answers ENOTCONN): the caller brings it up from the peer's namespace.
-        let mut pb = LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string()).mtu(mtu);
+        let mut pb = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .mtu(mtu);
         if peer_index != 0 {
             pb = pb.index(peer_index);
         }
         if let Some(fd) = peer_ns_fd {
             pb = pb.setns_by_fd(fd);
         }
-        let mut b = LinkVeth::new(name, peer).mtu(mtu).up().set_info_data(InfoData::Veth(InfoVeth::Peer(pb.build())));
+        let mut b = LinkVeth::new(name, peer)
+            .mtu(mtu)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(pb.build())));
         if index != 0 {
             b = b.index(index);
         }
         if let Some(c) = controller {
             b = b.controller(c);
         }
-        self.handle.link().add(b.build()).execute().await.with_context(|| format!("creating veth {name} - {peer}"))
+        self.handle
+            .link()
+            .add(b.build())
+            .execute()
+            .await
+            .with_context(|| format!("creating veth {name} - {peer}"))
     }
 
     /// Add an IPv4 address.
@@ -122,8 +149,14 @@ impl Netlink {
     }
 
     /// Add a route: via a gateway, or a device route (scope link) when there is none.
-    pub async fn add_route(&self, to: Ipv4Net, via: Option<Ipv4Addr>, oif: Option<u32>) -> Result<()> {
-        let mut b = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(to.network(), to.prefix_len());
+    pub async fn add_route(
+        &self,
+        to: Ipv4Net,
+        via: Option<Ipv4Addr>,
+        oif: Option<u32>,
+    ) -> Result<()> {
+        let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(to.network(), to.prefix_len());
         if let Some(gw) = via {
             b = b.gateway(gw);
         } else {
@@ -132,9 +165,17 @@ impl Netlink {
         if let Some(i) = oif {
             b = b.output_interface(i);
         }
-        self.handle.route().add(b.build()).execute().await.with_context(|| {
-            format!("adding route {to}{}", via.map(|g| format!(" via {g}")).unwrap_or_default())
-        })
+        self.handle
+            .route()
+            .add(b.build())
+            .execute()
+            .await
+            .with_context(|| {
+                format!(
+                    "adding route {to}{}",
+                    via.map(|g| format!(" via {g}")).unwrap_or_default()
+                )
+            })
     }
 
     /// Add a proxy neighbour entry (`ip neigh add proxy ADDR dev IF`).
@@ -150,7 +191,12 @@ impl Netlink {
 
     /// The index of interface `name`, if it exists.
     pub async fn link_index(&self, name: &str) -> Result<Option<u32>> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(Some(m.header.index)),
             Ok(None) => Ok(None),
@@ -161,7 +207,9 @@ impl Netlink {
 
     /// Delete interface `name`; Ok(false) if it does not exist.
     pub async fn delete_link(&self, name: &str) -> Result<bool> {
-        let Some(index) = self.link_index(name).await? else { return Ok(false) };
+        let Some(index) = self.link_index(name).await? else {
+            return Ok(false);
+        };
         match self.handle.link().del(index).execute().await {
             Ok(()) => Ok(true),
             Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
@@ -206,10 +254,10 @@ impl Netlink {
         while let Some(m) = s.try_next().await.context("listing addresses")? {
             let prefix = m.header.prefix_len;
             for a in &m.attributes {
-                if let AddressAttribute::Address(IpAddr::V4(ip)) = a {
-                    if let Some(l) = out.iter_mut().find(|l| l.index == m.header.index) {
-                        l.addresses.push(format!("{ip}/{prefix}"));
-                    }
+                if let AddressAttribute::Address(IpAddr::V4(ip)) = a
+                    && let Some(l) = out.iter_mut().find(|l| l.index == m.header.index)
+                {
+                    l.addresses.push(format!("{ip}/{prefix}"));
                 }
             }
         }
@@ -230,8 +278,12 @@ impl Netlink {
             let mut oif = None;
             for a in &m.attributes {
                 match a {
-                    RouteAttribute::Destination(rtnetlink::packet_route::route::RouteAddress::Inet(d)) => dst = *d,
-                    RouteAttribute::Gateway(rtnetlink::packet_route::route::RouteAddress::Inet(g)) => gw = Some(*g),
+                    RouteAttribute::Destination(
+                        rtnetlink::packet_route::route::RouteAddress::Inet(d),
+                    ) => dst = *d,
+                    RouteAttribute::Gateway(
+                        rtnetlink::packet_route::route::RouteAddress::Inet(g),
+                    ) => gw = Some(*g),
                     RouteAttribute::Oif(i) => oif = Some(*i),
                     _ => {}
                 }
@@ -245,7 +297,10 @@ impl Netlink {
 }
 
 fn format_mac(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn oper_state(s: &State) -> String {

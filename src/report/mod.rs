@@ -17,7 +17,11 @@ pub struct Names {
 impl Names {
     /// From a lab's view.
     pub fn new(view: &LabView) -> Self {
-        let macs = view.macs.iter().map(|((node, _), mac)| (mac.to_lowercase(), node.clone())).collect();
+        let macs = view
+            .macs
+            .iter()
+            .map(|((node, _), mac)| (mac.to_lowercase(), node.clone()))
+            .collect();
         let mut ips = HashMap::new();
         for n in &view.topology.nodes {
             for i in &n.interfaces {
@@ -32,7 +36,8 @@ impl Names {
     /// Sender and receiver of a packet: by Ethernet address (who really sent it: netb's proxy
     /// ARP reply comes from netb), else by IP address; `*` for broadcast.
     pub fn ends(&self, p: &crate::capture::Packet) -> (String, String) {
-        let by_ip = |a: std::net::Ipv4Addr| self.ips.get(&a).cloned().unwrap_or_else(|| a.to_string());
+        let by_ip =
+            |a: std::net::Ipv4Addr| self.ips.get(&a).cloned().unwrap_or_else(|| a.to_string());
         let (mut from, mut to) = match (&p.ipv4, &p.arp) {
             (Some(ip), _) => (by_ip(ip.src), by_ip(ip.dst)),
             (None, Some(a)) => (by_ip(a.sender_ip), by_ip(a.target_ip)),
@@ -59,18 +64,52 @@ pub fn write_run_report(res: &RunResult, view: &LabView) -> std::io::Result<std:
     let e = &res.experiment;
     let mut md = String::new();
     let _ = writeln!(md, "# {}: {}\n", e.name, e.title);
-    let _ = writeln!(md, "*TCP/IP Illustrated, Vol. 1, chapter {}* — lab `{}`\n", e.chapter, view.lab);
+    let _ = writeln!(
+        md,
+        "*TCP/IP Illustrated, Vol. 1, chapter {}* — lab `{}`\n",
+        e.chapter, view.lab
+    );
     let _ = writeln!(md, "{}\n", e.description.trim());
     let _ = writeln!(md, "## Checks\n");
     for c in &res.checks {
-        let _ = writeln!(md, "- {} **{}** {}  \n  {}", if c.passed { "✔" } else { "✘" }, if c.passed { "passed" } else { "FAILED" }, c.description, c.detail);
+        let _ = writeln!(
+            md,
+            "- {} **{}** {}  \n  {}",
+            if c.passed { "✔" } else { "✘" },
+            if c.passed { "passed" } else { "FAILED" },
+            c.description,
+            c.detail
+        );
     }
-    let _ = writeln!(md, "\n**{}**\n", if res.passed() { "All checks passed." } else { "Some checks failed." });
+    let _ = writeln!(
+        md,
+        "\n**{}**\n",
+        if res.passed() {
+            "All checks passed."
+        } else {
+            "Some checks failed."
+        }
+    );
     for cap in &res.captures {
-        let file = cap.file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        let file = cap
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
         let svg_name = format!("{}.svg", cap.name);
-        let _ = writeln!(md, "## Capture `{}` on {} ({} packets, {} dropped)\n", cap.name, cap.node, cap.packets.len(), cap.dropped);
-        let _ = writeln!(md, "File: [{file}]({file}) (open it in Wireshark)\n\n![{}]({svg_name})\n", cap.name);
+        let _ = writeln!(
+            md,
+            "## Capture `{}` on {} ({} packets, {} dropped)\n",
+            cap.name,
+            cap.node,
+            cap.packets.len(),
+            cap.dropped
+        );
+        let _ = writeln!(
+            md,
+            "File: [{file}]({file}) (open it in Wireshark)\n\n![{}]({svg_name})\n",
+            cap.name
+        );
         let t0 = cap.packets.first().map_or(0, |p| p.1);
         let mut hosts: Vec<String> = Vec::new();
         let mut pkts = Vec::new();
@@ -84,11 +123,19 @@ pub fn write_run_report(res: &RunResult, view: &LabView) -> std::io::Result<std:
             }
             let t = (ts.saturating_sub(t0)) as f64 / 1e9;
             let _ = writeln!(md, "{t:10.6} {iface} {p}");
-            pkts.push(svg::TimelinePacket { time: t, from, to, label: p.to_string() });
+            pkts.push(svg::TimelinePacket {
+                time: t,
+                from,
+                to,
+                label: p.to_string(),
+            });
         }
         let _ = writeln!(md, "```\n");
         let title = format!("{} — capture {} on {}", e.name, cap.name, cap.node);
-        std::fs::write(res.out_dir.join(&svg_name), svg::timeline_svg(&title, &hosts, &pkts))?;
+        std::fs::write(
+            res.out_dir.join(&svg_name),
+            svg::timeline_svg(&title, &hosts, &pkts),
+        )?;
     }
     if !res.commands.is_empty() {
         let _ = writeln!(md, "## Commands\n");
@@ -114,13 +161,35 @@ pub fn graph_of(topo: &Topology) -> svg::Graph {
         address: e.address.map(|a| a.to_string()),
     };
     svg::Graph {
-        title: topo.description.clone().unwrap_or_else(|| topo.name.clone()),
-        hosts: topo.nodes.iter().map(|n| svg::GraphHost { name: n.name.clone(), router: n.router }).collect(),
+        title: topo
+            .description
+            .clone()
+            .unwrap_or_else(|| topo.name.clone()),
+        hosts: topo
+            .nodes
+            .iter()
+            .map(|n| svg::GraphHost {
+                name: n.name.clone(),
+                router: n.router,
+            })
+            .collect(),
         lans: topo
             .networks
             .iter()
-            .map(|n| svg::GraphLan { name: n.name.clone(), subnet: n.subnet.to_string(), members: n.members.iter().map(port).collect() })
+            .map(|n| svg::GraphLan {
+                name: n.name.clone(),
+                subnet: n.subnet.to_string(),
+                members: n.members.iter().map(port).collect(),
+            })
             .collect(),
-        links: topo.links.iter().map(|l| svg::GraphLink { name: l.name.clone(), a: port(&l.a), b: port(&l.b) }).collect(),
+        links: topo
+            .links
+            .iter()
+            .map(|l| svg::GraphLink {
+                name: l.name.clone(),
+                a: port(&l.a),
+                b: port(&l.b),
+            })
+            .collect(),
     }
 }

@@ -48,14 +48,25 @@ pub fn no_engine(e: impl std::fmt::Display) -> Error {
 
 fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
     let message = match &e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            message.trim().to_string()
+        }
         other => other.to_string(),
     };
-    Error::Docker { context: context.into(), message }
+    Error::Docker {
+        context: context.into(),
+        message,
+    }
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 impl DockerRuntime {
@@ -63,7 +74,11 @@ impl DockerRuntime {
     pub async fn connect(topology_file: &str) -> Result<Self> {
         let docker = Docker::connect_with_local_defaults().map_err(no_engine)?;
         match tokio::time::timeout(std::time::Duration::from_secs(2), docker.ping()).await {
-            Ok(Ok(_)) => Ok(DockerRuntime { docker, topology_file: topology_file.into(), notes: Mutex::new(Vec::new()) }),
+            Ok(Ok(_)) => Ok(DockerRuntime {
+                docker,
+                topology_file: topology_file.into(),
+                notes: Mutex::new(Vec::new()),
+            }),
             Ok(Err(e)) => Err(no_engine(e)),
             Err(_) => Err(no_engine("it did not answer within 2 s")),
         }
@@ -94,10 +109,21 @@ impl DockerRuntime {
         filters.insert("label".to_string(), vec![format!("{LABEL_LAB}={lab}")]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
             .await
             .map_err(|e| docker_err("listing containers", e))?;
-        Ok(list.into_iter().filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string())).collect())
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                c.names?
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+            })
+            .collect())
     }
 
     /// The pid of a running container.
@@ -134,11 +160,17 @@ impl DockerRuntime {
             .flat_map(|l| {
                 let mut parts = l.split_whitespace();
                 let addr = parts.next().unwrap_or_default().to_string();
-                parts.map(move |name| format!("{name}:{addr}")).collect::<Vec<_>>()
+                parts
+                    .map(move |name| format!("{name}:{addr}"))
+                    .collect::<Vec<_>>()
             })
             .collect();
         ContainerCreateBody {
-            image: Some(n.image.clone().unwrap_or_else(|| image::NODE_IMAGE.to_string())),
+            image: Some(
+                n.image
+                    .clone()
+                    .unwrap_or_else(|| image::NODE_IMAGE.to_string()),
+            ),
             hostname: Some(n.name.clone()),
             labels: Some(labels),
             host_config: Some(HostConfig {
@@ -156,7 +188,10 @@ impl DockerRuntime {
         let name = &n.netns;
         self.docker
             .create_container(
-                Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
                 self.body(plan, n, privileged),
             )
             .await
@@ -170,7 +205,14 @@ impl DockerRuntime {
     async fn remove_container(&self, name: &str) -> Result<bool> {
         match self
             .docker
-            .remove_container(name, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+            .remove_container(
+                name,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
             .await
         {
             Ok(()) => Ok(true),
@@ -181,7 +223,11 @@ impl DockerRuntime {
 
     /// Make sure every image the plan needs exists, building the node image when missing.
     async fn ensure_images(&self, plan: &Plan) -> Result<()> {
-        let mut needed: Vec<String> = plan.nodes.iter().map(|n| n.image.clone().unwrap_or_else(|| image::NODE_IMAGE.into())).collect();
+        let mut needed: Vec<String> = plan
+            .nodes
+            .iter()
+            .map(|n| n.image.clone().unwrap_or_else(|| image::NODE_IMAGE.into()))
+            .collect();
         needed.sort();
         needed.dedup();
         for img in needed {
@@ -196,7 +242,10 @@ impl DockerRuntime {
                 });
                 let last_phase = Mutex::new(String::new());
                 let report = |phase: &str, line: &str| match &bar {
-                    Some(b) => b.set_message(format!("building {img}: {phase}: {}", line.chars().take(90).collect::<String>())),
+                    Some(b) => b.set_message(format!(
+                        "building {img}: {phase}: {}",
+                        line.chars().take(90).collect::<String>()
+                    )),
                     None => {
                         let mut last = last_phase.lock().expect("not poisoned");
                         if *last != phase {
@@ -210,7 +259,10 @@ impl DockerRuntime {
                     b.finish_and_clear();
                 }
                 built.map_err(|e| Error::Other(format!("building image {img}: {e}")))?;
-            } else if !image::image_exists(&self.docker, &img).await.map_err(|e| Error::Other(e.to_string()))? {
+            } else if !image::image_exists(&self.docker, &img)
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?
+            {
                 return Err(Error::Usage(format!(
                     "image '{img}' does not exist and no registry is reachable: build it first (`docker build -t {img} ...`)"
                 )));
@@ -224,7 +276,9 @@ impl DockerRuntime {
 /// is not full (as on this project's CI: no CAP_SYS_RESOURCE), since privileged means every
 /// capability. Read from dockerd's /proc entry when its pid file is there, else our own.
 pub fn engine_can_be_privileged() -> bool {
-    let pid = std::fs::read_to_string("/var/run/docker.pid").ok().map(|s| s.trim().to_string());
+    let pid = std::fs::read_to_string("/var/run/docker.pid")
+        .ok()
+        .map(|s| s.trim().to_string());
     let status = pid
         .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
         .or_else(|| std::fs::read_to_string("/proc/self/status").ok())
@@ -233,8 +287,15 @@ pub fn engine_can_be_privileged() -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
-    let full = if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    let full = if last >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last + 1)) - 1
+    };
     bnd.is_some_and(|b| b & full == full)
 }
 
@@ -244,8 +305,16 @@ impl Runtime for DockerRuntime {
     }
 
     fn objects(&self, plan: &Plan) -> Vec<Object> {
-        let mut v: Vec<Object> = plan.nodes.iter().map(|n| Object::Container { name: n.netns.clone() }).collect();
-        v.extend(plan.nodes.iter().map(|n| Object::Netns { name: n.netns.clone() }));
+        let mut v: Vec<Object> = plan
+            .nodes
+            .iter()
+            .map(|n| Object::Container {
+                name: n.netns.clone(),
+            })
+            .collect();
+        v.extend(plan.nodes.iter().map(|n| Object::Netns {
+            name: n.netns.clone(),
+        }));
         v
     }
 
@@ -259,7 +328,10 @@ impl Runtime for DockerRuntime {
                 plan.lab, plan.lab
             )));
         }
-        let wanted = plan.nodes.first().map_or(Privileges::Auto, |n| n.privileges);
+        let wanted = plan
+            .nodes
+            .first()
+            .map_or(Privileges::Auto, |n| n.privileges);
         let can = engine_can_be_privileged();
         let privileged = match wanted {
             Privileges::Capabilities => false,
@@ -274,17 +346,30 @@ impl Runtime for DockerRuntime {
                 can
             }
         };
-        let results = join_all(plan.nodes.iter().map(|n| self.create_and_start(plan, n, privileged))).await;
+        let results = join_all(
+            plan.nodes
+                .iter()
+                .map(|n| self.create_and_start(plan, n, privileged)),
+        )
+        .await;
         let mut first_err = results.into_iter().find_map(|r| r.err());
-        if privileged && wanted == Privileges::Auto {
-            if let Some(e) = &first_err {
-                if e.to_string().contains("caps") || e.to_string().contains("operation not permitted") {
-                    self.note(format!("warning: the engine refused privileged containers ({e}): nodes get {} instead", NODE_CAPS.join(", ")));
-                    join_all(plan.nodes.iter().map(|n| self.remove_container(&n.netns))).await;
-                    let results = join_all(plan.nodes.iter().map(|n| self.create_and_start(plan, n, false))).await;
-                    first_err = results.into_iter().find_map(|r| r.err());
-                }
-            }
+        if privileged
+            && wanted == Privileges::Auto
+            && let Some(e) = &first_err
+            && (e.to_string().contains("caps") || e.to_string().contains("operation not permitted"))
+        {
+            self.note(format!(
+                "warning: the engine refused privileged containers ({e}): nodes get {} instead",
+                NODE_CAPS.join(", ")
+            ));
+            join_all(plan.nodes.iter().map(|n| self.remove_container(&n.netns))).await;
+            let results = join_all(
+                plan.nodes
+                    .iter()
+                    .map(|n| self.create_and_start(plan, n, false)),
+            )
+            .await;
+            first_err = results.into_iter().find_map(|r| r.err());
         }
         if let Some(e) = first_err {
             if privileged && e.to_string().contains("apply caps") {
@@ -306,6 +391,8 @@ impl Runtime for DockerRuntime {
     }
 
     async fn exec(&self, netns: &str, _node: &str, cmd: &[String]) -> Result<i32> {
-        super::docker_exec::exec(&self.docker, netns, cmd).await.context(format!("exec in {netns}"))
+        super::docker_exec::exec(&self.docker, netns, cmd)
+            .await
+            .context(format!("exec in {netns}"))
     }
 }

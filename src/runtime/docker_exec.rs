@@ -33,7 +33,11 @@ impl RawTerminal {
 impl Drop for RawTerminal {
     fn drop(&mut self) {
         if let Some(orig) = &self.0 {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, orig);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                orig,
+            );
         }
     }
 }
@@ -47,10 +51,15 @@ fn terminal_size() -> Option<(u16, u16)> {
 
 fn api_err(what: &str, e: bollard::errors::Error) -> Error {
     let message = match &e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            message.trim().to_string()
+        }
         other => other.to_string(),
     };
-    Error::Docker { context: what.into(), message }
+    Error::Docker {
+        context: what.into(),
+        message,
+    }
 }
 
 /// Run `cmd` in container `container`; returns its exit code.
@@ -71,16 +80,27 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
         .await
         .map_err(|e| api_err("creating the exec", e))?;
     let id = created.id;
-    let StartExecResults::Attached { mut output, mut input } =
-        docker.start_exec(&id, None).await.map_err(|e| api_err("starting the exec", e))?
+    let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = docker
+        .start_exec(&id, None)
+        .await
+        .map_err(|e| api_err("starting the exec", e))?
     else {
         return Err(Error::Other("the engine detached the exec".into()));
     };
     let _raw = tty.then(RawTerminal::enter);
-    if tty {
-        if let Some((h, w)) = terminal_size() {
-            let _ = docker.resize_exec(&id, ResizeExecOptions { h: h.into(), w: w.into() }).await;
-        }
+    if tty && let Some((h, w)) = terminal_size() {
+        let _ = docker
+            .resize_exec(
+                &id,
+                ResizeExecOptions {
+                    h: h.into(),
+                    w: w.into(),
+                },
+            )
+            .await;
     }
     // stdin -> exec, on a plain thread (blocking reads), through a channel.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
@@ -133,12 +153,19 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
         r = copy_out => r?,
         _ = pump => {}
     }
-    let info = docker.inspect_exec(&id).await.map_err(|e| api_err("inspecting the exec", e))?;
+    let info = docker
+        .inspect_exec(&id)
+        .await
+        .map_err(|e| api_err("inspecting the exec", e))?;
     Ok(info.exit_code.unwrap_or(0) as i32)
 }
 
 /// Run `cmd` in `container` without a terminal and collect its output and exit code.
-pub async fn run_collect(docker: &Docker, container: &str, cmd: &[String]) -> Result<super::CmdOutput> {
+pub async fn run_collect(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+) -> Result<super::CmdOutput> {
     let created = docker
         .create_exec(
             container,
@@ -152,12 +179,16 @@ pub async fn run_collect(docker: &Docker, container: &str, cmd: &[String]) -> Re
         .await
         .map_err(|e| api_err("creating the exec", e))?;
     let mut out = super::CmdOutput::default();
-    if let StartExecResults::Attached { mut output, .. } =
-        docker.start_exec(&created.id, None).await.map_err(|e| api_err("starting the exec", e))?
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| api_err("starting the exec", e))?
     {
         while let Some(item) = output.next().await {
             match item.map_err(|e| api_err("reading the exec's output", e))? {
-                LogOutput::StdErr { message } => out.stderr.push_str(&String::from_utf8_lossy(&message)),
+                LogOutput::StdErr { message } => {
+                    out.stderr.push_str(&String::from_utf8_lossy(&message))
+                }
                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
                     out.stdout.push_str(&String::from_utf8_lossy(&message))
                 }
@@ -165,7 +196,10 @@ pub async fn run_collect(docker: &Docker, container: &str, cmd: &[String]) -> Re
             }
         }
     }
-    let info = docker.inspect_exec(&created.id).await.map_err(|e| api_err("inspecting the exec", e))?;
+    let info = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| api_err("inspecting the exec", e))?;
     out.code = info.exit_code.unwrap_or(-1) as i32;
     Ok(out)
 }

@@ -57,7 +57,9 @@ const TAIL_LINES: usize = 40;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// A request to the Docker engine failed (engine down, refused, or answered an error).
-    #[error("docker engine: {action} failed: {source}; check that dockerd runs (scripts/setup-host.sh)")]
+    #[error(
+        "docker engine: {action} failed: {source}; check that dockerd runs (scripts/setup-host.sh)"
+    )]
     Docker {
         /// What was being asked of the engine.
         action: &'static str,
@@ -66,13 +68,19 @@ pub enum ImageError {
         source: BollardError,
     },
     /// debootstrap needs root (mknod, chroot, file ownership).
-    #[error("building the base image runs debootstrap, which needs root: run tcplab as root once, or import {BASE_IMAGE} yourself")]
+    #[error(
+        "building the base image runs debootstrap, which needs root: run tcplab as root once, or import {BASE_IMAGE} yourself"
+    )]
     NotRoot,
     /// debootstrap is not installed.
-    #[error("debootstrap is not installed: apt-get install debootstrap (scripts/setup-host.sh does it), then retry")]
+    #[error(
+        "debootstrap is not installed: apt-get install debootstrap (scripts/setup-host.sh does it), then retry"
+    )]
     DebootstrapMissing,
     /// debootstrap ran and failed.
-    #[error("debootstrap from {mirror} failed ({status}): {detail}; check that the mirror is reachable and retry")]
+    #[error(
+        "debootstrap from {mirror} failed ({status}): {detail}; check that the mirror is reachable and retry"
+    )]
     Debootstrap {
         /// The mirror it fetched from.
         mirror: String,
@@ -82,25 +90,33 @@ pub enum ImageError {
         detail: String,
     },
     /// Packing the base rootfs (GNU tar) failed.
-    #[error("packing the base rootfs with tar failed: {detail}; check that GNU tar is installed and the disk is not full")]
+    #[error(
+        "packing the base rootfs with tar failed: {detail}; check that GNU tar is installed and the disk is not full"
+    )]
     Tar {
         /// tar's error, or how it ended.
         detail: String,
     },
     /// The engine refused or failed the import of the base rootfs.
-    #[error("importing {BASE_IMAGE} failed: {detail}; check the space under dockerd's data root and retry")]
+    #[error(
+        "importing {BASE_IMAGE} failed: {detail}; check the space under dockerd's data root and retry"
+    )]
     Import {
         /// The engine's error (and tar's, if it failed too).
         detail: String,
     },
     /// The build's `apt-get` could not reach the Debian mirror.
-    #[error("building {NODE_IMAGE} could not reach the debian mirror ({detail}): give dockerd's default bridge network a way out (ip_forward, NAT) and retry")]
+    #[error(
+        "building {NODE_IMAGE} could not reach the debian mirror ({detail}): give dockerd's default bridge network a way out (ip_forward, NAT) and retry"
+    )]
     BuildNetwork {
         /// The failing output line.
         detail: String,
     },
     /// The build failed.
-    #[error("building {NODE_IMAGE} failed: {error} (last output: {detail}); fix the cause shown and retry")]
+    #[error(
+        "building {NODE_IMAGE} failed: {error} (last output: {detail}); fix the cause shown and retry"
+    )]
     Build {
         /// The builder's error line.
         error: String,
@@ -181,7 +197,10 @@ pub async fn ensure_node_image(
     if let Some(image) = &existing {
         let built_from = image_label(image, CONTEXT_LABEL);
         if force {
-            progress("node", &format!("{NODE_IMAGE} is present: rebuilding it (forced)"));
+            progress(
+                "node",
+                &format!("{NODE_IMAGE} is present: rebuilding it (forced)"),
+            );
         } else if built_from.is_some_and(|h| h != hash) {
             progress(
                 "node",
@@ -194,7 +213,10 @@ pub async fn ensure_node_image(
     }
 
     if inspect(&docker, BASE_IMAGE).await?.is_none() {
-        progress("base", &format!("{BASE_IMAGE} is missing: making it with debootstrap"));
+        progress(
+            "base",
+            &format!("{BASE_IMAGE} is missing: making it with debootstrap"),
+        );
         build_base(&docker, progress).await?;
     }
 
@@ -509,7 +531,10 @@ async fn build_base(docker: &Docker, progress: Progress<'_>) -> Result<(), Image
         .await
         .unwrap_or_default();
     for dir in stale {
-        progress("base", &format!("removed {} left by an interrupted run", dir.display()));
+        progress(
+            "base",
+            &format!("removed {} left by an interrupted run", dir.display()),
+        );
     }
     let tmp = TempDir::new()?;
     let rootfs = tmp.path().join("rootfs");
@@ -520,7 +545,10 @@ async fn build_base(docker: &Docker, progress: Progress<'_>) -> Result<(), Image
 
     let result = async {
         run_debootstrap(&rootfs, &mirror, progress).await?;
-        progress("base", "removing docs, man pages, translations and apt caches");
+        progress(
+            "base",
+            "removing docs, man pages, translations and apt caches",
+        );
         let dir = rootfs.clone();
         tokio::task::spawn_blocking(move || slim_rootfs(&dir))
             .await
@@ -551,7 +579,10 @@ async fn run_debootstrap(
 ) -> Result<(), ImageError> {
     progress(
         "debootstrap",
-        &format!("debootstrap --variant=minbase {SUITE} {} {mirror}", rootfs.display()),
+        &format!(
+            "debootstrap --variant=minbase {SUITE} {} {mirror}",
+            rootfs.display()
+        ),
     );
     let mut child = Command::new("debootstrap")
         .arg("--variant=minbase")
@@ -638,7 +669,10 @@ async fn import_rootfs(
     message: &str,
     progress: Progress<'_>,
 ) -> Result<(), ImageError> {
-    progress("import", &format!("importing {} as {image}", rootfs.display()));
+    progress(
+        "import",
+        &format!("importing {} as {image}", rootfs.display()),
+    );
     let mut child = Command::new("tar")
         .args([
             "--create",
@@ -707,7 +741,11 @@ async fn import_rootfs(
         let _ = docker
             .remove_image(image, None::<RemoveImageOptions>, None)
             .await;
-        let detail = if tar_errors.is_empty() { tar_failed } else { tar_errors };
+        let detail = if tar_errors.is_empty() {
+            tar_failed
+        } else {
+            tar_errors
+        };
         return Err(ImageError::Tar { detail });
     }
     if let Some(e) = failure {
@@ -763,10 +801,7 @@ fn host_debian_mirror() -> Option<String> {
     if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
         let mut more: Vec<PathBuf> = dir
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "list" || x == "sources")
-            })
+            .filter(|p| p.extension().is_some_and(|x| x == "list" || x == "sources"))
             .collect();
         more.sort();
         files.extend(more);
@@ -818,7 +853,11 @@ fn debian_mirror_in(text: &str, deb822: bool) -> Option<String> {
         }
     }
     paragraphs.iter().find_map(|para| {
-        let field = |name: &str| para.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let field = |name: &str| {
+            para.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         if field("enabled").is_some_and(|v| v.eq_ignore_ascii_case("no")) {
             return None;
         }
@@ -884,7 +923,9 @@ fn slim_rootfs(root: &Path) -> io::Result<()> {
     }
     clear("var/cache/apt", &|name| !name.ends_with(".bin"))?;
     clear("var/cache/apt/archives", &|name| !name.ends_with(".deb"))?;
-    clear("var/lib/apt/lists", &|name| name == "lock" || name == "partial")?;
+    clear("var/lib/apt/lists", &|name| {
+        name == "lock" || name == "partial"
+    })?;
     clear("var/log", &|name| {
         !matches!(name, "bootstrap.log" | "dpkg.log" | "alternatives.log")
     })?;
@@ -946,7 +987,10 @@ fn unescape_mountinfo(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -1035,7 +1079,12 @@ fn remove_stale_temp_dirs(base: &Path) -> Vec<PathBuf> {
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= QUIET));
         if is_dir && quiet && !Path::new(&format!("/proc/{pid}")).exists() {
             let path = entry.path();
-            if (TempDir { path: Some(path.clone()) }).remove().is_ok() {
+            if (TempDir {
+                path: Some(path.clone()),
+            })
+            .remove()
+            .is_ok()
+            {
                 removed.push(path);
             }
         }
@@ -1116,7 +1165,13 @@ fn ustar_header(path: &str, mode: u32, size: u64) -> Result<[u8; BLOCK], ImageEr
 fn ustar_checksum(h: &[u8; BLOCK]) -> u32 {
     h.iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
         .sum()
 }
 
@@ -1212,13 +1267,21 @@ mod tests {
             assert_eq!(stored, raw.iter().map(|&b| u32::from(b)).sum::<u32>());
             let name = field_str(&h[..100]);
             let prefix = field_str(&h[345..500]);
-            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             let size = field_octal(&h[124..136]) as usize;
             assert_eq!(field_octal(&h[108..116]), 0);
             assert_eq!(field_octal(&h[136..148]), 0);
             let data = archive[at + BLOCK..at + BLOCK + size].to_vec();
             let padded = size.div_ceil(BLOCK) * BLOCK;
-            assert!(archive[at + BLOCK + size..at + BLOCK + padded].iter().all(|&b| b == 0));
+            assert!(
+                archive[at + BLOCK + size..at + BLOCK + padded]
+                    .iter()
+                    .all(|&b| b == 0)
+            );
             files.push(Read {
                 path,
                 mode: field_octal(&h[100..108]) as u32,
@@ -1235,7 +1298,11 @@ mod tests {
             ("empty".into(), 0o600, Vec::new()),
             ("exact/block".into(), 0o755, vec![7u8; 512]),
             ("one/more/than/block".into(), 0o644, vec![9u8; 513]),
-            (format!("{long_dir}/{}", "n".repeat(100)), 0o644, b"long".to_vec()),
+            (
+                format!("{long_dir}/{}", "n".repeat(100)),
+                0o644,
+                b"long".to_vec(),
+            ),
             ("unicodé/fïle".into(), 0o644, vec![0u8, 255, 1]),
         ]
     }
@@ -1309,7 +1376,16 @@ mod tests {
 
     #[test]
     fn ustar_unsafe_paths_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/", "nul\0byte"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a/",
+            "nul\0byte",
+        ] {
             assert!(split_ustar_path(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -1332,8 +1408,16 @@ mod tests {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(&archive).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let listing = String::from_utf8_lossy(&out.stdout);
         for (path, _, data) in &files {
             let line = listing
@@ -1452,7 +1536,10 @@ Suites: bookworm
             debian_mirror_in(disabled, true).as_deref(),
             Some("https://mirror.two/debian")
         );
-        assert_eq!(debian_mirror_in("Types: deb-src\nURIs: http://a/debian\n", true), None);
+        assert_eq!(
+            debian_mirror_in("Types: deb-src\nURIs: http://a/debian\n", true),
+            None
+        );
     }
 
     #[test]
@@ -1478,7 +1565,10 @@ Suites: bookworm
             "  Temporary failure resolving 'deb.debian.org'",
         ];
         // The install's complaints come long after the warning.
-        lines.extend(std::iter::repeat_n("E: Unable to locate package x", 2 * TAIL_LINES));
+        lines.extend(std::iter::repeat_n(
+            "E: Unable to locate package x",
+            2 * TAIL_LINES,
+        ));
         let e = build_error(
             "The command '/bin/sh -c set -eux; ...' returned a non-zero code: 100",
             &log_of(&lines),
@@ -1486,16 +1576,27 @@ Suites: bookworm
         assert!(matches!(e, ImageError::BuildNetwork { .. }), "{e}");
         assert!(e.to_string().contains("Temporary failure resolving"), "{e}");
 
-        let log = log_of(&["Reading package lists...", "E: Unable to locate package nope", "x"]);
+        let log = log_of(&[
+            "Reading package lists...",
+            "E: Unable to locate package nope",
+            "x",
+        ]);
         let e = build_error(
             "The command '/bin/sh -c apt-get install nope' returned a non-zero code: 100",
             &log,
         );
         let msg = e.to_string();
-        assert!(msg.contains("a RUN step returned a non-zero code: 100"), "{msg}");
+        assert!(
+            msg.contains("a RUN step returned a non-zero code: 100"),
+            "{msg}"
+        );
         assert!(msg.contains("E: Unable to locate package nope"), "{msg}");
         let e = build_error("COPY failed: file not found", &BuildLog::default());
-        assert!(e.to_string().contains("COPY failed: file not found (last output: none)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("COPY failed: file not found (last output: none)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1516,8 +1617,14 @@ Suites: bookworm
             ImageError::Tar { detail: "x".into() },
             ImageError::Import { detail: "x".into() },
             ImageError::BuildNetwork { detail: "x".into() },
-            ImageError::Build { error: "x".into(), detail: "y".into() },
-            ImageError::TarPath { path: "p".into(), reason: "r" },
+            ImageError::Build {
+                error: "x".into(),
+                detail: "y".into(),
+            },
+            ImageError::TarPath {
+                path: "p".into(),
+                reason: "r",
+            },
             ImageError::io("creating /x")(io::Error::other("no space")),
         ];
         for e in errors {
@@ -1618,10 +1725,19 @@ Suites: bookworm
         );
         // SAFETY: valid NUL-terminated strings; no data argument.
         let rc = unsafe {
-            libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
         };
         if rc != 0 {
-            eprintln!("skipped: cannot mount a tmpfs here: {}", io::Error::last_os_error());
+            eprintln!(
+                "skipped: cannot mount a tmpfs here: {}",
+                io::Error::last_os_error()
+            );
             return;
         }
         assert_eq!(mounts_under(tmp.path()), vec![proc_like.clone()]);
@@ -1648,13 +1764,20 @@ Suites: bookworm
         // stderr written while a stdout line is half done (seen with apt-get install),
         // and C++'s unbuffered cerr writing "E: " and the message separately.
         let mut l = Lines::default();
-        assert!(l.push("Reading package lists...\nBuilding dependency tree...").len() == 1);
+        assert!(
+            l.push("Reading package lists...\nBuilding dependency tree...")
+                .len()
+                == 1
+        );
         assert!(l.push("\u{1b}[91mE: \u{1b}[0m").is_empty());
         assert_eq!(
             l.push("\u{1b}[91mUnable to locate package nope\u{1b}[0m\u{1b}[91m\n\u{1b}[0m"),
             ["E: Unable to locate package nope"]
         );
-        assert_eq!(l.push("\n\u{1b}[1;32mok\u{1b}[m\n"), ["Building dependency tree...", "ok"]);
+        assert_eq!(
+            l.push("\n\u{1b}[1;32mok\u{1b}[m\n"),
+            ["Building dependency tree...", "ok"]
+        );
     }
 
     #[test]
@@ -1662,7 +1785,9 @@ Suites: bookworm
         let base = TempDir::new().unwrap();
         // pid 0 never names a live process in /proc; our own pid does.
         let dead = base.path().join(format!("{TEMP_PREFIX}0.123"));
-        let live = base.path().join(format!("{TEMP_PREFIX}{}.456", std::process::id()));
+        let live = base
+            .path()
+            .join(format!("{TEMP_PREFIX}{}.456", std::process::id()));
         let recent = base.path().join(format!("{TEMP_PREFIX}0.789"));
         let other = base.path().join("tcplab-other.0.1");
         for d in [&dead, &live, &recent, &other] {
@@ -1671,7 +1796,10 @@ Suites: bookworm
         }
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for d in [&dead, &live, &other] {
-            std::fs::File::open(d).unwrap().set_modified(hour_ago).unwrap();
+            std::fs::File::open(d)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
         }
         assert_eq!(remove_stale_temp_dirs(base.path()), vec![dead.clone()]);
         assert!(!dead.exists() && live.exists() && recent.exists() && other.exists());
@@ -1725,8 +1853,14 @@ Suites: bookworm
         let err = image_exists(&docker, NODE_IMAGE).await.unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, ImageError::Docker { .. }), "{msg}");
-        assert!(msg.starts_with("docker engine: asking its version failed"), "{msg}");
-        assert!(msg.ends_with("check that dockerd runs (scripts/setup-host.sh)"), "{msg}");
+        assert!(
+            msg.starts_with("docker engine: asking its version failed"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("check that dockerd runs (scripts/setup-host.sh)"),
+            "{msg}"
+        );
         let progress = |_: &str, _: &str| {};
         assert!(ensure_node_image(&docker, false, &progress).await.is_err());
     }
@@ -1771,7 +1905,12 @@ Suites: bookworm
                 text.push_str(&chunk.to_string());
             }
         }
-        let code = docker.inspect_exec(&created.id).await.unwrap().exit_code.unwrap_or(-1);
+        let code = docker
+            .inspect_exec(&created.id)
+            .await
+            .unwrap()
+            .exit_code
+            .unwrap_or(-1);
         (code, text)
     }
 
@@ -1804,7 +1943,8 @@ Suites: bookworm
         };
         ensured(&docker).await;
         let tag = "tcplab/test-build-fails:never";
-        let dockerfile = format!("FROM {BASE_IMAGE}\nRUN apt-get install -y tcplab-no-such-package\n");
+        let dockerfile =
+            format!("FROM {BASE_IMAGE}\nRUN apt-get install -y tcplab-no-such-package\n");
         let spec = BuildSpec {
             tag,
             context: write_ustar(&[TarFile {
@@ -1822,8 +1962,14 @@ Suites: bookworm
         let msg = err.to_string();
         eprintln!("message: {msg}");
         assert!(matches!(err, ImageError::Build { .. }), "{msg}");
-        assert!(msg.contains("a RUN step returned a non-zero code: 100"), "{msg}");
-        assert!(msg.contains("E: Unable to locate package tcplab-no-such-package"), "{msg}");
+        assert!(
+            msg.contains("a RUN step returned a non-zero code: 100"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("E: Unable to locate package tcplab-no-such-package"),
+            "{msg}"
+        );
         assert!(!image_exists(&docker, tag).await.unwrap());
     }
 
@@ -1873,7 +2019,9 @@ Suites: bookworm
         std::fs::write(tree.join("blob"), vec![0x5a; 3 << 20]).unwrap();
         let ok = "tcplab/test-import:ok";
         remove_if_there(&docker, ok).await;
-        import_rootfs(&docker, &tree, ok, "test", &quiet).await.unwrap();
+        import_rootfs(&docker, &tree, ok, "test", &quiet)
+            .await
+            .unwrap();
         let image = inspect(&docker, ok).await.unwrap().expect("imported");
         assert_eq!(image_label(&image, "org.tcplab.image"), Some("base"));
         assert!(image.size.unwrap() >= 3 << 20);
@@ -1917,7 +2065,10 @@ Suites: bookworm
             .collect()
             .await;
         assert!(events.iter().any(|e| e.is_err()), "{events:?}");
-        assert_eq!(rx.await.unwrap(), Err("tar exited with exit status: 3".to_string()));
+        assert_eq!(
+            rx.await.unwrap(),
+            Err("tar exited with exit status: 3".to_string())
+        );
         assert!(!image_exists(&docker, half).await.unwrap());
         tmp.remove().unwrap();
     }
@@ -1928,7 +2079,11 @@ Suites: bookworm
             eprintln!("skipped: no docker engine answers");
             return;
         };
-        assert!(!image_exists(&docker, "tcplab/no-such-image:never").await.unwrap());
+        assert!(
+            !image_exists(&docker, "tcplab/no-such-image:never")
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -1962,23 +2117,41 @@ Suites: bookworm
         let id = docker.create_container(Some(opts), body).await.unwrap().id;
 
         let checks = async {
-            docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+            docker
+                .start_container(
+                    &id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .unwrap();
             let (code, out) = exec(
                 &docker,
                 &id,
-                &["sh", "-c", "for t in ping tcpdump traceroute ip arp; do command -v $t || exit 1; done"],
+                &[
+                    "sh",
+                    "-c",
+                    "for t in ping tcpdump traceroute ip arp; do command -v $t || exit 1; done",
+                ],
             )
             .await;
             assert_eq!(code, 0, "missing tool: {out}");
             assert_eq!(out.lines().count(), 5, "{out}");
             let (_, comm) = exec(&docker, &id, &["cat", "/proc/1/comm"]).await;
             assert_eq!(comm.trim(), "tini", "PID 1 is {comm}");
-            let (_, cmdline) = exec(&docker, &id, &["sh", "-c", "tr '\\0' ' ' </proc/1/cmdline"]).await;
+            let (_, cmdline) =
+                exec(&docker, &id, &["sh", "-c", "tr '\\0' ' ' </proc/1/cmdline"]).await;
             assert!(cmdline.contains("sleep infinity"), "{cmdline}");
             // Tools that need the added capabilities work in network mode none.
             let (code, out) = exec(&docker, &id, &["ping", "-c1", "-W1", "127.0.0.1"]).await;
             assert_eq!(code, 0, "ping on loopback: {out}");
-            let (code, out) = exec(&docker, &id, &["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]).await;
+            let (code, out) = exec(
+                &docker,
+                &id,
+                &[
+                    "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+                ],
+            )
+            .await;
             assert_eq!(code, 0, "NET_ADMIN: {out}");
             // An orphan is reparented to PID 1 and reaped there: no zombie stays.
             let (code, _) = exec(&docker, &id, &["sh", "-c", "(sleep 0.2 &) ; exit 0"]).await;
@@ -1987,7 +2160,10 @@ Suites: bookworm
             for _ in 0..30 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 let (_, ps) = exec(&docker, &id, &["ps", "-eo", "stat=,comm="]).await;
-                zombies = ps.lines().filter(|l| l.trim_start().starts_with('Z')).collect();
+                zombies = ps
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with('Z'))
+                    .collect();
                 if zombies.is_empty() && !ps.contains("sleep 0.2") {
                     break;
                 }
@@ -1998,7 +2174,10 @@ Suites: bookworm
         use futures::FutureExt;
         let result = std::panic::AssertUnwindSafe(checks).catch_unwind().await;
         docker
-            .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
             .await
             .unwrap();
         if let Err(panic) = result {

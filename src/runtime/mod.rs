@@ -84,7 +84,9 @@ impl NodeRunner {
     pub async fn new(kind: RuntimeKind) -> Result<Self> {
         Ok(match kind {
             RuntimeKind::Netns => NodeRunner::Netns,
-            RuntimeKind::Docker => NodeRunner::Docker(docker::DockerRuntime::connect("").await?.client().clone()),
+            RuntimeKind::Docker => {
+                NodeRunner::Docker(docker::DockerRuntime::connect("").await?.client().clone())
+            }
         })
     }
 
@@ -93,11 +95,18 @@ impl NodeRunner {
         let netns = crate::plan::node_netns(lab, node);
         match self {
             NodeRunner::Netns => {
-                let mut cmd = tokio::process::Command::from(netns::node_command(&netns, node, argv)?);
+                let mut cmd =
+                    tokio::process::Command::from(netns::node_command(&netns, node, argv)?);
                 cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
-                let out = cmd.output().await.map_err(|e| crate::Error::io(format!("running {} in {node}", argv[0]), e))?;
+                let out = cmd
+                    .output()
+                    .await
+                    .map_err(|e| crate::Error::io(format!("running {} in {node}", argv[0]), e))?;
                 use std::os::unix::process::ExitStatusExt;
-                let code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+                let code = out
+                    .status
+                    .code()
+                    .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
                 Ok(CmdOutput {
                     code,
                     stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

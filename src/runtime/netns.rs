@@ -20,12 +20,20 @@ impl Runtime for NetnsRuntime {
     }
 
     fn objects(&self, plan: &Plan) -> Vec<Object> {
-        plan.nodes.iter().map(|n| Object::Netns { name: n.netns.clone() }).collect()
+        plan.nodes
+            .iter()
+            .map(|n| Object::Netns {
+                name: n.netns.clone(),
+            })
+            .collect()
     }
 
     async fn create_nodes(&self, plan: &Plan) -> Result<()> {
-        let threads: Vec<_> =
-            plan.nodes.iter().map(|n| sys::spawn_create_netns(&n.netns, || Ok(()))).collect::<Result<_>>()?;
+        let threads: Vec<_> = plan
+            .nodes
+            .iter()
+            .map(|n| sys::spawn_create_netns(&n.netns, || Ok(())))
+            .collect::<Result<_>>()?;
         let mut errors: Vec<Error> = threads.into_iter().filter_map(|t| t.join().err()).collect();
         match errors.len() {
             0 => Ok(()),
@@ -62,12 +70,18 @@ pub fn exec_in_netns(netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
 /// gets a private mount namespace with the node's /etc/hosts and /sys, and the node's hostname.
 pub fn node_command(netns: &str, node: &str, cmd: &[String]) -> Result<std::process::Command> {
     let Some((prog, args)) = cmd.split_first() else {
-        return Err(Error::Usage("exec needs a command, e.g. `tcplab exec sun ping aix`".into()));
+        return Err(Error::Usage(
+            "exec needs a command, e.g. `tcplab exec sun ping aix`".into(),
+        ));
     };
     let ns_path = sys::netns_path(netns);
-    let ns = std::fs::File::open(&ns_path).with_context(|| format!("opening namespace {}", ns_path.display()))?;
-    let hosts = std::path::Path::new(sys::ETC_NETNS_DIR).join(netns).join("hosts");
-    let hosts_c = CString::new(hosts.as_os_str().as_encoded_bytes()).map_err(|_| Error::Other("bad path".into()))?;
+    let ns = std::fs::File::open(&ns_path)
+        .with_context(|| format!("opening namespace {}", ns_path.display()))?;
+    let hosts = std::path::Path::new(sys::ETC_NETNS_DIR)
+        .join(netns)
+        .join("hosts");
+    let hosts_c = CString::new(hosts.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Other("bad path".into()))?;
     let etc_hosts = CString::new("/etc/hosts").expect("no NUL");
     let sys_c = CString::new("/sys").expect("no NUL");
     let sysfs = CString::new("sysfs").expect("no NUL");
@@ -89,17 +103,36 @@ pub fn node_command(netns: &str, node: &str, cmd: &[String]) -> Result<std::proc
                 return Err(std::io::Error::last_os_error());
             }
             // Keep mount changes private to this command.
-            if libc::mount(none.as_ptr(), root.as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) != 0 {
+            if libc::mount(
+                none.as_ptr(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if have_hosts
-                && libc::mount(hosts_c.as_ptr(), etc_hosts.as_ptr(), none.as_ptr(), libc::MS_BIND, std::ptr::null()) != 0
+                && libc::mount(
+                    hosts_c.as_ptr(),
+                    etc_hosts.as_ptr(),
+                    none.as_ptr(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }
             // A sysfs of this namespace, so /sys/class/net lists the node's interfaces.
             if libc::umount2(sys_c.as_ptr(), libc::MNT_DETACH) == 0 {
-                libc::mount(sysfs.as_ptr(), sys_c.as_ptr(), sysfs.as_ptr(), 0, std::ptr::null());
+                libc::mount(
+                    sysfs.as_ptr(),
+                    sys_c.as_ptr(),
+                    sysfs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                );
             }
             libc::sethostname(hostname.as_ptr().cast(), hostname.len());
             Ok(())

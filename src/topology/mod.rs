@@ -53,7 +53,11 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Error {
         None => "file".to_string(),
     };
     let message = e.message().trim().replace('\n', " ");
-    Error::Topology { file: file.into(), place, message }
+    Error::Topology {
+        file: file.into(),
+        place,
+        message,
+    }
 }
 
 /// 1-based line and column of a byte offset.

@@ -62,7 +62,9 @@ impl Node {
     }
     /// The address other nodes' /etc/hosts give this node: its first interface address.
     pub fn primary_address(&self) -> Option<Ipv4Addr> {
-        self.interfaces.iter().find_map(|i| i.address.map(|a| a.addr()))
+        self.interfaces
+            .iter()
+            .find_map(|i| i.address.map(|a| a.addr()))
     }
 }
 
@@ -216,26 +218,41 @@ impl Topology {
 
     /// Comma-separated node names, for error messages.
     pub fn node_names(&self) -> String {
-        self.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The node called `name`, or a usage error listing the nodes.
     pub fn require_node(&self, name: &str) -> crate::Result<&Node> {
         self.node(name).ok_or_else(|| {
-            crate::Error::Usage(format!("unknown node '{name}' in lab '{}' (its nodes: {})", self.name, self.node_names()))
+            crate::Error::Usage(format!(
+                "unknown node '{name}' in lab '{}' (its nodes: {})",
+                self.name,
+                self.node_names()
+            ))
         })
     }
 
     /// /etc/hosts text listing every node by name (primary address), and every other
     /// address as `<node>-<interface>`.
     pub fn hosts_file(&self) -> String {
-        let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        let mut out =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for node in &self.nodes {
             let primary = node.primary_address();
             for iface in &node.interfaces {
                 let Some(addr) = iface.address else { continue };
                 if Some(addr.addr()) == primary {
-                    out.push_str(&format!("{}\t{} {}-{}\n", addr.addr(), node.name, node.name, iface.name));
+                    out.push_str(&format!(
+                        "{}\t{} {}-{}\n",
+                        addr.addr(),
+                        node.name,
+                        node.name,
+                        iface.name
+                    ));
                 } else {
                     out.push_str(&format!("{}\t{}-{}\n", addr.addr(), node.name, iface.name));
                 }

@@ -1,9 +1,9 @@
 //! Raw topology -> validated model. Every error names the file, the place (a path such as
 //! `networks.net1.members[2].address`) and the offending value.
 
+use super::IFNAME_MAX;
 use super::model::*;
 use super::raw::*;
-use super::IFNAME_MAX;
 use crate::error::{Error, Result};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +17,11 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn err(&self, place: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Topology { file: self.file.to_string(), place: place.into(), message: message.into() }
+        Error::Topology {
+            file: self.file.to_string(),
+            place: place.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -27,7 +31,9 @@ pub fn check_lab_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 12
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -41,7 +47,9 @@ fn check_node_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 32
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -56,13 +64,21 @@ fn check_ifname(name: &str) -> std::result::Result<(), String> {
         return Err("interface name is empty".into());
     }
     if name.len() > IFNAME_MAX {
-        return Err(format!("interface name '{name}' is {} bytes long, longer than {IFNAME_MAX}", name.len()));
+        return Err(format!(
+            "interface name '{name}' is {} bytes long, longer than {IFNAME_MAX}",
+            name.len()
+        ));
     }
     if name == "lo" || name == "." || name == ".." {
         return Err(format!("interface name '{name}' is reserved"));
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("interface name '{name}' has a character the kernel refuses ('/', ':' or a space)"));
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "interface name '{name}' has a character the kernel refuses ('/', ':' or a space)"
+        ));
     }
     Ok(())
 }
@@ -76,23 +92,35 @@ fn check_mtu(c: &Checker, place: &str, mtu: Option<u32>) -> Result<u32> {
 }
 
 fn parse_prefix(c: &Checker, place: &str, s: &str) -> Result<Ipv4Net> {
-    let net: Ipv4Net =
-        s.parse().map_err(|_| c.err(place, format!("'{s}' is not an IPv4 prefix like 140.252.1.0/24")))?;
+    let net: Ipv4Net = s.parse().map_err(|_| {
+        c.err(
+            place,
+            format!("'{s}' is not an IPv4 prefix like 140.252.1.0/24"),
+        )
+    })?;
     if net.network() != net.addr() {
-        return Err(c.err(place, format!("'{s}' has host bits set (did you mean {}?)", net.trunc())));
+        return Err(c.err(
+            place,
+            format!("'{s}' has host bits set (did you mean {}?)", net.trunc()),
+        ));
     }
     Ok(net)
 }
 
 fn parse_addr(c: &Checker, place: &str, s: &str) -> Result<Ipv4Addr> {
-    s.parse().map_err(|_| c.err(place, format!("'{s}' is not an IPv4 address")))
+    s.parse()
+        .map_err(|_| c.err(place, format!("'{s}' is not an IPv4 address")))
 }
 
 /// An interface address: `A.B.C.D` takes the network's prefix, `A.B.C.D/N` must agree with it.
 fn parse_if_addr(c: &Checker, place: &str, s: &str, subnet: Option<Ipv4Net>) -> Result<Ipv4Net> {
     let net = if s.contains('/') {
-        s.parse::<Ipv4Net>()
-            .map_err(|_| c.err(place, format!("'{s}' is not an IPv4 address with prefix like 140.252.13.65/27")))?
+        s.parse::<Ipv4Net>().map_err(|_| {
+            c.err(
+                place,
+                format!("'{s}' is not an IPv4 address with prefix like 140.252.13.65/27"),
+            )
+        })?
     } else {
         let addr = parse_addr(c, place, s)?;
         match subnet {
@@ -105,12 +133,21 @@ fn parse_if_addr(c: &Checker, place: &str, s: &str, subnet: Option<Ipv4Net>) -> 
             return Err(c.err(place, format!("{} is outside {sn}", net.addr())));
         }
         if net.prefix_len() != sn.prefix_len() {
-            return Err(c.err(place, format!("{net} has a different prefix length than its network {sn}")));
+            return Err(c.err(
+                place,
+                format!("{net} has a different prefix length than its network {sn}"),
+            ));
         }
     }
     let a = net.addr();
     if net.prefix_len() < 31 && (a == net.network() || a == net.broadcast()) {
-        return Err(c.err(place, format!("{net} is the network or broadcast address of {}", net.trunc())));
+        return Err(c.err(
+            place,
+            format!(
+                "{net} is the network or broadcast address of {}",
+                net.trunc()
+            ),
+        ));
     }
     if a.is_loopback() || a.is_multicast() || a.is_unspecified() || a.is_broadcast() {
         return Err(c.err(place, format!("{a} cannot be a host address")));
@@ -129,15 +166,25 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
     let c = Checker { file };
     check_lab_name(&raw.name).map_err(|m| c.err("name", m))?;
     if raw.nodes.0.is_empty() {
-        return Err(c.err("nodes", "the topology has no nodes: add at least one [nodes.NAME] table"));
+        return Err(c.err(
+            "nodes",
+            "the topology has no nodes: add at least one [nodes.NAME] table",
+        ));
     }
-    let default_priv = parse_privileges(&c, "defaults.privileges", raw.defaults.privileges.as_deref())?;
+    let default_priv = parse_privileges(
+        &c,
+        "defaults.privileges",
+        raw.defaults.privileges.as_deref(),
+    )?;
 
     let mut node_index: HashMap<String, usize> = HashMap::new();
     for (i, (name, _)) in raw.nodes.0.iter().enumerate() {
         check_node_name(name).map_err(|m| c.err(format!("nodes.{name}"), m))?;
         if node_index.insert(name.clone(), i).is_some() {
-            return Err(c.err(format!("nodes.{name}"), format!("node '{name}' is defined twice")));
+            return Err(c.err(
+                format!("nodes.{name}"),
+                format!("node '{name}' is defined twice"),
+            ));
         }
     }
     let mut ifaces: Vec<NodeIfaces> = raw.nodes.0.iter().map(|_| NodeIfaces::default()).collect();
@@ -162,18 +209,33 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         if let Some(first) = slot.places.get(&ep.interface) {
             return Err(c.err(
                 format!("{place}.interface"),
-                format!("node '{}' already has an interface '{}' (at {first})", ep.node, ep.interface),
+                format!(
+                    "node '{}' already has an interface '{}' (at {first})",
+                    ep.node, ep.interface
+                ),
             ));
         }
         if let Some(a) = address {
             if let Some(first) = addr_owner.get(&a.addr()) {
-                return Err(c.err(format!("{place}.address"), format!("duplicate address {} (also at {first})", a.addr())));
+                return Err(c.err(
+                    format!("{place}.address"),
+                    format!("duplicate address {} (also at {first})", a.addr()),
+                ));
             }
             addr_owner.insert(a.addr(), place.clone());
         }
         slot.places.insert(ep.interface.clone(), place);
-        slot.interfaces.push(Interface { name: ep.interface.clone(), address, mtu, attachment });
-        Ok(Endpoint { node: ep.node.clone(), interface: ep.interface.clone(), address })
+        slot.interfaces.push(Interface {
+            name: ep.interface.clone(),
+            address,
+            mtu,
+            attachment,
+        });
+        Ok(Endpoint {
+            node: ep.node.clone(),
+            interface: ep.interface.clone(),
+            address,
+        })
     };
 
     // Networks.
@@ -188,7 +250,12 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         let kind = match n.kind.as_deref().unwrap_or("linux") {
             "linux" => NetworkKind::Linux,
             "ovs" => NetworkKind::Ovs,
-            other => return Err(c.err(format!("{place}.kind"), format!("unknown kind '{other}' (use \"linux\" or \"ovs\")"))),
+            other => {
+                return Err(c.err(
+                    format!("{place}.kind"),
+                    format!("unknown kind '{other}' (use \"linux\" or \"ovs\")"),
+                ));
+            }
         };
         let subnet = parse_prefix(&c, &format!("{place}.subnet"), &n.subnet)?;
         let mtu = check_mtu(&c, &format!("{place}.mtu"), n.mtu)?;
@@ -196,12 +263,29 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         for (mi, m) in n.members.iter().enumerate() {
             let mplace = format!("{place}.members[{mi}]");
             let address = match &m.address {
-                Some(s) => Some(parse_if_addr(&c, &format!("{mplace}.address"), s, Some(subnet))?),
+                Some(s) => Some(parse_if_addr(
+                    &c,
+                    &format!("{mplace}.address"),
+                    s,
+                    Some(subnet),
+                )?),
                 None => None,
             };
-            members.push(add_endpoint(mplace, m, address, mtu, Attachment::Network { index: ni })?);
+            members.push(add_endpoint(
+                mplace,
+                m,
+                address,
+                mtu,
+                Attachment::Network { index: ni },
+            )?);
         }
-        networks.push(Network { name: name.clone(), kind, subnet, mtu, members });
+        networks.push(Network {
+            name: name.clone(),
+            kind,
+            subnet,
+            mtu,
+            members,
+        });
     }
 
     // Point-to-point links.
@@ -210,7 +294,13 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         let place = format!("links[{li}]");
         let mtu = check_mtu(&c, &format!("{place}.mtu"), l.mtu)?;
         if l.a.node == l.b.node {
-            return Err(c.err(&place, format!("both ends are on node '{}': a link joins two nodes", l.a.node)));
+            return Err(c.err(
+                &place,
+                format!(
+                    "both ends are on node '{}': a link joins two nodes",
+                    l.a.node
+                ),
+            ));
         }
         let addr_a = match &l.a.address {
             Some(s) => Some(parse_if_addr(&c, &format!("{place}.a.address"), s, None)?),
@@ -220,9 +310,24 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
             Some(s) => Some(parse_if_addr(&c, &format!("{place}.b.address"), s, None)?),
             None => None,
         };
-        let a = add_endpoint(format!("{place}.a"), &l.a, addr_a, mtu, Attachment::Link { index: li })?;
-        let b = add_endpoint(format!("{place}.b"), &l.b, addr_b, mtu, Attachment::Link { index: li })?;
-        let name = l.name.clone().unwrap_or_else(|| format!("{}-{}", a.node, b.node));
+        let a = add_endpoint(
+            format!("{place}.a"),
+            &l.a,
+            addr_a,
+            mtu,
+            Attachment::Link { index: li },
+        )?;
+        let b = add_endpoint(
+            format!("{place}.b"),
+            &l.b,
+            addr_b,
+            mtu,
+            Attachment::Link { index: li },
+        )?;
+        let name = l
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", a.node, b.node));
         links.push(Link { name, mtu, a, b });
     }
 
@@ -241,19 +346,38 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
                 ));
             }
             if addr.addr() == host_address.addr() {
-                return Err(c.err("uplink.host_address", format!("duplicate address {}", addr.addr())));
+                return Err(c.err(
+                    "uplink.host_address",
+                    format!("duplicate address {}", addr.addr()),
+                ));
             }
             check_ifname(&u.host_interface).map_err(|m| c.err("uplink.host_interface", m))?;
-            let ep = RawEndpoint { node: u.node.clone(), interface: u.interface.clone(), address: None };
+            let ep = RawEndpoint {
+                node: u.node.clone(),
+                interface: u.interface.clone(),
+                address: None,
+            };
             let node = add_endpoint(place.to_string(), &ep, Some(addr), mtu, Attachment::Uplink)?;
             if let Some(first) = addr_owner.get(&host_address.addr()) {
-                return Err(c.err("uplink.host_address", format!("duplicate address {} (also at {first})", host_address.addr())));
+                return Err(c.err(
+                    "uplink.host_address",
+                    format!(
+                        "duplicate address {} (also at {first})",
+                        host_address.addr()
+                    ),
+                ));
             }
             let mut host_routes = Vec::new();
             for (i, r) in u.host_routes.iter().enumerate() {
                 host_routes.push(parse_prefix(&c, &format!("uplink.host_routes[{i}]"), r)?);
             }
-            Some(Uplink { node, host_interface: u.host_interface.clone(), host_address, host_routes, mtu })
+            Some(Uplink {
+                node,
+                host_interface: u.host_interface.clone(),
+                host_address,
+                host_routes,
+                mtu,
+            })
         }
     };
 
@@ -279,22 +403,37 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
             } else {
                 parse_prefix(&c, &format!("{rplace}.to"), &r.to)?
             };
-            if let Some(dev) = &r.dev {
-                if !interfaces.iter().any(|i| &i.name == dev && i.attachment != Attachment::Uplink) {
-                    return Err(c.err(
-                        format!("{rplace}.dev"),
-                        format!("node '{name}' has no interface '{dev}' (its interfaces: {})", iface_list(&interfaces)),
-                    ));
-                }
+            if let Some(dev) = &r.dev
+                && !interfaces
+                    .iter()
+                    .any(|i| &i.name == dev && i.attachment != Attachment::Uplink)
+            {
+                return Err(c.err(
+                    format!("{rplace}.dev"),
+                    format!(
+                        "node '{name}' has no interface '{dev}' (its interfaces: {})",
+                        iface_list(&interfaces)
+                    ),
+                ));
             }
             let via = match &r.via {
                 Some(s) => Some(parse_addr(&c, &format!("{rplace}.via"), s)?),
                 None => None,
             };
             if via.is_none() && r.dev.is_none() {
-                return Err(c.err(&rplace, format!("route to {} needs `via` (a gateway) or `dev` (a device route)", r.to)));
+                return Err(c.err(
+                    &rplace,
+                    format!(
+                        "route to {} needs `via` (a gateway) or `dev` (a device route)",
+                        r.to
+                    ),
+                ));
             }
-            let route = Route { to, via, dev: r.dev.clone() };
+            let route = Route {
+                to,
+                via,
+                dev: r.dev.clone(),
+            };
             if routes.iter().any(|x| x.to == to) {
                 return Err(c.err(&rplace, format!("node '{name}' has two routes to {}", r.to)));
             }
@@ -312,18 +451,34 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
                 .filter(|(dev, net)| net.contains(&gw) && r.dev.as_ref().is_none_or(|d| d == dev))
                 .collect();
             if reach.is_empty() {
-                let subnets: Vec<String> = connected.iter().map(|(d, n)| format!("{n} on {d}")).collect();
+                let subnets: Vec<String> = connected
+                    .iter()
+                    .map(|(d, n)| format!("{n} on {d}"))
+                    .collect();
                 return Err(c.err(
                     rplace,
                     format!(
                         "gateway {gw} is on no connected subnet of node '{name}'{} (connected: {})",
-                        r.dev.as_ref().map(|d| format!(" through {d}")).unwrap_or_default(),
-                        if subnets.is_empty() { "none".to_string() } else { subnets.join(", ") }
+                        r.dev
+                            .as_ref()
+                            .map(|d| format!(" through {d}"))
+                            .unwrap_or_default(),
+                        if subnets.is_empty() {
+                            "none".to_string()
+                        } else {
+                            subnets.join(", ")
+                        }
                     ),
                 ));
             }
-            if interfaces.iter().any(|i| i.address.map(|a| a.addr()) == Some(gw)) {
-                return Err(c.err(rplace, format!("gateway {gw} is node '{name}''s own address")));
+            if interfaces
+                .iter()
+                .any(|i| i.address.map(|a| a.addr()) == Some(gw))
+            {
+                return Err(c.err(
+                    rplace,
+                    format!("gateway {gw} is node '{name}''s own address"),
+                ));
             }
         }
         // Device routes before gateway routes, so that gateways resolve through them.
@@ -335,24 +490,42 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
             if !interfaces.iter().any(|i| i.name == p.interface) {
                 return Err(c.err(
                     format!("{pplace}.interface"),
-                    format!("node '{name}' has no interface '{}' (its interfaces: {})", p.interface, iface_list(&interfaces)),
+                    format!(
+                        "node '{name}' has no interface '{}' (its interfaces: {})",
+                        p.interface,
+                        iface_list(&interfaces)
+                    ),
                 ));
             }
             if !rn.router {
-                return Err(c.err(&pplace, format!("proxy ARP forwards packets: set `router = true` on node '{name}'")));
+                return Err(c.err(
+                    &pplace,
+                    format!("proxy ARP forwards packets: set `router = true` on node '{name}'"),
+                ));
             }
             let mut addresses = Vec::new();
             for (ai, a) in p.addresses.iter().enumerate() {
                 addresses.push(parse_addr(&c, &format!("{pplace}.addresses[{ai}]"), a)?);
             }
-            proxy_arp.push(ProxyArp { interface: p.interface.clone(), addresses });
+            proxy_arp.push(ProxyArp {
+                interface: p.interface.clone(),
+                addresses,
+            });
         }
         let mut sysctls = BTreeMap::new();
         for (k, v) in &rn.sysctls {
             let ok = !k.is_empty()
-                && k.split('.').all(|p| !p.is_empty() && p != ".." && p.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'));
+                && k.split('.').all(|p| {
+                    !p.is_empty()
+                        && p != ".."
+                        && p.chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                });
             if !ok {
-                return Err(c.err(format!("{place}.sysctls"), format!("'{k}' is not a sysctl name under net. like \"ipv4.tcp_sack\"")));
+                return Err(c.err(
+                    format!("{place}.sysctls"),
+                    format!("'{k}' is not a sysctl name under net. like \"ipv4.tcp_sack\""),
+                ));
             }
             if v.contains('\n') {
                 return Err(c.err(format!("{place}.sysctls.{k}"), "value has a newline"));
@@ -371,12 +544,27 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         });
     }
 
-    Ok(Topology { name: raw.name, description: raw.description, nodes, networks, links, uplink })
+    Ok(Topology {
+        name: raw.name,
+        description: raw.description,
+        nodes,
+        networks,
+        links,
+        uplink,
+    })
 }
 
 fn iface_list(ifaces: &[Interface]) -> String {
-    let v: Vec<&str> = ifaces.iter().filter(|i| i.attachment != Attachment::Uplink).map(|i| i.name.as_str()).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    let v: Vec<&str> = ifaces
+        .iter()
+        .filter(|i| i.attachment != Attachment::Uplink)
+        .map(|i| i.name.as_str())
+        .collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn parse_privileges(c: &Checker, place: &str, s: Option<&str>) -> Result<Privileges> {
@@ -384,6 +572,11 @@ fn parse_privileges(c: &Checker, place: &str, s: Option<&str>) -> Result<Privile
         None | Some("auto") => Ok(Privileges::Auto),
         Some("privileged") => Ok(Privileges::Privileged),
         Some("capabilities") => Ok(Privileges::Capabilities),
-        Some(other) => Err(c.err(place, format!("unknown privileges '{other}' (use \"auto\", \"privileged\" or \"capabilities\")"))),
+        Some(other) => Err(c.err(
+            place,
+            format!(
+                "unknown privileges '{other}' (use \"auto\", \"privileged\" or \"capabilities\")"
+            ),
+        )),
     }
 }

@@ -85,7 +85,11 @@ impl Out {
             "`{}` exited {}{}\n--- stdout:\n{}--- stderr:\n{}",
             self.what,
             self.code,
-            if self.timed_out { " (killed: timed out)" } else { "" },
+            if self.timed_out {
+                " (killed: timed out)"
+            } else {
+                ""
+            },
             self.stdout,
             self.stderr
         )
@@ -93,7 +97,10 @@ impl Out {
 
     /// The non-empty lines of stderr.
     pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
     }
 }
 
@@ -141,14 +148,22 @@ impl Bg {
             .stdout(stdout.unwrap_or_else(Stdio::piped))
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut readers = vec![reader(child.stderr.take().expect("piped"), stderr.clone())];
         if collect_stdout {
             readers.push(reader(child.stdout.take().expect("piped"), stdout.clone()));
         }
-        Bg { what, child: Some(child), stdout, stderr, readers }
+        Bg {
+            what,
+            child: Some(child),
+            stdout,
+            stderr,
+            readers,
+        }
     }
 
     /// Its pid.
@@ -168,7 +183,14 @@ impl Bg {
             if self.stderr_so_far().contains(needle) {
                 return true;
             }
-            let exited = self.child.as_mut().expect("running").try_wait().ok().flatten().is_some();
+            let exited = self
+                .child
+                .as_mut()
+                .expect("running")
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some();
             if exited || Instant::now() >= deadline {
                 return self.stderr_so_far().contains(needle);
             }
@@ -194,7 +216,9 @@ impl Bg {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 Ok(None) => {
                     timed_out = true;
                     // SAFETY: kill(2) of our own child's process group.
@@ -252,7 +276,9 @@ pub fn sh(program: &str, args: &[&str], timeout: Duration) -> Out {
 
 /// Run a program that must succeed (within 20 s); its stdout.
 pub fn must(program: &str, args: &[&str]) -> String {
-    sh(program, args, Duration::from_secs(20)).expect_ok().stdout
+    sh(program, args, Duration::from_secs(20))
+        .expect_ok()
+        .stdout
 }
 
 /// `tcplab ARGS...`, nothing else on the command line.
@@ -267,7 +293,13 @@ pub fn tcplab(args: &[&str]) -> Out {
 /// A lab name unique to this test process: `t<tag><pid in hex>` (at most 12 characters).
 pub fn lab_name(tag: &str) -> String {
     let name = format!("t{tag}{:x}", std::process::id() & 0xffff);
-    assert!(name.len() <= 12 && tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "bad lab tag {tag}");
+    assert!(
+        name.len() <= 12
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "bad lab tag {tag}"
+    );
     name
 }
 
@@ -282,12 +314,18 @@ pub struct Lab {
 impl Lab {
     /// The built-in course topology as lab `t<tag><pid>`.
     pub fn new(tag: &str) -> Lab {
-        Lab { name: lab_name(tag), topology: None }
+        Lab {
+            name: lab_name(tag),
+            topology: None,
+        }
     }
 
     /// A topology file as lab `t<tag><pid>`.
     pub fn with_topology(tag: &str, file: &Path) -> Lab {
-        Lab { name: lab_name(tag), topology: Some(file.to_path_buf()) }
+        Lab {
+            name: lab_name(tag),
+            topology: Some(file.to_path_buf()),
+        }
     }
 
     /// `tcplab --lab NAME --runtime netns [--topology FILE]`, to add a command to.
@@ -323,13 +361,23 @@ impl Lab {
     /// `up` (with an uplink if given), which must succeed.
     pub fn up(&self, uplink: Option<&str>) {
         let out = run(self.up_cmd(true, uplink), Duration::from_secs(60));
-        assert!(out.ok(), "lab {} did not come up: {}", self.name, out.describe());
+        assert!(
+            out.ok(),
+            "lab {} did not come up: {}",
+            self.name,
+            out.describe()
+        );
     }
 
     /// `down`, which must succeed.
     pub fn down(&self) {
         let out = self.tcplab(&["-q", "down"]);
-        assert!(out.ok(), "lab {} did not go down: {}", self.name, out.describe());
+        assert!(
+            out.ok(),
+            "lab {} did not go down: {}",
+            self.name,
+            out.describe()
+        );
     }
 
     /// `tcplab exec NODE ARGS...` with a time limit.
@@ -354,7 +402,8 @@ impl Lab {
     /// `status --json`, parsed.
     pub fn status(&self) -> Value {
         let out = self.tcplab(&["status", "--json"]).expect_ok();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
     }
 
     /// The record file of the lab.
@@ -365,7 +414,10 @@ impl Lab {
     /// Named namespaces of this lab that exist now.
     pub fn namespaces(&self) -> Vec<String> {
         let prefix = format!("tcplab-{}", self.name);
-        netns_names().into_iter().filter(|n| *n == prefix || n.starts_with(&format!("{prefix}-"))).collect()
+        netns_names()
+            .into_iter()
+            .filter(|n| *n == prefix || n.starts_with(&format!("{prefix}-")))
+            .collect()
     }
 }
 
@@ -386,7 +438,11 @@ impl Drop for Lab {
 
 /// Names of the host's named network namespaces.
 pub fn netns_names() -> Vec<String> {
-    must("ip", &["netns", "list"]).lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect()
+    must("ip", &["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Each node of a `status --json` with its IPv4 addresses (without prefix length).
@@ -401,7 +457,14 @@ pub fn node_addresses(status: &Value) -> Vec<(String, Vec<String>)> {
                 .expect("node has interfaces[]")
                 .iter()
                 .flat_map(|i| i["addresses"].as_array().cloned().unwrap_or_default())
-                .map(|a| a.as_str().expect("address is a string").split('/').next().unwrap().to_string())
+                .map(|a| {
+                    a.as_str()
+                        .expect("address is a string")
+                        .split('/')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
                 .collect();
             (name, addrs)
         })
@@ -435,9 +498,17 @@ pub fn mesh_failures(lab: &Lab, extra: &[&str]) -> Vec<String> {
         assert!(!a.is_empty(), "node {n} has no address in status --json");
     }
     let total: usize = nodes.iter().map(|(_, a)| a.len()).sum();
-    assert!(total >= 11, "the course lab has at least 11 addresses, status shows {total}");
+    assert!(
+        total >= 11,
+        "the course lab has at least 11 addresses, status shows {total}"
+    );
     let pings = nodes.len() * (total + extra.len()) - total;
-    eprintln!("lab {}: {pings} pings from {} nodes to {total} addresses and {:?}", lab.name, nodes.len(), extra);
+    eprintln!(
+        "lab {}: {pings} pings from {} nodes to {total} addresses and {:?}",
+        lab.name,
+        nodes.len(),
+        extra
+    );
     std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
@@ -451,7 +522,11 @@ pub fn mesh_failures(lab: &Lab, extra: &[&str]) -> Vec<String> {
                 s.spawn(move || {
                     let mut failed = Vec::new();
                     for t in &targets {
-                        let out = lab.exec_t(from, &["ping", "-n", "-c1", "-W2", t], Duration::from_secs(10));
+                        let out = lab.exec_t(
+                            from,
+                            &["ping", "-n", "-c1", "-W2", t],
+                            Duration::from_secs(10),
+                        );
                         if !out.ok() {
                             failed.push(format!("{from} -> {t}: {}", out.describe()));
                         }
@@ -460,7 +535,10 @@ pub fn mesh_failures(lab: &Lab, extra: &[&str]) -> Vec<String> {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("ping thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("ping thread"))
+            .collect()
     })
 }
 
@@ -506,7 +584,10 @@ impl Drop for TempDir {
 /// sha256 of a file (with `sha256sum`).
 pub fn sha256(path: &Path) -> String {
     let out = must("sha256sum", &[path.to_str().unwrap()]);
-    out.split_whitespace().next().expect("sha256sum output").to_string()
+    out.split_whitespace()
+        .next()
+        .expect("sha256sum output")
+        .to_string()
 }
 
 // ------------------------------------------------------------------ host snapshots
@@ -520,7 +601,11 @@ pub struct Snapshot {
 
 fn iptables_lines(args: &[&str]) -> Vec<String> {
     let out = sh("iptables-save", args, Duration::from_secs(20));
-    assert!(out.ok(), "iptables-save is needed by the snapshot tests: {}", out.describe());
+    assert!(
+        out.ok(),
+        "iptables-save is needed by the snapshot tests: {}",
+        out.describe()
+    );
     out.stdout
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -535,12 +620,16 @@ fn strip_counters(line: &str) -> String {
     while let Some(start) = rest.find('[') {
         let after = &rest[start + 1..];
         match after.find(']') {
-            Some(end) if {
-                let inner = &after[..end];
-                inner.split_once(':').is_some_and(|(a, b)| {
-                    !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
-                })
-            } =>
+            Some(end)
+                if {
+                    let inner = &after[..end];
+                    inner.split_once(':').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && a.bytes().all(|c| c.is_ascii_digit())
+                            && b.bytes().all(|c| c.is_ascii_digit())
+                    })
+                } =>
             {
                 out.push_str(&rest[..start]);
                 rest = &after[end + 1..];
@@ -556,7 +645,9 @@ fn strip_counters(line: &str) -> String {
 }
 
 fn walk(dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     out.push(format!("dir {}", dir.display()));
     for e in rd.flatten() {
         let p = e.path();
@@ -575,15 +666,27 @@ impl Snapshot {
         let links = must("ip", &["-o", "link"])
             .lines()
             .filter_map(|l| l.split_whitespace().nth(1))
-            .map(|n| n.trim_end_matches(':').split('@').next().unwrap().to_string())
+            .map(|n| {
+                n.trim_end_matches(':')
+                    .split('@')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         s.insert("link", links);
         let norm = |t: String| -> Vec<String> {
-            t.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect()
+            t.lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|l| !l.is_empty())
+                .collect()
         };
         // IPv6 link-local addresses are the kernel's (and change state, "tentative", on their
         // own): tcplab never adds an address in fe80::/10, and a link it leaves shows in "link".
-        let addrs = norm(must("ip", &["-o", "addr"])).into_iter().filter(|l| !l.contains(" inet6 fe80:")).collect();
+        let addrs = norm(must("ip", &["-o", "addr"]))
+            .into_iter()
+            .filter(|l| !l.contains(" inet6 fe80:"))
+            .collect();
         s.insert("addr", addrs);
         s.insert("route", norm(must("ip", &["route"])));
         s.insert("netns", netns_names());
@@ -593,8 +696,12 @@ impl Snapshot {
         walk(&state_dir(), &mut files);
         walk(Path::new("/etc/netns"), &mut files);
         s.insert("files", files);
-        let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("reading ip_forward");
-        s.insert("sysctl", vec![format!("net.ipv4.ip_forward = {}", fwd.trim())]);
+        let fwd =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("reading ip_forward");
+        s.insert(
+            "sysctl",
+            vec![format!("net.ipv4.ip_forward = {}", fwd.trim())],
+        );
         for v in s.values_mut() {
             v.sort();
         }
@@ -615,13 +722,18 @@ impl Snapshot {
             .collect();
         let others = other_labs(&[self, after], ours);
         let foreign = |l: &str| names_other_lab(l, ours, &others);
-        let foreign_files = [self, after]
-            .iter()
-            .any(|s| s.sections.get("files").is_some_and(|f| f.iter().any(|l| foreign(l))));
+        let foreign_files = [self, after].iter().any(|s| {
+            s.sections
+                .get("files")
+                .is_some_and(|f| f.iter().any(|l| foreign(l)))
+        });
         let mut out = Vec::new();
         for (section, before_lines) in &self.sections {
             let after_lines = after.sections.get(section).cloned().unwrap_or_default();
-            for (sign, a, b) in [("-", before_lines, &after_lines), ("+", &after_lines, before_lines)] {
+            for (sign, a, b) in [
+                ("-", before_lines, &after_lines),
+                ("+", &after_lines, before_lines),
+            ] {
                 let mut rest = b.clone();
                 for l in a {
                     if let Some(pos) = rest.iter().position(|x| x == l) {
@@ -638,7 +750,10 @@ impl Snapshot {
                     }
                     // Whether tcplab's own directories exist depends on other labs too.
                     let state_dir_line = format!("dir {}", state_dir().display());
-                    if *section == "files" && foreign_files && (*l == state_dir_line || l == "dir /etc/netns") {
+                    if *section == "files"
+                        && foreign_files
+                        && (*l == state_dir_line || l == "dir /etc/netns")
+                    {
                         continue;
                     }
                     out.push(format!("{sign} {section}: {l}"));
@@ -651,7 +766,11 @@ impl Snapshot {
     /// Panic, listing every difference, unless the host is as it was.
     pub fn assert_same(&self, after: &Snapshot, ours: &[&str], when: &str) {
         let d = self.diff(after, ours);
-        assert!(d.is_empty(), "{when}: the host is not as it was before (- gone, + new):\n{}", d.join("\n"));
+        assert!(
+            d.is_empty(),
+            "{when}: the host is not as it was before (- gone, + new):\n{}",
+            d.join("\n")
+        );
     }
 }
 
@@ -660,7 +779,11 @@ fn other_labs(snaps: &[&Snapshot], ours: &[&str]) -> Vec<String> {
     let mut labs = std::collections::BTreeSet::new();
     for s in snaps {
         for l in s.sections.values().flatten() {
-            labs.extend(lab_tokens(l).into_iter().filter(|t| !ours.contains(&t.as_str())));
+            labs.extend(
+                lab_tokens(l)
+                    .into_iter()
+                    .filter(|t| !ours.contains(&t.as_str())),
+            );
         }
     }
     labs.into_iter().collect()
@@ -686,7 +809,8 @@ fn names_other_lab(line: &str, ours: &[&str], others: &[String]) -> bool {
     others.iter().any(|o| {
         let port = format!("tl{:04x}", lab_hash(o));
         let bridge = format!("{o}-");
-        line.split(|c: char| c.is_whitespace() || c == ':' || c == '@').any(|w| w.starts_with(&port) || w.starts_with(&bridge))
+        line.split(|c: char| c.is_whitespace() || c == ':' || c == '@')
+            .any(|w| w.starts_with(&port) || w.starts_with(&bridge))
     })
 }
 
@@ -698,7 +822,10 @@ fn lab_tokens(line: &str) -> Vec<String> {
         let mut rest = line;
         while let Some(i) = rest.find(marker) {
             let after = &rest[i + marker.len()..];
-            let token: String = after.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit()).collect();
+            let token: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                .collect();
             if !token.is_empty() {
                 out.push(token);
             }
@@ -741,7 +868,9 @@ pub fn inet_range_users() -> Vec<String> {
         if dst == "default" {
             continue;
         }
-        let (addr, len) = dst.split_once('/').map_or((dst, 32), |(a, l)| (a, l.parse().unwrap_or(32)));
+        let (addr, len) = dst
+            .split_once('/')
+            .map_or((dst, 32), |(a, l)| (a, l.parse().unwrap_or(32)));
         if parse_v4(addr).is_some_and(|a| overlaps((a, len), INET_NET)) {
             found.push(format!("route {r}"));
         }
@@ -752,7 +881,12 @@ pub fn inet_range_users() -> Vec<String> {
             if a["family"] != "inet" {
                 continue;
             }
-            let (Some(ip), Some(len)) = (a["local"].as_str().and_then(parse_v4), a["prefixlen"].as_u64()) else { continue };
+            let (Some(ip), Some(len)) = (
+                a["local"].as_str().and_then(parse_v4),
+                a["prefixlen"].as_u64(),
+            ) else {
+                continue;
+            };
             if overlaps((ip, len as u8), INET_NET) {
                 found.push(format!("address {} on {}", a["local"], l["ifname"]));
             }
@@ -783,8 +917,16 @@ impl FakeInternet {
             users.join("; ")
         );
         let pid = std::process::id();
-        let fi = FakeInternet { netns: format!("tltest-inet-{pid}"), uplink: format!("tlup{}", pid % 10000), far_if: "inet0".into() };
-        assert!(!netns_names().contains(&fi.netns), "namespace {} exists already", fi.netns);
+        let fi = FakeInternet {
+            netns: format!("tltest-inet-{pid}"),
+            uplink: format!("tlup{}", pid % 10000),
+            far_if: "inet0".into(),
+        };
+        assert!(
+            !netns_names().contains(&fi.netns),
+            "namespace {} exists already",
+            fi.netns
+        );
         must("ip", &["netns", "add", &fi.netns]);
         // From here on the drop guard removes what exists.
         let (ns, up, far) = (fi.netns.as_str(), fi.uplink.as_str(), fi.far_if.as_str());
@@ -794,10 +936,23 @@ impl FakeInternet {
             must("ip", &a);
         };
         // No IPv6 chatter either way: only what the test sends crosses the line.
-        inside(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
-        must("ip", &["link", "add", up, "type", "veth", "peer", "name", far, "netns", ns]);
+        inside(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]);
+        must(
+            "ip",
+            &[
+                "link", "add", up, "type", "veth", "peer", "name", far, "netns", ns,
+            ],
+        );
         let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{up}/disable_ipv6"), "1");
-        must("ip", &["addr", "add", &format!("{INET_HOST}/24"), "dev", up]);
+        must(
+            "ip",
+            &["addr", "add", &format!("{INET_HOST}/24"), "dev", up],
+        );
         must("ip", &["link", "set", up, "up"]);
         inside(&["ip", "addr", "add", &format!("{INET_FAR}/24"), "dev", far]);
         inside(&["ip", "link", "set", far, "up"]);
@@ -816,8 +971,16 @@ impl FakeInternet {
 impl Drop for FakeInternet {
     fn drop(&mut self) {
         // Deleting the namespace deletes the veth pair with it.
-        let _ = sh("ip", &["link", "del", &self.uplink], Duration::from_secs(10));
-        let out = sh("ip", &["netns", "del", &self.netns], Duration::from_secs(10));
+        let _ = sh(
+            "ip",
+            &["link", "del", &self.uplink],
+            Duration::from_secs(10),
+        );
+        let out = sh(
+            "ip",
+            &["netns", "del", &self.netns],
+            Duration::from_secs(10),
+        );
         if !out.ok() {
             eprintln!("cleanup of the fake internet failed: {}", out.describe());
         }
@@ -829,14 +992,21 @@ impl Drop for FakeInternet {
 /// A topology of `nodes` hosts spread over `lans` Linux-bridge LANs (10.<lan>.0.0/16), named
 /// `name`: big enough that `up` takes a while.
 pub fn big_topology(name: &str, nodes: usize, lans: usize) -> String {
-    let mut t = format!("name = \"{name}\"\ndescription = \"generated by the integration tests\"\n\n");
+    let mut t =
+        format!("name = \"{name}\"\ndescription = \"generated by the integration tests\"\n\n");
     for i in 0..nodes {
         t += &format!("[nodes.h{i}]\n");
     }
     for lan in 0..lans {
-        t += &format!("\n[networks.lan{lan}]\nkind = \"linux\"\nsubnet = \"10.{lan}.0.0/16\"\nmembers = [\n");
+        t += &format!(
+            "\n[networks.lan{lan}]\nkind = \"linux\"\nsubnet = \"10.{lan}.0.0/16\"\nmembers = [\n"
+        );
         for i in (0..nodes).filter(|i| i % lans == lan) {
-            t += &format!("  {{ node = \"h{i}\", interface = \"eth1\", address = \"10.{lan}.{}.{}\" }},\n", i / 250, i % 250 + 1);
+            t += &format!(
+                "  {{ node = \"h{i}\", interface = \"eth1\", address = \"10.{lan}.{}.{}\" }},\n",
+                i / 250,
+                i % 250 + 1
+            );
         }
         t += "]\n";
     }
@@ -851,7 +1021,10 @@ mod tests {
     fn counters_are_stripped() {
         assert_eq!(strip_counters(":INPUT ACCEPT [12:3456]"), ":INPUT ACCEPT");
         assert_eq!(strip_counters("[1:2] -A FORWARD -j X"), "-A FORWARD -j X");
-        assert_eq!(strip_counters("-A X -m comment --comment \"[a:b]\""), "-A X -m comment --comment \"[a:b]\"");
+        assert_eq!(
+            strip_counters("-A X -m comment --comment \"[a:b]\""),
+            "-A X -m comment --comment \"[a:b]\""
+        );
     }
 
     #[test]
@@ -861,14 +1034,21 @@ mod tests {
         assert!(foreign("file /run/tcplab/tcpip.json", &["tx1"]));
         assert!(!foreign("file /run/tcplab/tx1.lock", &["tx1"]));
         assert!(!foreign("default via 192.0.2.1 dev eth0", &["tx1"]));
-        assert!(foreign("-A FORWARD -m comment --comment \"tcplab:other\" -j TCPLAB-other", &["tx1"]));
+        assert!(foreign(
+            "-A FORWARD -m comment --comment \"tcplab:other\" -j TCPLAB-other",
+            &["tx1"]
+        ));
     }
 
     #[test]
     fn other_labs_ovs_ports() {
         let others = vec!["tcpip".to_string()];
         let port = format!("tl{:04x}p3", lab_hash("tcpip"));
-        assert!(names_other_lab(&format!("308: {port} inet 10.0.0.1/24"), &["tx1"], &others));
+        assert!(names_other_lab(
+            &format!("308: {port} inet 10.0.0.1/24"),
+            &["tx1"],
+            &others
+        ));
         assert!(names_other_lab("tcpip-net1", &["tx1"], &others));
         assert!(!names_other_lab("tx1-net1", &["tx1"], &others));
         assert!(!names_other_lab("gatewayout", &["tx1"], &others));

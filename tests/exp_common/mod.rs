@@ -13,22 +13,48 @@ use std::time::Duration;
 /// The ten experiments of the issue, as (name, TOML text), read at build time from experiments/.
 pub const EXPERIMENTS: &[(&str, &str)] = &[
     ("arp", include_str!("../../experiments/arp.toml")),
-    ("proxy-arp", include_str!("../../experiments/proxy-arp.toml")),
-    ("ping-slip", include_str!("../../experiments/ping-slip.toml")),
-    ("traceroute", include_str!("../../experiments/traceroute.toml")),
-    ("routing-tables", include_str!("../../experiments/routing-tables.toml")),
-    ("udp-port-unreachable", include_str!("../../experiments/udp-port-unreachable.toml")),
-    ("fragmentation", include_str!("../../experiments/fragmentation.toml")),
-    ("tcp-handshake", include_str!("../../experiments/tcp-handshake.toml")),
+    (
+        "proxy-arp",
+        include_str!("../../experiments/proxy-arp.toml"),
+    ),
+    (
+        "ping-slip",
+        include_str!("../../experiments/ping-slip.toml"),
+    ),
+    (
+        "traceroute",
+        include_str!("../../experiments/traceroute.toml"),
+    ),
+    (
+        "routing-tables",
+        include_str!("../../experiments/routing-tables.toml"),
+    ),
+    (
+        "udp-port-unreachable",
+        include_str!("../../experiments/udp-port-unreachable.toml"),
+    ),
+    (
+        "fragmentation",
+        include_str!("../../experiments/fragmentation.toml"),
+    ),
+    (
+        "tcp-handshake",
+        include_str!("../../experiments/tcp-handshake.toml"),
+    ),
     ("tcp-rst", include_str!("../../experiments/tcp-rst.toml")),
-    ("tcp-retransmit", include_str!("../../experiments/tcp-retransmit.toml")),
+    (
+        "tcp-retransmit",
+        include_str!("../../experiments/tcp-retransmit.toml"),
+    ),
 ];
 
 /// The course topology, as shipped.
 pub const COURSE_TOPOLOGY: &str = include_str!("../../topologies/tcpip-illustrated.toml");
 
 /// The course lab's nine hosts.
-pub const HOSTS: [&str; 9] = ["aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip"];
+pub const HOSTS: [&str; 9] = [
+    "aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip",
+];
 
 /// What the tests need to know of an experiment file.
 #[derive(Debug, Clone)]
@@ -45,19 +71,35 @@ pub struct ExpInfo {
 
 /// Parse experiment `name` from [`EXPERIMENTS`].
 pub fn experiment(name: &str) -> ExpInfo {
-    let (_, text) = EXPERIMENTS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no experiment {name} in the test's list"));
-    let t: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("experiments/{name}.toml is not TOML: {e}"));
+    let (_, text) = EXPERIMENTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no experiment {name} in the test's list"));
+    let t: toml::Table =
+        toml::from_str(text).unwrap_or_else(|e| panic!("experiments/{name}.toml is not TOML: {e}"));
     let s = |v: &toml::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     let root = toml::Value::Table(t.clone());
-    let list = |k: &str| t.get(k).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let list = |k: &str| {
+        t.get(k)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
     ExpInfo {
         name: s(&root, "name").expect("experiment has a name"),
         chapter: s(&root, "chapter").expect("experiment has a chapter"),
-        checks: list("checks").iter().map(|c| s(c, "description").expect("a check has a description")).collect(),
+        checks: list("checks")
+            .iter()
+            .map(|c| s(c, "description").expect("a check has a description"))
+            .collect(),
         captures: list("steps")
             .iter()
             .filter(|st| s(st, "action").as_deref() == Some("capture"))
-            .map(|st| s(st, "name").or_else(|| s(st, "node")).expect("a capture step has a node"))
+            .map(|st| {
+                s(st, "name")
+                    .or_else(|| s(st, "node"))
+                    .expect("a capture step has a node")
+            })
             .collect(),
     }
 }
@@ -66,7 +108,11 @@ pub fn experiment(name: &str) -> ExpInfo {
 pub fn course_topology_with(edits: &[(&str, &str)]) -> String {
     let mut t = COURSE_TOPOLOGY.to_string();
     for (from, to) in edits {
-        assert_eq!(t.matches(from).count(), 1, "the course topology should hold `{from}` exactly once");
+        assert_eq!(
+            t.matches(from).count(),
+            1,
+            "the course topology should hold `{from}` exactly once"
+        );
         t = t.replacen(from, to, 1);
     }
     t
@@ -75,13 +121,27 @@ pub fn course_topology_with(edits: &[(&str, &str)]) -> String {
 /// The course topology without netb's `proxy_arp = [...]` entries.
 pub fn course_topology_without_proxy_arp() -> String {
     let t = COURSE_TOPOLOGY;
-    let start = t.find("proxy_arp = [").expect("the course topology has netb's proxy_arp entries");
-    let end = start + t[start..].find("\n]\n").expect("proxy_arp = [ ... ] ends with a line `]`") + 3;
+    let start = t
+        .find("proxy_arp = [")
+        .expect("the course topology has netb's proxy_arp entries");
+    let end = start
+        + t[start..]
+            .find("\n]\n")
+            .expect("proxy_arp = [ ... ] ends with a line `]`")
+        + 3;
     let out = format!("{}{}", &t[..start], &t[end..]);
-    assert!(!out.contains("proxy_arp"), "only one proxy_arp table in the course topology");
-    let netb = t.find("[nodes.netb]").expect("the course topology has netb");
+    assert!(
+        !out.contains("proxy_arp"),
+        "only one proxy_arp table in the course topology"
+    );
+    let netb = t
+        .find("[nodes.netb]")
+        .expect("the course topology has netb");
     let next = netb + 1 + t[netb + 1..].find("[nodes.").expect("a node after netb");
-    assert!(netb < start && start < next, "the proxy_arp entries are netb's");
+    assert!(
+        netb < start && start < next,
+        "the proxy_arp entries are netb's"
+    );
     out
 }
 
@@ -91,14 +151,17 @@ pub fn course_topology_without_proxy_arp() -> String {
 pub fn run_experiment(lab: &Lab, name: &str, out: &Path) -> Out {
     let mut c = lab.cmd();
     let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
-    c.args(["--switch", &switch, "experiment", "run", name, "--out"]).arg(out);
+    c.args(["--switch", &switch, "experiment", "run", name, "--out"])
+        .arg(out);
     run(c, Duration::from_secs(150))
 }
 
 /// `N passed, M failed` from an experiment's output (the last such line).
 pub fn summary(stdout: &str) -> Option<(usize, usize)> {
     let re = Regex::new(r"(?m)^(\d+) passed, (\d+) failed\s*$").unwrap();
-    re.captures_iter(stdout).last().map(|c| (c[1].parse().unwrap(), c[2].parse().unwrap()))
+    re.captures_iter(stdout)
+        .last()
+        .map(|c| (c[1].parse().unwrap(), c[2].parse().unwrap()))
 }
 
 /// The `PASS <description>` / `FAIL <description>` lines, as (passed, description, the line after).
@@ -113,7 +176,10 @@ pub fn results(stdout: &str) -> Vec<(bool, String, String)> {
         } else {
             continue;
         };
-        let detail = lines.get(i + 1).map(|d| d.trim().to_string()).unwrap_or_default();
+        let detail = lines
+            .get(i + 1)
+            .map(|d| d.trim().to_string())
+            .unwrap_or_default();
         out.push((passed, rest.trim().to_string(), detail));
     }
     out
@@ -122,7 +188,15 @@ pub fn results(stdout: &str) -> Vec<(bool, String, String)> {
 /// Whether `file` is well-formed XML (python3's minidom parses it); the parser's complaint if not.
 pub fn xml_error(file: &Path) -> Option<String> {
     let f = file.to_str().expect("utf-8 path");
-    let out = sh("python3", &["-c", "import sys,xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])", f], Duration::from_secs(30));
+    let out = sh(
+        "python3",
+        &[
+            "-c",
+            "import sys,xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+            f,
+        ],
+        Duration::from_secs(30),
+    );
     (!out.ok()).then(|| out.describe())
 }
 
@@ -133,7 +207,13 @@ pub fn svg_text(file: &Path) -> String {
                       if n.nodeType == n.TEXT_NODE: print(n.data)\n    \
                       for c in n.childNodes: walk(c)\n\
                   walk(xml.dom.minidom.parse(sys.argv[1]))";
-    sh("python3", &["-c", script, file.to_str().expect("utf-8 path")], Duration::from_secs(30)).expect_ok().stdout
+    sh(
+        "python3",
+        &["-c", script, file.to_str().expect("utf-8 path")],
+        Duration::from_secs(30),
+    )
+    .expect_ok()
+    .stdout
 }
 
 /// What a capture file starts with.
@@ -155,7 +235,10 @@ pub fn capture_format(bytes: &[u8]) -> CaptureFormat {
     let m = [bytes[0], bytes[1], bytes[2], bytes[3]];
     let be = u32::from_be_bytes(m);
     let le = u32::from_le_bytes(m);
-    if [be, le].iter().any(|x| *x == 0xa1b2_c3d4 || *x == 0xa1b2_3c4d) {
+    if [be, le]
+        .iter()
+        .any(|x| *x == 0xa1b2_c3d4 || *x == 0xa1b2_3c4d)
+    {
         CaptureFormat::Pcap
     } else if be == 0x0a0d_0d0a {
         CaptureFormat::Pcapng
@@ -167,7 +250,13 @@ pub fn capture_format(bytes: &[u8]) -> CaptureFormat {
 /// `tshark -n -r FILE -T fields -e F1 -e F2 ...`: one row per packet, or tshark's complaint
 /// (non-zero exit, or an error line such as "appears to have been cut short").
 pub fn tshark_fields(file: &Path, fields: &[&str]) -> Result<Vec<Vec<String>>, String> {
-    let mut args: Vec<String> = vec!["-n".into(), "-r".into(), file.display().to_string(), "-T".into(), "fields".into()];
+    let mut args: Vec<String> = vec![
+        "-n".into(),
+        "-r".into(),
+        file.display().to_string(),
+        "-T".into(),
+        "fields".into(),
+    ];
     for f in fields {
         args.push("-e".into());
         args.push(f.to_string());
@@ -175,16 +264,30 @@ pub fn tshark_fields(file: &Path, fields: &[&str]) -> Result<Vec<Vec<String>>, S
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = sh("tshark", &args, Duration::from_secs(60));
     // tshark's own errors start with "tshark:" (its warning about running as root does not).
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("tshark:")).collect();
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tshark:"))
+        .collect();
     if !out.ok() || !errors.is_empty() {
-        return Err(format!("tshark cannot read {}: {}", file.display(), out.describe()));
+        return Err(format!(
+            "tshark cannot read {}: {}",
+            file.display(),
+            out.describe()
+        ));
     }
-    Ok(out.stdout.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect())
+    Ok(out
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect())
 }
 
 /// How many packets tshark reads from `file` (it must read it without error).
 pub fn tshark_count(file: &Path) -> usize {
-    tshark_fields(file, &["frame.number"]).unwrap_or_else(|e| panic!("{e}")).len()
+    tshark_fields(file, &["frame.number"])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .len()
 }
 
 /// Files of a directory, sorted.
@@ -217,50 +320,112 @@ pub fn assert_green(tag: &str, name: &str) {
     let out_dir = dir.join(name);
     let t0 = std::time::Instant::now();
     let out = run_experiment(&lab, name, &out_dir);
-    eprintln!("experiment {name} on lab {}: exit {} in {:.1} s", lab.name, out.code, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "experiment {name} on lab {}: exit {} in {:.1} s",
+        lab.name,
+        out.code,
+        t0.elapsed().as_secs_f64()
+    );
     let what = out.describe();
-    assert_eq!(out.code, 0, "experiment {name} is not green on the netns runtime: {what}");
-    let (passed, failed) = summary(&out.stdout).unwrap_or_else(|| panic!("no `N passed, M failed` line: {what}"));
-    assert!(passed >= 1 && failed == 0, "summary says {passed} passed, {failed} failed: {what}");
-    assert_eq!(passed, exp.checks.len(), "{name} has {} checks: {what}", exp.checks.len());
+    assert_eq!(
+        out.code, 0,
+        "experiment {name} is not green on the netns runtime: {what}"
+    );
+    let (passed, failed) =
+        summary(&out.stdout).unwrap_or_else(|| panic!("no `N passed, M failed` line: {what}"));
+    assert!(
+        passed >= 1 && failed == 0,
+        "summary says {passed} passed, {failed} failed: {what}"
+    );
+    assert_eq!(
+        passed,
+        exp.checks.len(),
+        "{name} has {} checks: {what}",
+        exp.checks.len()
+    );
     let res = results(&out.stdout);
-    assert_eq!(res.len(), exp.checks.len(), "one PASS/FAIL line per check: {what}");
+    assert_eq!(
+        res.len(),
+        exp.checks.len(),
+        "one PASS/FAIL line per check: {what}"
+    );
     for c in &exp.checks {
-        assert!(res.iter().any(|(p, d, _)| *p && d == c), "no PASS line for check `{c}`: {what}");
+        assert!(
+            res.iter().any(|(p, d, _)| *p && d == c),
+            "no PASS line for check `{c}`: {what}"
+        );
     }
 
     let report_path = out_dir.join("report.md");
-    let report = std::fs::read_to_string(&report_path).unwrap_or_else(|e| panic!("{}: {e}; {what}", report_path.display()));
+    let report = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("{}: {e}; {what}", report_path.display()));
     for c in &exp.checks {
-        assert!(report.contains(c.as_str()), "report.md does not mention check `{c}`:\n{report}");
+        assert!(
+            report.contains(c.as_str()),
+            "report.md does not mention check `{c}`:\n{report}"
+        );
     }
     let files = files_in(&out_dir);
     for cap in &exp.captures {
         let pcap = out_dir.join(format!("{cap}.pcap"));
         let pcapng = out_dir.join(format!("{cap}.pcapng"));
-        assert!(pcap.exists() || pcapng.exists(), "no {cap}.pcap or {cap}.pcapng in {}: {files:?}", out_dir.display());
-        assert!(out_dir.join(format!("{cap}.svg")).exists(), "no {cap}.svg in {}: {files:?}", out_dir.display());
+        assert!(
+            pcap.exists() || pcapng.exists(),
+            "no {cap}.pcap or {cap}.pcapng in {}: {files:?}",
+            out_dir.display()
+        );
+        assert!(
+            out_dir.join(format!("{cap}.svg")).exists(),
+            "no {cap}.svg in {}: {files:?}",
+            out_dir.display()
+        );
     }
     for f in &files {
         match ext(f) {
             "svg" => {
                 if let Some(e) = xml_error(f) {
                     let text = std::fs::read_to_string(f).unwrap_or_default();
-                    panic!("{} is not well-formed XML: {e}\n--- the file:\n{text}", f.display());
+                    panic!(
+                        "{} is not well-formed XML: {e}\n--- the file:\n{text}",
+                        f.display()
+                    );
                 }
             }
             "pcap" | "pcapng" => {
                 let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-                let want = if ext(f) == "pcap" { CaptureFormat::Pcap } else { CaptureFormat::Pcapng };
-                assert_eq!(capture_format(&bytes), want, "{} does not start as a {} file does", f.display(), ext(f));
+                let want = if ext(f) == "pcap" {
+                    CaptureFormat::Pcap
+                } else {
+                    CaptureFormat::Pcapng
+                };
+                assert_eq!(
+                    capture_format(&bytes),
+                    want,
+                    "{} does not start as a {} file does",
+                    f.display(),
+                    ext(f)
+                );
                 let n = tshark_count(f);
-                assert!(n >= 1, "{} holds no packet (the checks on it passed)", f.display());
+                assert!(
+                    n >= 1,
+                    "{} holds no packet (the checks on it passed)",
+                    f.display()
+                );
                 // The report's heading of the capture gives its packet count: the file must hold as many.
                 let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-                let re = Regex::new(&format!(r"Capture `{}`[^\n(]*\((\d+) packets", regex::escape(stem))).unwrap();
+                let re = Regex::new(&format!(
+                    r"Capture `{}`[^\n(]*\((\d+) packets",
+                    regex::escape(stem)
+                ))
+                .unwrap();
                 if let Some(c) = re.captures(&report) {
                     let said: usize = c[1].parse().unwrap();
-                    assert_eq!(n, said, "report.md says capture {stem} has {said} packets, tshark reads {n} in {}", f.display());
+                    assert_eq!(
+                        n,
+                        said,
+                        "report.md says capture {stem} has {said} packets, tshark reads {n} in {}",
+                        f.display()
+                    );
                 }
             }
             _ => {}
