@@ -5,7 +5,7 @@
 # lab, next to a plain `ip` script building the course lab (benches/reference_ip_script.sh).
 # A benchmark: it prints numbers and asserts nothing about them. Needs root; about a minute.
 #
-# usage: sudo benches/updown.sh [TCPLAB_BINARY]        (default target/release/tcplab)
+# usage: sudo benches/updown.sh [TCPLAB_BINARY]        (default: the repository's target/release/tcplab)
 #   build first: cargo build --release
 # environment:
 #   RUNS=5      timed up/down pairs per scenario (after one warm-up pair)
@@ -36,10 +36,10 @@
 # ever given. A trap takes down whatever this script brought up, whatever way it exits.
 set -u
 
-BIN=${1:-target/release/tcplab}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BIN=${1:-$HERE/../target/release/tcplab}
 RUNS=${RUNS:-5}
 SETTLE=${SETTLE:-1}
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 COURSE_LAB=benchtcpip
 GEN_LAB=bench200

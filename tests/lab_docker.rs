@@ -1146,6 +1146,57 @@ fn killed_up_without_its_record_is_found_by_labels_and_removed() {
     );
 }
 
+/// 5: `down` run at once after a killed `up` (as a script does: `timeout -s KILL 1 tcplab up;
+/// tcplab down`) must also catch the containers dockerd was still creating for the dead `up`:
+/// it finishes create requests whose client is gone, a few ms later. The kill is aimed at the
+/// moment the containers are being created (measured first); each attempt checks 1.5 s after
+/// `down` that no container of the lab appeared.
+#[test]
+fn down_at_once_after_a_killed_up_catches_containers_still_being_created() {
+    docker_or_skip!();
+    let _serial = serial();
+    let lab = DLab::new("drace");
+    // When do the first containers appear, counted from the start of `up`?
+    let t0 = Instant::now();
+    let mut up = Bg::spawn(lab.up_cmd(None), None);
+    while lab.containers(true).is_empty() && t0.elapsed() < Duration::from_secs(120) {}
+    let first = t0.elapsed();
+    up.wait(Duration::from_secs(120));
+    lab.down();
+    eprintln!(
+        "the first container of an up appears after about {} ms",
+        first.as_millis()
+    );
+    let mut landed = 0;
+    for offset in [-80i64, -40, -60, -20, -100, 0, -120, 20] {
+        let delay = Duration::from_millis((first.as_millis() as i64 + offset).max(10) as u64);
+        let mut up = Bg::spawn(lab.up_cmd(None), None);
+        std::thread::sleep(delay);
+        up.kill();
+        up.wait(Duration::from_secs(30));
+        let incomplete = lab.record().is_some_and(|r| r["complete"] == false);
+        let seen = lab.containers(true).len();
+        let down = lab.tcplab(&["-q", "down"]);
+        assert!(down.ok(), "down after a killed up: {}", down.describe());
+        std::thread::sleep(Duration::from_millis(1500));
+        let left = lab.containers(true);
+        assert!(
+            left.is_empty(),
+            "`up` killed after {} ms ({seen} containers listed right after the kill), then `down` at once: {} containers \
+             appeared after `down` and are left behind: {left:?}",
+            delay.as_millis(),
+            left.len()
+        );
+        if incomplete && (1..9).contains(&seen) {
+            landed += 1;
+            if landed == 3 {
+                break;
+            }
+        }
+    }
+    eprintln!("{landed} kills landed while containers were being created");
+}
+
 // ------------------------------------------------------------------ 6: two labs
 
 /// 6: two docker labs side by side (brought up at the same time) both work; one going down

@@ -63,7 +63,7 @@ impl CaptureCmd {
     pub fn exec(&self, g: &GlobalOpts) -> Result<i32> {
         let ctx = g.resolve()?;
         let state = ctx.require_up()?;
-        let node = ctx.topology.require_node(&self.node)?;
+        let node = ctx.topology.require_node(&ctx.lab, &self.node)?;
         for i in &self.interfaces {
             if node.interface(i).is_none() {
                 let names: Vec<&str> = node.interfaces.iter().map(|x| x.name.as_str()).collect();

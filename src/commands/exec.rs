@@ -22,7 +22,7 @@ impl ExecCmd {
     pub fn exec(&self, g: &GlobalOpts) -> Result<i32> {
         let ctx = g.resolve()?;
         let state = ctx.require_up()?;
-        ctx.topology.require_node(&self.node)?;
+        ctx.topology.require_node(&ctx.lab, &self.node)?;
         crate::sys::require_root("tcplab exec")?;
         let netns = crate::plan::node_netns(&ctx.lab, &self.node);
         if !crate::sys::netns_exists(&netns) {

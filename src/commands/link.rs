@@ -2,7 +2,7 @@
 
 use super::GlobalOpts;
 use crate::error::{Error, Result};
-use crate::lab;
+use crate::lab as lab_ops;
 use clap::{Args, ValueEnum};
 
 /// Cut or restore a line, for failure experiments.
@@ -31,11 +31,11 @@ impl LinkCmd {
         let ctx = g.resolve()?;
         let state = ctx.require_up()?;
         crate::sys::require_root("tcplab link")?;
-        let targets = resolve_ends(&ctx.topology, &self.ends)?;
+        let targets = resolve_ends(&ctx.topology, &ctx.lab, &self.ends)?;
         let up = self.state == LinkState::Up;
         let plan = state.plan(&ctx.topology);
         for (node, iface) in &targets {
-            lab::set_link(&plan, node, iface, up).await?;
+            lab_ops::set_link(&plan, node, iface, up).await?;
         }
         if !g.quiet {
             let what: Vec<String> = targets.iter().map(|(n, i)| format!("{n}:{i}")).collect();
@@ -48,6 +48,7 @@ impl LinkCmd {
 /// `NODE:IFACE` -> that interface; `A B` -> both ends of the point-to-point line between them.
 pub fn resolve_ends(
     topo: &crate::topology::Topology,
+    lab: &str,
     ends: &[String],
 ) -> Result<Vec<(String, String)>> {
     match ends {
@@ -57,7 +58,7 @@ pub fn resolve_ends(
                     "'{one}' is not NODE:IFACE (e.g. bsdi:bsdiside), nor one of two NODEs of a line"
                 )));
             };
-            let n = topo.require_node(node)?;
+            let n = topo.require_node(lab, node)?;
             if n.interface(iface).is_none() {
                 let names: Vec<&str> = n.interfaces.iter().map(|i| i.name.as_str()).collect();
                 return Err(Error::Usage(format!(
@@ -68,8 +69,8 @@ pub fn resolve_ends(
             Ok(vec![(node.to_string(), iface.to_string())])
         }
         [a, b] => {
-            topo.require_node(a)?;
-            topo.require_node(b)?;
+            topo.require_node(lab, a)?;
+            topo.require_node(lab, b)?;
             let link = topo
                 .links
                 .iter()

@@ -221,7 +221,7 @@ async fn run_steps(
                 interfaces,
                 name,
             } => {
-                view.topology.require_node(node)?;
+                view.topology.require_node(view.lab, node)?;
                 let name = name.clone().unwrap_or_else(|| node.clone());
                 let netns = sys::netns_path(&crate::plan::node_netns(view.lab, node));
                 let spec = CaptureSpec {
@@ -259,7 +259,7 @@ async fn run_steps(
                 background: bg,
                 timeout,
             } => {
-                view.topology.require_node(node)?;
+                view.topology.require_node(view.lab, node)?;
                 let name = name.clone().unwrap_or_else(|| {
                     *st.unnamed += 1;
                     format!("command{}", st.unnamed)
@@ -290,13 +290,13 @@ async fn run_steps(
             }
             Step::Link { state, ends } => {
                 let up = state == "up";
-                for (node, iface) in resolve_ends(view.topology, ends)? {
+                for (node, iface) in resolve_ends(view.topology, view.lab, ends)? {
                     log(&format!("link {node}:{iface} {state}"));
                     lab::set_link(view.plan, &node, &iface, up).await?;
                 }
             }
             Step::Mtu { ends, mtu } => {
-                for (node, iface) in resolve_ends(view.topology, ends)? {
+                for (node, iface) in resolve_ends(view.topology, view.lab, ends)? {
                     log(&format!("mtu {node}:{iface} {mtu}"));
                     let rt = tokio::runtime::Handle::current();
                     let path = sys::netns_path(&crate::plan::node_netns(view.lab, &node));

@@ -225,12 +225,11 @@ impl Topology {
             .join(", ")
     }
 
-    /// The node called `name`, or a usage error listing the nodes.
-    pub fn require_node(&self, name: &str) -> crate::Result<&Node> {
+    /// The node called `name`, or a usage error naming lab `lab` and listing its nodes.
+    pub fn require_node(&self, lab: &str, name: &str) -> crate::Result<&Node> {
         self.node(name).ok_or_else(|| {
             crate::Error::Usage(format!(
-                "unknown node '{name}' in lab '{}' (its nodes: {})",
-                self.name,
+                "unknown node '{name}' in lab '{lab}' (its nodes: {})",
                 self.node_names()
             ))
         })
