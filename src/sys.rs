@@ -189,6 +189,31 @@ pub fn spawn_in_netns<T: Send + 'static>(
         .map_err(|e| Error::io("spawning a thread", e))
 }
 
+/// Whether a TCP socket listens on `port` in the namespace at `path` (read from
+/// /proc/thread-self/net/tcp by a thread inside it).
+pub fn tcp_listening(path: &Path, port: u16) -> Result<bool> {
+    in_netns(path, move || {
+        let mut found = false;
+        for file in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue;
+            };
+            found |= text.lines().skip(1).any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // local_address is ADDR:PORT in hex; state 0A is LISTEN.
+                f.len() > 3
+                    && f[3] == "0A"
+                    && f[1]
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| u16::from_str_radix(p, 16).ok())
+                        == Some(port)
+            });
+        }
+        Ok(found)
+    })
+}
+
 /// Write `value` to /proc/sys/net/<key with dots as slashes> of the calling thread's namespace.
 /// Interface names may contain dots, so `key` is given as path parts when that matters.
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {

@@ -109,6 +109,17 @@ pub enum Step {
         /// its name
         name: String,
     },
+    /// Wait until a TCP port is listening in a node (a server started in the background is
+    /// ready), at most `timeout` seconds (default 10).
+    WaitListen {
+        /// node
+        node: String,
+        /// TCP port
+        port: u16,
+        /// seconds
+        #[serde(default)]
+        timeout: Option<f64>,
+    },
     /// Sleep.
     Wait {
         /// seconds

@@ -285,6 +285,28 @@ async fn run_steps(
                     st.commands.push((name.clone(), node, cmd, out));
                 }
             }
+            Step::WaitListen {
+                node,
+                port,
+                timeout,
+            } => {
+                view.topology.require_node(view.lab, node)?;
+                let path = sys::netns_path(&crate::plan::node_netns(view.lab, node));
+                let deadline = std::time::Instant::now()
+                    + Duration::from_secs_f64(timeout.unwrap_or(10.0).max(0.0));
+                loop {
+                    if sys::tcp_listening(&path, *port)? {
+                        break;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        return Err(Error::Other(format!(
+                            "nothing listens on {node} port {port} after {:.0} s",
+                            timeout.unwrap_or(10.0)
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             Step::Wait { seconds } => {
                 tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await
             }
