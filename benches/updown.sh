@@ -61,6 +61,7 @@ say() { printf '%s\n' "$*"; }
 [[ $SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SETTLE must be a number of seconds"
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 [ -x "$BIN" ] || die "no tcplab binary at $BIN: run \`cargo build --release\` first, or pass its path"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
 # ---------------------------------------------------------------- tools (installed only if missing)
 apt_updated=0
