@@ -1246,6 +1246,7 @@ mod tests {
         u
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn tcp(
         sport: u16,
         dport: u16,

@@ -40,7 +40,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
 
 use pcap::{InterfaceStats, PcapWriter, PcapngWriter, TsResolution};
@@ -52,8 +51,9 @@ const RING_BYTES: usize = 32 << 20;
 /// A block is handed to user space at the latest this long after it got its
 /// first packet (the delay a live display can show).
 const BLOCK_TIMEOUT_MS: u32 = 50;
-/// How long a packet waits for possibly older packets of the other interfaces
-/// before it is written (longer than a block's timeout).
+/// Longest a packet waits for possibly older packets of another interface
+/// (whose kernel-side block already holds packets) before it is written;
+/// longer than a block's timeout.
 const MERGE_WINDOW_NS: u64 = (BLOCK_TIMEOUT_MS as u64 + 50) * 1_000_000;
 /// After a stop or the end of the duration, how long to wait for the last
 /// blocks to be handed over.
@@ -392,6 +392,7 @@ struct Frame {
 const BD_STATUS: usize = 8;
 const BD_NUM_PKTS: usize = 12;
 const BD_FIRST: usize = 16;
+const BD_SEQ: usize = 24;
 const H_NEXT: usize = 0;
 const H_SEC: usize = 4;
 const H_NSEC: usize = 8;
@@ -417,6 +418,8 @@ struct Ring {
     block_nr: usize,
     next_block: usize,
     cursor: Option<Cursor>,
+    /// Sequence number of the last block taken (the kernel numbers blocks from 1).
+    last_seq: u64,
     written: u64,
 }
 
@@ -523,6 +526,7 @@ impl Ring {
             block_nr,
             next_block: 0,
             cursor: None,
+            last_seq: 0,
             written: 0,
         };
 
@@ -563,6 +567,12 @@ impl Ring {
         unsafe { self.block(block).add(off).cast::<u32>().read_unaligned() }
     }
 
+    fn read_u64(&self, block: usize, off: usize) -> u64 {
+        debug_assert!(off + 8 <= self.block_size);
+        // SAFETY: as read_u32.
+        unsafe { self.block(block).add(off).cast::<u64>().read_unaligned() }
+    }
+
     fn read_u16(&self, block: usize, off: usize) -> u16 {
         debug_assert!(off + 2 <= self.block_size);
         // SAFETY: as read_u32.
@@ -573,12 +583,12 @@ impl Ring {
     fn peek(&mut self) -> Option<Frame> {
         loop {
             if let Some(c) = self.cursor {
+                // (A header that does not fit its block gives the block up.)
                 if c.remaining > 0
                     && let Some(f) = self.frame_at(c.block, c.offset)
                 {
                     return Some(f);
                 }
-                // A header that does not fit its block: give the block up.
                 self.block_status(c.block)
                     .store(libc::TP_STATUS_KERNEL, Ordering::Release);
                 self.cursor = None;
@@ -588,12 +598,39 @@ impl Ring {
             if self.block_status(b).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
                 return None;
             }
+            self.last_seq = self.read_u64(b, BD_SEQ);
             self.cursor = Some(Cursor {
                 block: b,
                 remaining: self.read_u32(b, BD_NUM_PKTS),
                 offset: self.read_u32(b, BD_FIRST) as usize,
             });
         }
+    }
+
+    /// After [`Ring::peek`] found nothing: whether the block the kernel is
+    /// filling already holds packets (they reach user space when the block
+    /// fills up or times out). A block the kernel has not opened again since
+    /// its last use keeps its old sequence number and does not count.
+    fn open_block_pending(&self) -> bool {
+        let b = self.next_block;
+        // Racy reads of kernel-written fields, used as a hint only.
+        // SAFETY: aligned fields inside the mapping.
+        let (seq, n) = unsafe {
+            let base = self.block(b);
+            (
+                std::ptr::read_volatile(base.add(BD_SEQ).cast::<u64>()),
+                AtomicU32::from_ptr(base.add(BD_NUM_PKTS).cast()).load(Ordering::Relaxed),
+            )
+        };
+        seq == self.last_seq.wrapping_add(1) && n > 0
+    }
+
+    /// True when at least half of the ring is waiting for user space: time
+    /// to write packets out even if that costs strict time order.
+    fn under_pressure(&self) -> bool {
+        let from = self.cursor.map_or(self.next_block, |c| c.block);
+        let half = (from + self.block_nr / 2) % self.block_nr;
+        self.block_status(half).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
     }
 
     fn frame_at(&self, b: usize, off: usize) -> Option<Frame> {
@@ -922,7 +959,7 @@ impl Capture {
                     break 'capture;
                 }
                 let mut best: Option<(usize, u64)> = None;
-                let mut missing = false;
+                let mut pending_elsewhere = false;
                 for (i, r) in self.rings.iter_mut().enumerate() {
                     match r.peek() {
                         Some(f) => {
@@ -930,13 +967,19 @@ impl Capture {
                                 best = Some((i, f.ts));
                             }
                         }
-                        None => missing = true,
+                        None => pending_elsewhere |= r.open_block_pending(),
                     }
                 }
                 let Some((i, ts)) = best else { break };
-                // Another interface may still hold older packets in a block
-                // the kernel has not handed over yet: wait for them a while.
-                if missing && !force && ts.saturating_add(MERGE_WINDOW_NS) > now_ns() {
+                // Another interface holds packets in a block the kernel has
+                // not handed over yet, possibly older ones: wait for that
+                // block (it times out within BLOCK_TIMEOUT_MS), unless this
+                // ring is filling up or the wait has gone on too long.
+                if pending_elsewhere
+                    && !force
+                    && ts.saturating_add(MERGE_WINDOW_NS) > now_ns()
+                    && !self.rings[i].under_pressure()
+                {
                     hold_until = Some(ts.saturating_add(MERGE_WINDOW_NS));
                     break;
                 }
@@ -998,37 +1041,35 @@ impl Capture {
             let wait = wait.max(Duration::from_millis(1));
             // While a packet is held, rings that have packets would report
             // ready at once: wait only on the ones that have none.
-            let mut waited_on = Vec::with_capacity(self.rings.len());
-            let mut fds = Vec::with_capacity(self.rings.len());
-            for (i, r) in self.rings.iter_mut().enumerate() {
-                if hold_until.is_none() || r.peek().is_none() {
-                    waited_on.push(i);
-                }
+            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.rings.len());
+            for r in self.rings.iter_mut() {
+                let wanted = hold_until.is_none() || r.peek().is_none();
+                fds.push(libc::pollfd {
+                    // A negative fd is skipped by poll(2).
+                    fd: if wanted { r.fd.as_raw_fd() } else { -1 },
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
-            for &i in &waited_on {
-                fds.push(PollFd::new(self.rings[i].fd.as_fd(), PollFlags::POLLIN));
-            }
-            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
+            let timeout_ms = wait.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: fds is a valid array of fds.len() pollfd structures.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+            if rc < 0 {
+                let e = last_err();
+                if e.kind() != io::ErrorKind::Interrupted {
                     return Err(CaptureError::Io {
                         iface: names.join(", "),
                         ns: self.ns.clone(),
-                        source: e.into(),
+                        source: e,
                     });
                 }
             }
             let errored: Vec<usize> = fds
                 .iter()
-                .zip(&waited_on)
-                .filter(|(fd, _)| {
-                    fd.revents()
-                        .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL))
-                })
-                .map(|(_, &i)| i)
+                .enumerate()
+                .filter(|(_, p)| p.revents & (libc::POLLERR | libc::POLLNVAL) != 0)
+                .map(|(i, _)| i)
                 .collect();
-            drop(fds);
             for i in errored {
                 self.rings[i].clear_error();
             }

@@ -884,7 +884,15 @@ mod tests {
 
     #[test]
     fn read_file_reports_the_path() {
-        let dir = std::env::temp_dir().join(format!("tcplab-captest-pcap-{}", std::process::id()));
+        struct Dir(std::path::PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard =
+            Dir(std::env::temp_dir().join(format!("tcplab-captest-pcap-{}", std::process::id())));
+        let dir = guard.0.clone();
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("bad.pcap");
         std::fs::write(&p, b"junk").unwrap();
@@ -921,6 +929,5 @@ mod tests {
                 assert_eq!(complaints.count(), 0, "{err}");
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

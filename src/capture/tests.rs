@@ -484,6 +484,96 @@ fn pcapng_on_two_veths() {
 }
 
 #[test]
+fn router_interfaces_merge_in_time_order() {
+    if skip_unless_root("router_interfaces_merge_in_time_order", &["ping"]) {
+        return;
+    }
+    // a - b - c with b forwarding; capture both of b's interfaces while a
+    // pings c quickly: each request must show on vb1 (in) before vb2 (out),
+    // each reply on vb2 before vb1, and the whole file in time order.
+    let lab = Lab::new(1);
+    let c = Netns::new(lab.b.name.replace("-b", "-c"));
+    run_cmd(&[
+        "ip",
+        "link",
+        "add",
+        "vb2",
+        "netns",
+        &lab.b.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vc",
+        "netns",
+        &c.name,
+    ]);
+    lab.b.ip(&["addr", "add", "10.99.2.2/24", "dev", "vb2"]);
+    c.ip(&["addr", "add", "10.99.2.3/24", "dev", "vc"]);
+    lab.b.ip(&["link", "set", "vb2", "up"]);
+    c.ip(&["link", "set", "vc", "up"]);
+    lab.a
+        .ip(&["route", "add", "10.99.2.0/24", "via", "198.51.100.2"]);
+    c.ip(&["route", "add", "198.51.100.0/24", "via", "10.99.2.2"]);
+    run_cmd(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.b.name,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_forward=1",
+    ]);
+
+    let dir = TempDir::new("router");
+    let file = dir.0.join("r.pcapng");
+    let spec = CaptureSpec {
+        netns: Some(lab.b.path()),
+        ..CaptureSpec::default()
+    };
+    let finish = start(&spec, Sink::File(file.clone()));
+    let out = lab
+        .a
+        .exec(&["ping", "-n", "-q", "-c", "100", "-i", "0.005", "10.99.2.3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (summary, lines) = finish();
+    let summary = summary.unwrap();
+    assert_eq!(summary.interfaces, ["vb1", "vb2"]);
+    assert_eq!(summary.dropped, 0);
+    assert!(
+        lines.windows(2).all(|w| w[0].2 <= w[1].2),
+        "not merged in time order"
+    );
+    let recs = read_file(&file).unwrap();
+    assert!(recs.windows(2).all(|w| w[0].ts <= w[1].ts));
+    for seq in 1..=100 {
+        let at = |iface: &str, what: &str| {
+            let needle = format!("ICMP echo {what}, id ");
+            let tail = format!(", seq {seq}, length 64");
+            lines
+                .iter()
+                .position(|(i, l, _)| i == iface && l.contains(&needle) && l.ends_with(&tail))
+                .unwrap_or_else(|| panic!("no echo {what} seq {seq} on {iface}"))
+        };
+        assert!(
+            at("vb1", "request") < at("vb2", "request"),
+            "request {seq} left before it came in"
+        );
+        assert!(
+            at("vb2", "reply") < at("vb1", "reply"),
+            "reply {seq} left before it came in"
+        );
+    }
+}
+
+#[test]
 fn count_duration_snaplen_and_writer_sink() {
     if skip_unless_root("count_duration_snaplen_and_writer_sink", &["ping"]) {
         return;
