@@ -83,10 +83,15 @@ fn join_errors(errors: &[Error]) -> String {
 }
 
 impl Error {
-    /// Exit code for the CLI: 2 for bad input, 1 for everything else.
+    /// Exit code for the CLI: 2 when the user must change something (the input, or the machine:
+    /// no Docker engine, Open vSwitch not running, not root), 1 when an operation failed.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Topology { .. } | Error::Usage(_) => 2,
+            Error::Topology { .. } | Error::Usage(_) | Error::Environment(_) => 2,
+            Error::Ovs {
+                source: crate::net::ovsdb::OvsError::NotRunning { .. },
+                ..
+            } => 2,
             Error::Many(v) if !v.is_empty() && v.iter().all(|e| e.exit_code() == 2) => 2,
             _ => 1,
         }

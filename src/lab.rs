@@ -748,6 +748,25 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
     {
         objects.push(Object::OvsBridges { names });
     }
+    // The lab's OVS ports in the host namespace (their names are the lab's own): they vanish
+    // with the node namespaces, but not while something still holds one.
+    let ovs_plan = crate::plan::plan(
+        topo,
+        lab,
+        &PlanOptions {
+            uplink: None,
+            switch_override: Some(NetworkKind::Ovs),
+        },
+    );
+    if let Ok(host) = Netlink::open_here(&tokio::runtime::Handle::current()) {
+        for v in &ovs_plan.veths {
+            if v.b.ns == Ns::Host && matches!(host.link_index(&v.b.name).await, Ok(Some(_))) {
+                objects.push(Object::HostLink {
+                    name: v.b.name.clone(),
+                });
+            }
+        }
+    }
     let mut names: Vec<String> = topo
         .nodes
         .iter()
@@ -807,4 +826,36 @@ pub async fn set_link(plan: &Plan, node: &str, iface: &str, up: bool) -> Result<
         }
     }
     Ok(())
+}
+
+/// After tearing down a docker lab whose `up` was killed: the engine may still be finishing that
+/// `up`'s create and start requests, so containers can appear after `down` removed what it knew.
+/// Remove every container labelled as the lab's until none has been seen for a second (at most
+/// 15 s). Returns how many were removed.
+pub async fn sweep_late_containers(
+    docker: &crate::runtime::docker::DockerRuntime,
+    lab: &str,
+) -> Result<usize> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut quiet_since = std::time::Instant::now();
+    let mut removed = 0;
+    while std::time::Instant::now() < deadline {
+        let names = docker.lab_containers(lab).await?;
+        if names.is_empty() {
+            if quiet_since.elapsed() >= std::time::Duration::from_secs(1) {
+                break;
+            }
+        } else {
+            for name in &names {
+                docker
+                    .remove(&Object::Container { name: name.clone() })
+                    .await?;
+                let _ = sys::delete_netns(name);
+                removed += 1;
+            }
+            quiet_since = std::time::Instant::now();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(removed)
 }

@@ -57,7 +57,18 @@ async fn run_teardown(state: &mut LabState, host: &Netlink, progress: &Progress)
         .any(|o| matches!(o, crate::state::Object::Container { .. }));
     if needs_docker {
         let docker = DockerRuntime::connect(&state.topology_file).await?;
-        lab::teardown(&docker, state, host, progress).await
+        let (lab, incomplete) = (state.lab.clone(), !state.complete);
+        lab::teardown(&docker, state, host, progress).await?;
+        if incomplete {
+            // The killed `up`'s requests may still be running in the engine.
+            let late = lab::sweep_late_containers(&docker, &lab).await?;
+            if late > 0 {
+                progress.note(&format!(
+                    "removed {late} containers the engine created after the interrupted up"
+                ));
+            }
+        }
+        Ok(())
     } else {
         lab::teardown(&NetnsRuntime, state, host, progress).await
     }

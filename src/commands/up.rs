@@ -75,7 +75,9 @@ impl UpCmd {
         let plan = match runtime {
             RuntimeKind::Netns => lab::up(&NetnsRuntime, req, &progress).await?,
             RuntimeKind::Docker => {
-                let docker = DockerRuntime::connect(&ctx.topology_file).await?;
+                let docker = DockerRuntime::connect(&ctx.topology_file)
+                    .await?
+                    .quiet(g.quiet);
                 let r = lab::up(&docker, req, &progress).await;
                 for n in docker.take_notes() {
                     progress.note(&n);

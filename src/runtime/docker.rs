@@ -35,6 +35,7 @@ pub const NODE_CAPS: &[&str] = &["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SETUID", 
 /// Containers through the Docker API.
 pub struct DockerRuntime {
     docker: Docker,
+    quiet: bool,
     topology_file: String,
     notes: Mutex<Vec<String>>,
 }
@@ -76,12 +77,19 @@ impl DockerRuntime {
         match tokio::time::timeout(std::time::Duration::from_secs(2), docker.ping()).await {
             Ok(Ok(_)) => Ok(DockerRuntime {
                 docker,
+                quiet: false,
                 topology_file: topology_file.into(),
                 notes: Mutex::new(Vec::new()),
             }),
             Ok(Err(e)) => Err(no_engine(e)),
             Err(_) => Err(no_engine("it did not answer within 2 s")),
         }
+    }
+
+    /// Say nothing while building the image (`-q`).
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
     }
 
     /// Whether an engine answers, for choosing the default runtime.
@@ -232,12 +240,14 @@ impl DockerRuntime {
         needed.dedup();
         for img in needed {
             if img == image::NODE_IMAGE {
-                // A spinner with the build's current line on a terminal; one line per phase
+                // While building (ensure_node_image reports nothing when the image is there), a
+                // spinner with the build's current line on a terminal, one line per phase
                 // otherwise (the image is built once: the first `up` takes about half a minute).
-                let bar = std::io::stderr().is_terminal().then(|| {
+                // `-q` silences both.
+                let show = !self.quiet;
+                let bar = (show && std::io::stderr().is_terminal()).then(|| {
                     let b = indicatif::ProgressBar::new_spinner();
                     b.enable_steady_tick(std::time::Duration::from_millis(120));
-                    b.set_prefix("image");
                     b
                 });
                 let last_phase = Mutex::new(String::new());
@@ -246,13 +256,14 @@ impl DockerRuntime {
                         "building {img}: {phase}: {}",
                         line.chars().take(90).collect::<String>()
                     )),
-                    None => {
+                    None if show => {
                         let mut last = last_phase.lock().expect("not poisoned");
                         if *last != phase {
                             eprintln!("image: building {img}: {phase}");
                             *last = phase.to_string();
                         }
                     }
+                    None => {}
                 };
                 let built = image::ensure_node_image(&self.docker, false, &report).await;
                 if let Some(b) = &bar {

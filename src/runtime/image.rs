@@ -207,7 +207,7 @@ pub async fn ensure_node_image(
                 &format!("{NODE_IMAGE} was built from another Dockerfile: rebuilding it"),
             );
         } else {
-            progress("node", &format!("{NODE_IMAGE} is present"));
+            // Nothing to report: the caller says "already built" if it wants to.
             return Ok(Outcome::AlreadyPresent);
         }
     }
