@@ -219,6 +219,11 @@ impl Namespaces {
     }
 }
 
+/// The alias tcplab gives the interfaces it makes in the host's namespace.
+pub fn host_alias(lab: &str) -> String {
+    format!("tcplab:{lab}")
+}
+
 /// Write sysctls (keys relative to /proc/sys/net) in the calling thread's namespace.
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
     for (k, v) in sysctls {
@@ -384,6 +389,14 @@ async fn apply<R: Runtime>(
     }))
     .await?;
     phase.advance(plan.veths.len() as u64);
+    // Tag what lives in the host's namespace, so that only this lab's are ever deleted.
+    for v in &plan.veths {
+        for end in [&v.a, &v.b] {
+            if end.ns == Ns::Host {
+                host.set_alias(&end.name, &host_alias(&plan.lab)).await?;
+            }
+        }
+    }
     let ovs: Vec<&crate::plan::BridgePlan> = plan
         .bridges
         .iter()
@@ -480,14 +493,20 @@ async fn apply<R: Runtime>(
                 .with_context(|| format!("host {}", u.host_interface))?;
         }
         phase.advance(1);
-        let old = sys::read_sysctl("ipv4.ip_forward")?;
+        // Forwarding per interface, never the global switch: writing net.ipv4.ip_forward
+        // rewrites every interface's setting and accept_redirects too. IPv4 forwards what
+        // arrives on an interface whose `forwarding` is 1: the lab's line (it goes with the
+        // line) and the uplink (recorded, restored by `down`).
+        sys::write_sysctl(&format!("ipv4.conf.{}.forwarding", u.host_interface), "1")?;
+        let key = format!("ipv4.conf.{}.forwarding", u.uplink);
+        let old = sys::read_sysctl(&key)?;
         if old != "1" {
             state.record([Object::HostSysctl {
-                key: "ipv4.ip_forward".into(),
+                key: key.clone(),
                 old,
                 new: "1".into(),
             }])?;
-            sys::write_sysctl("ipv4.ip_forward", "1")?;
+            sys::write_sysctl(&key, "1")?;
         }
         phase.advance(1);
         let rules = UplinkRules::new(&plan.lab, &u.host_interface, &u.uplink, &u.masquerade);
@@ -622,7 +641,14 @@ async fn remove_object<R: Runtime>(
                 Err(e) => Err(Error::io(format!("removing {path}"), e)),
             }
         }
-        Object::HostLink { name } => host.delete_link(name).await.map(|_| ()),
+        Object::HostLink { name } => {
+            // Only an interface tagged as this lab's: a name reused by another lab (or by
+            // anyone) after this one's vanished is left alone.
+            if host.alias(name).await?.as_deref() == Some(host_alias(lab).as_str()) {
+                host.delete_link(name).await?;
+            }
+            Ok(())
+        }
         Object::Firewall { remove, chain } => {
             let (script, chain) = (remove.clone(), chain.clone());
             tokio::task::spawn_blocking(move || {
@@ -731,7 +757,12 @@ pub async fn status(state: &LabState, topo: &Topology) -> Result<LabStatus> {
 /// Objects of lab `lab` that exist without a record (its state file was lost, e.g. after a
 /// reboot, while containers survive): containers labelled as the lab's, and namespaces with the
 /// lab's exact names. Returned as a record that `teardown` can remove.
-pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
+pub async fn find_unrecorded(
+    lab: &str,
+    topo: &Topology,
+    topology_file: &str,
+    topology_text: &str,
+) -> LabState {
     let mut objects = Vec::new();
     let mut runtime = "netns";
     if let Ok(docker) = crate::runtime::docker::DockerRuntime::connect("").await
@@ -760,7 +791,10 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
     );
     if let Ok(host) = Netlink::open_here(&tokio::runtime::Handle::current()) {
         for v in &ovs_plan.veths {
-            if v.b.ns == Ns::Host && matches!(host.link_index(&v.b.name).await, Ok(Some(_))) {
+            if v.b.ns == Ns::Host
+                && host.alias(&v.b.name).await.ok().flatten().as_deref()
+                    == Some(host_alias(lab).as_str())
+            {
                 objects.push(Object::HostLink {
                     name: v.b.name.clone(),
                 });
@@ -787,8 +821,8 @@ pub async fn find_unrecorded(lab: &str, topo: &Topology) -> LabState {
     LabState {
         lab: lab.to_string(),
         runtime: runtime.into(),
-        topology_file: String::new(),
-        topology_text: String::new(),
+        topology_file: topology_file.to_string(),
+        topology_text: topology_text.to_string(),
         uplink: None,
         switch: None,
         complete: false,

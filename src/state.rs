@@ -6,8 +6,6 @@
 
 use crate::error::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 /// Default directory of state files (override with TCPLAB_STATE_DIR, for tests).
@@ -141,11 +139,18 @@ impl LabState {
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Other(format!("encoding state: {e}")))?;
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        if let Err(e) = std::fs::write(&tmp, &text) {
+            // Another lab's `down` may have removed the (then empty) directory just now.
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::io(format!("writing {}", tmp.display()), e));
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+        }
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// Remove the state file and the lab's lock file (and the state directory once empty).
+    /// Remove the state file (and the state directory once empty).
     pub fn remove(lab: &str) -> Result<()> {
         let path = Self::path(lab);
         match std::fs::remove_file(&path) {
@@ -153,7 +158,6 @@ impl LabState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
         }
-        let _ = std::fs::remove_file(state_dir().join(format!("{lab}.lock")));
         let _ = std::fs::remove_dir(state_dir());
         Ok(())
     }
@@ -179,45 +183,26 @@ impl LabState {
     }
 }
 
-/// An exclusive lock on one lab (so two `up`s of the same lab never interleave), held until drop.
-/// When it is dropped and the lab has no record (an `up` refused before creating anything), the
-/// lock file goes too, so that a refused command leaves nothing behind.
+/// An exclusive lock on one lab (so two `up`s or an `up` and a `down` of the same lab never
+/// interleave), held until drop. It is an abstract unix socket name (`@tcplab/<state dir>/<lab>`):
+/// the kernel frees it when the process ends, however it ends, and it leaves no file behind.
 pub struct LabLock {
-    _file: File,
-    lab: String,
-}
-
-impl Drop for LabLock {
-    fn drop(&mut self) {
-        if !LabState::path(&self.lab).exists() {
-            let _ = std::fs::remove_file(state_dir().join(format!("{}.lock", self.lab)));
-            let _ = std::fs::remove_dir(state_dir());
-        }
-    }
+    _socket: std::os::unix::net::UnixListener,
 }
 
 impl LabLock {
     /// Take the lock of `lab`, failing at once if another tcplab holds it.
     pub fn acquire(lab: &str) -> Result<LabLock> {
-        let dir = state_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path: PathBuf = dir.join(format!("{lab}.lock"));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock on a valid open descriptor.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(Error::Usage(format!(
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("tcplab/{}/{lab}", state_dir().display());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .map_err(|e| Error::io(format!("naming the lock of lab '{lab}'"), e))?;
+        match std::os::unix::net::UnixListener::bind_addr(&addr) {
+            Ok(socket) => Ok(LabLock { _socket: socket }),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::Usage(format!(
                 "another tcplab is working on lab '{lab}' right now: wait for it to finish"
-            )));
+            ))),
+            Err(e) => Err(Error::io(format!("taking the lock of lab '{lab}'"), e)),
         }
-        Ok(LabLock {
-            _file: file,
-            lab: lab.to_string(),
-        })
     }
 }

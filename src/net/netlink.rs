@@ -205,6 +205,45 @@ impl Netlink {
         }
     }
 
+    /// Set an interface's alias (`ip link set NAME alias TEXT`): tcplab tags what it makes in
+    /// the host's namespace with it.
+    pub async fn set_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_name(name).alias(alias).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .with_context(|| format!("tagging {name}"))
+    }
+
+    /// The alias of interface `name` (None: no such interface; Some(""): no alias).
+    pub async fn alias(&self, name: &str) -> Result<Option<String>> {
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match s.try_next().await {
+            Ok(Some(m)) => Ok(Some(
+                m.attributes
+                    .iter()
+                    .find_map(|a| {
+                        if let LinkAttribute::IfAlias(t) = a {
+                            Some(t.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or_default(),
+            )),
+            Ok(None) => Ok(None),
+            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("looking up interface {name}")),
+        }
+    }
+
     /// Delete interface `name`; Ok(false) if it does not exist.
     pub async fn delete_link(&self, name: &str) -> Result<bool> {
         let Some(index) = self.link_index(name).await? else {

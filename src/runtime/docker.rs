@@ -210,7 +210,26 @@ impl DockerRuntime {
             .map_err(|e| docker_err(format!("starting container {name}"), e))
     }
 
+    /// Remove a container, but only one tcplab made: a container without the lab label (one
+    /// somebody named like a lab's node by hand) is left alone and counts as not there.
     async fn remove_container(&self, name: &str) -> Result<bool> {
+        match self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => {
+                let ours = info
+                    .config
+                    .and_then(|c| c.labels)
+                    .is_some_and(|l| l.contains_key(LABEL_LAB));
+                if !ours {
+                    return Ok(false);
+                }
+            }
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(docker_err(format!("inspecting container {name}"), e)),
+        }
         match self
             .docker
             .remove_container(
@@ -339,6 +358,23 @@ impl Runtime for DockerRuntime {
                 plan.lab, plan.lab
             )));
         }
+        // A container somebody made by hand under one of the lab's names is never touched.
+        for n in &plan.nodes {
+            match self
+                .docker
+                .inspect_container(&n.netns, None::<InspectContainerOptions>)
+                .await
+            {
+                Ok(_) => {
+                    return Err(Error::Usage(format!(
+                        "a container named {} exists already and is not lab '{}''s: rename or remove it, or use another --lab",
+                        n.netns, plan.lab
+                    )));
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(docker_err(format!("inspecting container {}", n.netns), e)),
+            }
+        }
         let wanted = plan
             .nodes
             .first()
@@ -405,5 +441,37 @@ impl Runtime for DockerRuntime {
         super::docker_exec::exec(&self.docker, netns, cmd)
             .await
             .context(format!("exec in {netns}"))
+    }
+}
+
+/// Stands in for the docker runtime in `down` when no engine answers: everything else is
+/// removed, and each container stays recorded with this error, for a later `down`.
+pub struct NoEngine(pub String);
+
+impl Runtime for NoEngine {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    fn objects(&self, _plan: &Plan) -> Vec<Object> {
+        Vec::new()
+    }
+
+    async fn create_nodes(&self, _plan: &Plan) -> Result<()> {
+        Err(Error::Environment(self.0.clone()))
+    }
+
+    async fn remove(&self, object: &Object) -> Result<bool> {
+        match object {
+            Object::Container { name } => Err(Error::Environment(format!(
+                "container {name} is left (run `tcplab down` again once Docker answers): {}",
+                self.0
+            ))),
+            _ => Ok(false),
+        }
+    }
+
+    async fn exec(&self, _netns: &str, _node: &str, _cmd: &[String]) -> Result<i32> {
+        Err(Error::Environment(self.0.clone()))
     }
 }
