@@ -79,9 +79,12 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
         objects: Vec::new(),
     };
     state.save()?;
+    // Signal handlers before anything is created, so a Ctrl-C at any point rolls back.
+    let stop = interrupted()?;
+    let mut plan = plan;
     let result = tokio::select! {
-        r = apply(runtime, &plan, &mut state, &host, progress) => r,
-        _ = interrupted() => Err(Error::Usage("interrupted".into())),
+        r = apply(runtime, &mut plan, &mut state, &host, progress) => r,
+        _ = stop => Err(Error::Usage("interrupted".into())),
     };
     match result {
         Ok(()) => {
@@ -90,7 +93,7 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
             Ok(plan)
         }
         Err(e) => {
-            progress.note(&format!("up failed, rolling back: {e}"));
+            progress.note("up failed: removing what it made");
             // The state on disk may hold more than `state` if apply was cut short; reload it.
             let mut recorded = LabState::load(&req.lab)?.unwrap_or(state);
             match teardown(
@@ -101,7 +104,13 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
             )
             .await
             {
-                Ok(()) => Err(e),
+                // Requests a runtime was still serving may create things after the rollback.
+                Ok(()) => match runtime.sweep(&req.lab).await {
+                    Ok(_) => Err(e),
+                    Err(e2) => Err(Error::Other(format!(
+                        "{e}; rollback also failed: {e2} (run `tcplab down`)"
+                    ))),
+                },
                 Err(e2) => Err(Error::Other(format!(
                     "{e}; rollback also failed: {e2} (run `tcplab down`)"
                 ))),
@@ -110,15 +119,14 @@ pub async fn up<R: Runtime>(runtime: &R, req: UpRequest<'_>, progress: &Progress
     }
 }
 
-async fn interrupted() {
+/// SIGINT or SIGTERM: the handlers are installed now, the future resolves on the signal.
+fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return futures::future::pending().await;
-    };
-    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("catching SIGINT", e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("catching SIGTERM", e))?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    })
 }
 
 /// Everything that can be checked before anything is created.
@@ -239,7 +247,7 @@ fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
 
 async fn apply<R: Runtime>(
     runtime: &R,
-    plan: &Plan,
+    plan: &mut Plan,
     state: &mut LabState,
     host: &Netlink,
     progress: &Progress,
@@ -311,6 +319,23 @@ async fn apply<R: Runtime>(
     .await?;
     phase.advance(plan.nodes.len() as u64);
     phase.finish();
+
+    // The plan numbers interfaces from 2, as in a namespace holding only lo. Where the kernel
+    // already put devices in new namespaces (tunl0, gre0, sit0... when those modules are
+    // loaded), move the plan's numbers past them.
+    for (i, h) in nodes.iter().enumerate() {
+        let max = h.links().await?.iter().map(|l| l.index).max().unwrap_or(1);
+        if max > 1 {
+            plan.shift_indexes(Ns::Node(i), max - 1);
+        }
+    }
+    if let Some(sw) = &switch {
+        let max = sw.links().await?.iter().map(|l| l.index).max().unwrap_or(1);
+        if max > 1 {
+            plan.shift_indexes(Ns::Switch, max - 1);
+        }
+    }
+    let plan: &Plan = plan;
 
     let mut files = HashMap::new();
     files.insert(
@@ -847,16 +872,50 @@ pub async fn set_link(plan: &Plan, node: &str, iface: &str, up: bool) -> Result<
         .await
         .with_context(|| format!("node {node}"))?;
     if up {
+        // Kernel numbers may differ from the plan's: resolve interfaces by name.
+        let mut left = Vec::new();
+        let benign = |m: &str| {
+            m.contains("file exists") || m.contains("network is down") || m.contains("unreachable")
+        };
         for r in &n.routes {
-            match h.add_route(r.route.to, r.route.via, r.oif).await {
+            let oif = match &r.route.dev {
+                Some(dev) => h.link_index(dev).await?,
+                None => None,
+            };
+            match h.add_route(r.route.to, r.route.via, oif).await {
                 Ok(()) => {}
-                Err(Error::Netlink { message, .. }) if message.contains("exists") => {}
-                // A route through another interface that is down stays down with it.
-                Err(Error::Netlink { message, .. }) if message.contains("unreachable") => {}
-                Err(e) => {
-                    return Err(e.context(format!("node {node}: restoring route {}", r.route)));
-                }
+                // Present already, or through another interface that is still down.
+                Err(Error::Netlink { message, .. }) if benign(&message) => {}
+                Err(e) => left.push(format!("route {}: {e}", r.route)),
             }
+        }
+        // Taking an interface down also drops its proxy ARP entries.
+        for (idx, addr) in &n.proxy_neighbours {
+            let Some(name) = n
+                .interfaces
+                .iter()
+                .find(|i| i.index == *idx)
+                .map(|i| i.name.clone())
+            else {
+                continue;
+            };
+            if name != iface {
+                continue;
+            }
+            let Some(real) = h.link_index(&name).await? else {
+                continue;
+            };
+            match h.add_proxy_neighbour(real, *addr).await {
+                Ok(()) => {}
+                Err(Error::Netlink { message, .. }) if benign(&message) => {}
+                Err(e) => left.push(format!("proxy ARP for {addr}: {e}")),
+            }
+        }
+        if !left.is_empty() {
+            return Err(Error::Other(format!(
+                "node {node}: {iface} is up but not restored: {}",
+                left.join("; ")
+            )));
         }
     }
     Ok(())

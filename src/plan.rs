@@ -454,6 +454,40 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
 }
 
 impl Plan {
+    /// Move every fixed interface index in namespace `ns` up by `by` (devices the kernel made
+    /// in a new namespace take the first numbers).
+    pub fn shift_indexes(&mut self, ns: Ns, by: u32) {
+        let bump = |i: &mut u32| {
+            if *i != 0 {
+                *i += by;
+            }
+        };
+        for v in &mut self.veths {
+            for end in [&mut v.a, &mut v.b] {
+                if end.ns == ns {
+                    bump(&mut end.index);
+                }
+            }
+        }
+        match ns {
+            Ns::Node(n) => {
+                let node = &mut self.nodes[n];
+                node.interfaces.iter_mut().for_each(|i| bump(&mut i.index));
+                node.addresses.iter_mut().for_each(|(i, _)| bump(i));
+                node.routes
+                    .iter_mut()
+                    .for_each(|r| r.oif.iter_mut().for_each(|i| bump(i)));
+                node.proxy_neighbours.iter_mut().for_each(|(i, _)| bump(i));
+            }
+            Ns::Switch => self
+                .bridges
+                .iter_mut()
+                .filter(|b| b.kind == NetworkKind::Linux)
+                .for_each(|b| bump(&mut b.index)),
+            Ns::Host => {}
+        }
+    }
+
     /// Name of a namespace reference.
     pub fn ns_name(&self, ns: Ns) -> &str {
         match ns {

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::lab;
 use crate::net::Netlink;
 use crate::progress::Progress;
+use crate::runtime::Runtime;
 use crate::runtime::docker::{DockerRuntime, NoEngine};
 use crate::runtime::netns::NetnsRuntime;
 use crate::state::LabLock;
@@ -87,7 +88,7 @@ async fn run_teardown(state: &mut LabState, host: &Netlink, progress: &Progress)
         lab::teardown(&docker, state, host, progress).await?;
         if incomplete {
             // The killed `up`'s requests may still be running in the engine.
-            let late = lab::sweep_late_containers(&docker, &lab).await?;
+            let late = docker.sweep(&lab).await?;
             if late > 0 {
                 progress.note(&format!(
                     "removed {late} containers the engine created after the interrupted up"

@@ -437,6 +437,10 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn sweep(&self, lab: &str) -> Result<usize> {
+        crate::lab::sweep_late_containers(self, lab).await
+    }
+
     async fn exec(&self, netns: &str, _node: &str, cmd: &[String]) -> Result<i32> {
         super::docker_exec::exec(&self.docker, netns, cmd)
             .await

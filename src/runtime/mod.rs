@@ -54,6 +54,12 @@ pub trait Runtime {
     /// Remove one object this runtime made (Ok(false): it was not there).
     async fn remove(&self, object: &Object) -> Result<bool>;
 
+    /// After a teardown of an `up` that did not finish: remove what the runtime was still
+    /// creating for lab `lab` when it was cut short. Returns how many objects it removed.
+    async fn sweep(&self, _lab: &str) -> Result<usize> {
+        Ok(0)
+    }
+
     /// Run a command in a node with stdio passed through; returns its exit code.
     async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32>;
 }

@@ -1,11 +1,16 @@
 //! Helpers of the root-only integration tests: running the real `tcplab` binary with time
-//! limits, labs that remove themselves (even on panic), host snapshots, and a fake internet
-//! (a namespace behind a veth on 198.51.100.0/24) to use as an uplink.
+//! limits, labs on either runtime that remove themselves (even on panic), host snapshots, and a
+//! fake internet (a namespace behind a veth on 198.51.100.0/24) to use as an uplink.
+//! [`docker`] sees Docker containers and Open vSwitch from outside; [`scenarios`] holds the
+//! scenarios that tests/lab_netns.rs and tests/lab_docker.rs both run, each on its runtime.
 //!
 //! Every test that creates anything takes [`serial`] first: snapshots compare the whole host,
 //! and only one lab at a time can have an uplink (the host side, `gatewayout`, has a fixed name).
 
 #![allow(dead_code)]
+
+pub mod docker;
+pub mod scenarios;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -290,6 +295,11 @@ pub fn tcplab(args: &[&str]) -> Out {
 
 // ------------------------------------------------------------------ labs
 
+/// The course lab's nodes (the built-in topology).
+pub const NODES: [&str; 9] = [
+    "aix", "solaris", "gemini", "gateway", "netb", "sun", "svr4", "bsdi", "slip",
+];
+
 /// A lab name unique to this test process: `t<tag><pid in hex>` (at most 12 characters).
 pub fn lab_name(tag: &str) -> String {
     let name = format!("t{tag}{:x}", std::process::id() & 0xffff);
@@ -303,47 +313,111 @@ pub fn lab_name(tag: &str) -> String {
     name
 }
 
+/// The runtime a lab is built with: what the tests of tests/lab_netns.rs and tests/lab_docker.rs
+/// differ in, so that the scenarios of [`scenarios`] serve both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// `--runtime netns --switch linux` (TCPLAB_TEST_SWITCH=ovs: `--switch ovs`).
+    Netns,
+    /// `--runtime docker`: containers on the topology's own switches (the built-in lab's two LANs
+    /// are Open vSwitch bridges).
+    Docker,
+}
+
+impl Runtime {
+    /// Its name on tcplab's command line and in `status --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Netns => "netns",
+            Runtime::Docker => "docker",
+        }
+    }
+
+    /// What messages call a lab of this runtime.
+    pub fn lab_word(self) -> &'static str {
+        match self {
+            Runtime::Netns => "lab",
+            Runtime::Docker => "docker lab",
+        }
+    }
+
+    /// How long one `up` may take (docker: the first one may build the node image).
+    pub fn up_timeout(self) -> Duration {
+        match self {
+            Runtime::Netns => Duration::from_secs(60),
+            Runtime::Docker => Duration::from_secs(240),
+        }
+    }
+
+    /// The built-in course topology as lab `t<tag><pid>` on this runtime.
+    pub fn lab(self, tag: &str) -> Lab {
+        Lab {
+            name: lab_name(tag),
+            topology: None,
+            runtime: self,
+        }
+    }
+
+    /// The host now: the common [`Snapshot`], plus (docker) every container and every OVS
+    /// bridge, port and interface.
+    pub fn snapshot(self) -> Snapshot {
+        match self {
+            Runtime::Netns => Snapshot::take(),
+            Runtime::Docker => docker::snapshot(),
+        }
+    }
+}
+
 /// A lab that this test owns: dropping it runs `tcplab --lab NAME down`, whatever happened.
 pub struct Lab {
     /// Lab name.
     pub name: String,
     /// Topology file, if not the built-in one.
     pub topology: Option<PathBuf>,
+    /// The runtime it is built with.
+    pub runtime: Runtime,
 }
 
 impl Lab {
-    /// The built-in course topology as lab `t<tag><pid>`.
+    /// The built-in course topology as lab `t<tag><pid>`, on the netns runtime.
     pub fn new(tag: &str) -> Lab {
-        Lab {
-            name: lab_name(tag),
-            topology: None,
-        }
+        Runtime::Netns.lab(tag)
     }
 
-    /// A topology file as lab `t<tag><pid>`.
+    /// The built-in course topology as lab `t<tag><pid>`, on the docker runtime.
+    pub fn docker(tag: &str) -> Lab {
+        Runtime::Docker.lab(tag)
+    }
+
+    /// A topology file as lab `t<tag><pid>`, on the netns runtime.
     pub fn with_topology(tag: &str, file: &Path) -> Lab {
         Lab {
             name: lab_name(tag),
             topology: Some(file.to_path_buf()),
+            runtime: Runtime::Netns,
         }
     }
 
-    /// `tcplab --lab NAME --runtime netns [--topology FILE]`, to add a command to.
+    /// `tcplab --lab NAME --runtime RUNTIME [--topology FILE]`, to add a command to.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(TCPLAB);
-        c.arg("--lab").arg(&self.name).args(["--runtime", "netns"]);
+        c.arg("--lab")
+            .arg(&self.name)
+            .args(["--runtime", self.runtime.name()]);
         if let Some(t) = &self.topology {
             c.arg("--topology").arg(t);
         }
         c
     }
 
-    /// The full `up` command line: the netns runtime, Linux bridges (TCPLAB_TEST_SWITCH=ovs
-    /// runs the tests on Open vSwitch LANs instead), `-q` if asked, the uplink if given.
+    /// The full `up` command line: the lab's runtime (netns: on Linux bridges, or on Open
+    /// vSwitch LANs with TCPLAB_TEST_SWITCH=ovs), `-q` if asked, the uplink if given.
     pub fn up_cmd(&self, quiet: bool, uplink: Option<&str>) -> Command {
         let mut c = self.cmd();
-        let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
-        c.args(["--switch", &switch]);
+        if self.runtime == Runtime::Netns {
+            let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
+            c.args(["--switch", &switch]);
+        }
         if quiet {
             c.arg("-q");
         }
@@ -360,10 +434,11 @@ impl Lab {
 
     /// `up` (with an uplink if given), which must succeed.
     pub fn up(&self, uplink: Option<&str>) {
-        let out = run(self.up_cmd(true, uplink), Duration::from_secs(60));
+        let out = run(self.up_cmd(true, uplink), self.runtime.up_timeout());
         assert!(
             out.ok(),
-            "lab {} did not come up: {}",
+            "{} {} did not come up: {}",
+            self.runtime.lab_word(),
             self.name,
             out.describe()
         );
@@ -374,7 +449,8 @@ impl Lab {
         let out = self.tcplab(&["-q", "down"]);
         assert!(
             out.ok(),
-            "lab {} did not go down: {}",
+            "{} {} did not go down: {}",
+            self.runtime.lab_word(),
             self.name,
             out.describe()
         );
@@ -382,9 +458,7 @@ impl Lab {
 
     /// `tcplab exec NODE ARGS...` with a time limit.
     pub fn exec_t(&self, node: &str, args: &[&str], timeout: Duration) -> Out {
-        let mut c = self.cmd();
-        c.arg("exec").arg(node).args(args);
-        run(c, timeout)
+        run(self.exec_cmd(node, args), timeout)
     }
 
     /// `tcplab exec NODE ARGS...` (at most 30 s).
@@ -411,7 +485,14 @@ impl Lab {
         state_dir().join(format!("{}.json", self.name))
     }
 
-    /// Named namespaces of this lab that exist now.
+    /// The record, if there is one (and it parses).
+    pub fn record(&self) -> Option<Value> {
+        std::fs::read_to_string(self.state_file())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    /// Named namespaces of this lab that exist now (/run/netns entries).
     pub fn namespaces(&self) -> Vec<String> {
         let prefix = format!("tcplab-{}", self.name);
         netns_names()
@@ -419,13 +500,68 @@ impl Lab {
             .filter(|n| *n == prefix || n.starts_with(&format!("{prefix}-")))
             .collect()
     }
+
+    /// What of the lab the host shows from outside, by name and label, sorted: its namespaces,
+    /// and (docker) its containers with their state and its OVS bridges.
+    pub fn objects(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .namespaces()
+            .into_iter()
+            .map(|n| format!("netns {n}"))
+            .collect();
+        if self.runtime == Runtime::Docker {
+            v.extend(self.docker_objects());
+        }
+        v.sort();
+        v
+    }
+
+    /// Panic unless every node of the course lab is there: its namespace and (docker) its
+    /// running container, and the lab's two OVS bridges.
+    pub fn assert_whole(&self, when: &str) {
+        let left = self.namespaces();
+        for node in NODES {
+            assert!(
+                left.contains(&format!("tcplab-{}-{node}", self.name)),
+                "{when}: lab {} lost node {node}: {left:?}",
+                self.name
+            );
+        }
+        if self.runtime == Runtime::Docker {
+            self.assert_docker_whole(when);
+        }
+    }
+
+    /// Panic unless nothing of the lab is left that its labels or names find: (docker) no
+    /// container, OVS bridge, port or interface, no /run/netns entry, no record.
+    pub fn assert_gone(&self, when: &str) {
+        if self.runtime == Runtime::Docker {
+            self.assert_docker_gone(when);
+        }
+        assert_eq!(
+            self.namespaces(),
+            Vec::<String>::new(),
+            "{when}: /run/netns entries of lab {} left",
+            self.name
+        );
+        assert!(
+            !self.state_file().exists(),
+            "{when}: record left: {}",
+            self.state_file().display()
+        );
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         let out = self.tcplab(&["-q", "down"]);
         if !out.ok() {
-            eprintln!("cleanup of lab {} failed: {}", self.name, out.describe());
+            eprintln!(
+                "cleanup of {} {} failed: {}",
+                self.runtime.lab_word(),
+                self.name,
+                out.describe()
+            );
         }
         // A refused or killed `up` can leave the lab's lock file when no record exists (a
         // tcplab bug the tests report); do not leave it behind on the machine.
