@@ -170,13 +170,20 @@ pub struct PlanOptions {
     pub switch_override: Option<NetworkKind>,
 }
 
-fn short_hash(s: &str) -> u32 {
-    // FNV-1a, 16 bits are enough to keep two labs' host-side names apart.
+fn fnv(s: &str) -> u32 {
+    // FNV-1a.
     let mut h: u32 = 0x811c_9dc5;
     for b in s.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
+    h
+}
+
+fn short_hash(s: &str) -> u32 {
+    // 16 bits of FNV-1a keep two labs' host-side port names apart; the names are also tagged
+    // with the lab (an interface alias), so a collision can never delete another lab's.
+    let h = fnv(s);
     (h >> 16) ^ (h & 0xffff)
 }
 
@@ -191,11 +198,7 @@ pub fn ovs_bridge_name(lab: &str, network: &str) -> String {
     if n.len() <= crate::topology::IFNAME_MAX {
         n
     } else {
-        format!(
-            "tl{:04x}{}",
-            short_hash(lab),
-            &network[..network.len().min(9)]
-        )
+        format!("tl{:08x}", fnv(&format!("{lab}\0{network}")))
     }
 }
 
@@ -217,9 +220,6 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
             // Every traceroute probe answered, as in the book.
             ("ipv4.icmp_ratelimit".into(), "0".into()),
         ];
-        for (k, v) in &node.sysctls {
-            sysctls.push((k.clone(), v.clone()));
-        }
         let mut interfaces = Vec::new();
         let mut next_index = 2u32;
         for iface in &node.interfaces {
@@ -248,6 +248,20 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
             })
             .collect();
         let mut iface_sysctls = Vec::new();
+        // The topology's own sysctls: per-interface ones (ipv4.conf.<if>.*, ipv4.neigh.<if>.*)
+        // once the interfaces exist, the rest at once.
+        for (k, v) in &node.sysctls {
+            let parts: Vec<&str> = k.split('.').collect();
+            let per_iface = parts.len() >= 4
+                && (parts[1] == "conf" || parts[1] == "neigh")
+                && parts[2] != "all"
+                && parts[2] != "default";
+            if per_iface {
+                iface_sysctls.push((k.clone(), v.clone()));
+            } else {
+                sysctls.push((k.clone(), v.clone()));
+            }
+        }
         let mut proxy_neighbours = Vec::new();
         for p in &node.proxy_arp {
             iface_sysctls.push((format!("ipv4.conf.{}.proxy_arp", p.interface), "1".into()));

@@ -75,7 +75,7 @@ impl CaptureCmd {
             }
         }
         if let Some(d) = self.duration
-            && !(d.is_finite() && d > 0.0)
+            && !(d.is_finite() && d > 0.0 && d < 1e9)
         {
             return Err(Error::Usage(format!(
                 "--duration {d} is not a positive number of seconds"

@@ -111,6 +111,65 @@ fn same_mac(mac: &crate::capture::decode::MacAddr, s: &str) -> bool {
 }
 
 impl PacketMatch {
+    /// Check the values of the fields that take names, so that a typo is an input error rather
+    /// than a check that can never pass.
+    pub fn validate(&self) -> Result<(), String> {
+        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
+            Some(x) if !allowed.contains(&x.as_str()) => Err(format!(
+                "{field} = \"{x}\" is not one of {}",
+                allowed.join(", ")
+            )),
+            _ => Ok(()),
+        };
+        one_of("proto", &self.proto, &["arp", "ip", "icmp", "tcp", "udp"])?;
+        one_of("arp", &self.arp, &["request", "reply"])?;
+        one_of(
+            "icmp",
+            &self.icmp,
+            &[
+                "echo-request",
+                "echo-reply",
+                "time-exceeded",
+                "unreachable",
+                "port-unreachable",
+                "frag-needed",
+            ],
+        )?;
+        for (field, v) in [
+            ("flags", &self.flags),
+            ("flags_include", &self.flags_include),
+        ] {
+            if let Some(f) = v {
+                if f.is_empty() || flag_bits(f).is_none() || f.contains(['U', 'u']) {
+                    return Err(format!(
+                        "{field} = \"{f}\": use the letters S A F R P (e.g. \"SA\")"
+                    ));
+                }
+            }
+        }
+        if let Some(off) = &self.frag_offset {
+            if off.trim() != ">0" && off.trim().parse::<u16>().is_err() {
+                return Err(format!(
+                    "frag_offset = \"{off}\": give a number of bytes or \">0\""
+                ));
+            }
+        }
+        for (field, v) in [("sender_mac", &self.sender_mac), ("eth_src", &self.eth_src)] {
+            if let Some(m) = v {
+                let ok = m.split(':').count() == 6
+                    && m.split(':')
+                        .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
+                let template = m.starts_with('{') && m.ends_with('}');
+                if !ok && !template {
+                    return Err(format!(
+                        "{field} = \"{m}\" is not a MAC address like 02:42:ac:11:00:02"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `p` matches.
     pub fn matches(&self, p: &Packet) -> bool {
         if let Some(proto) = &self.proto {
@@ -371,6 +430,55 @@ mod tests {
             ..Default::default()
         };
         assert!(!wrong.matches(&syn));
+    }
+
+    #[test]
+    fn typos_are_input_errors() {
+        let bad = |m: PacketMatch| m.validate().expect_err("must be refused");
+        assert!(
+            bad(PacketMatch {
+                proto: Some("TCP".into()),
+                ..Default::default()
+            })
+            .contains("proto")
+        );
+        assert!(
+            bad(PacketMatch {
+                flags: Some("SYN".into()),
+                ..Default::default()
+            })
+            .contains("flags")
+        );
+        assert!(
+            bad(PacketMatch {
+                icmp: Some("echo".into()),
+                ..Default::default()
+            })
+            .contains("icmp")
+        );
+        assert!(
+            bad(PacketMatch {
+                frag_offset: Some("big".into()),
+                ..Default::default()
+            })
+            .contains("frag_offset")
+        );
+        assert!(
+            bad(PacketMatch {
+                sender_mac: Some("netb".into()),
+                ..Default::default()
+            })
+            .contains("MAC")
+        );
+        assert!(
+            PacketMatch {
+                flags: Some("SA".into()),
+                sender_mac: Some("{netb.eth1.mac}".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 
     #[test]

@@ -211,21 +211,90 @@ pub fn parse(text: &str, file: &str) -> Result<Experiment> {
         place,
         message,
     };
-    let mut captures = Vec::new();
-    let mut runs = Vec::new();
-    for s in e.steps.iter().chain(&e.cleanup) {
+    let mut captures: Vec<String> = Vec::new();
+    let mut runs: Vec<String> = Vec::new();
+    let safe_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !n.starts_with('.')
+    };
+    if !safe_name(&e.name) {
+        return Err(bad(
+            "name".into(),
+            format!(
+                "'{}' is not a name of letters, digits, '-', '_' and '.'",
+                e.name
+            ),
+        ));
+    }
+    let seconds_ok = |x: f64| x.is_finite() && (0.0..=3600.0).contains(&x);
+    for (k, s) in e.steps.iter().chain(&e.cleanup).enumerate() {
+        let place = format!("steps[{k}]");
         match s {
             Step::Capture { node, name, .. } => {
-                captures.push(name.clone().unwrap_or_else(|| node.clone()))
+                let n = name.clone().unwrap_or_else(|| node.clone());
+                if !safe_name(&n) {
+                    return Err(bad(
+                        place,
+                        format!("capture name '{n}' must be letters, digits, '-', '_' and '.'"),
+                    ));
+                }
+                if captures.contains(&n) {
+                    return Err(bad(
+                        place,
+                        format!("two captures are named '{n}': give one a `name`"),
+                    ));
+                }
+                captures.push(n);
             }
-            Step::Run { name: Some(n), .. } => runs.push(n.clone()),
+            Step::Run { name, timeout, .. } => {
+                if let Some(n) = name {
+                    if runs.contains(n) {
+                        return Err(bad(place, format!("two run steps are named '{n}'")));
+                    }
+                    runs.push(n.clone());
+                }
+                if timeout.is_some_and(|t| !seconds_ok(t) || t == 0.0) {
+                    return Err(bad(
+                        place,
+                        "timeout must be a number of seconds from 0 to 3600".into(),
+                    ));
+                }
+            }
+            Step::Join { name } if !runs.contains(name) => {
+                return Err(bad(
+                    place,
+                    format!("join names '{name}', which no earlier run step is named"),
+                ));
+            }
+            Step::Wait { seconds } if !seconds_ok(*seconds) => {
+                return Err(bad(
+                    place,
+                    format!("wait of {seconds} s: give 0 to 3600 seconds"),
+                ));
+            }
+            Step::WaitListen {
+                timeout: Some(t), ..
+            } if !seconds_ok(*t) => {
+                return Err(bad(
+                    place,
+                    format!("timeout of {t} s: give 0 to 3600 seconds"),
+                ));
+            }
             Step::Link { state, .. } if state != "up" && state != "down" => {
                 return Err(bad(
-                    "steps".into(),
+                    place,
                     format!("link state '{state}' is neither up nor down"),
                 ));
             }
             _ => {}
+        }
+    }
+    for (i, c) in e.checks.iter().enumerate() {
+        for (k, m) in c.sequence.iter().flatten().enumerate() {
+            m.validate()
+                .map_err(|msg| bad(format!("checks[{i}].sequence[{k}]"), msg))?;
         }
     }
     for (i, c) in e.checks.iter().enumerate() {

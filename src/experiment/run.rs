@@ -293,7 +293,8 @@ async fn run_steps(
                 view.topology.require_node(view.lab, node)?;
                 let path = sys::netns_path(&crate::plan::node_netns(view.lab, node));
                 let deadline = std::time::Instant::now()
-                    + Duration::from_secs_f64(timeout.unwrap_or(10.0).max(0.0));
+                    + Duration::try_from_secs_f64(timeout.unwrap_or(10.0).max(0.0))
+                        .unwrap_or(Duration::from_secs(10));
                 loop {
                     if sys::tcp_listening(&path, *port)? {
                         break;
@@ -308,7 +309,10 @@ async fn run_steps(
                 }
             }
             Step::Wait { seconds } => {
-                tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await
+                tokio::time::sleep(
+                    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::ZERO),
+                )
+                .await
             }
             Step::Link { state, ends } => {
                 let up = state == "up";

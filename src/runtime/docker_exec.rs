@@ -153,11 +153,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
         r = copy_out => r?,
         _ = pump => {}
     }
-    let info = docker
-        .inspect_exec(&id)
-        .await
-        .map_err(|e| api_err("inspecting the exec", e))?;
-    Ok(info.exit_code.unwrap_or(0) as i32)
+    exit_code(docker, &id).await
 }
 
 /// Run `cmd` in `container` without a terminal and collect its output and exit code.
@@ -196,10 +192,24 @@ pub async fn run_collect(
             }
         }
     }
-    let info = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| api_err("inspecting the exec", e))?;
-    out.code = info.exit_code.unwrap_or(-1) as i32;
+    out.code = exit_code(docker, &created.id).await?;
     Ok(out)
+}
+
+/// The exit code of a finished exec: its output can end (the process closed stdout) a moment
+/// before the engine marks it finished, so ask until it says so (at most about 5 s).
+async fn exit_code(docker: &Docker, id: &str) -> Result<i32> {
+    for _ in 0..100 {
+        let info = docker
+            .inspect_exec(id)
+            .await
+            .map_err(|e| api_err("inspecting the exec", e))?;
+        if info.running != Some(true) {
+            return Ok(info.exit_code.map_or(-1, |c| c as i32));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(Error::Other(
+        "the exec did not finish after its output ended".into(),
+    ))
 }

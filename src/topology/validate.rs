@@ -74,10 +74,10 @@ fn check_ifname(name: &str) -> std::result::Result<(), String> {
     }
     if name
         .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+        .any(|c| !c.is_ascii_graphic() || c == '/' || c == ':' || c == '%')
     {
         return Err(format!(
-            "interface name '{name}' has a character the kernel refuses ('/', ':' or a space)"
+            "interface name '{name}' has a character tcplab refuses: use ASCII letters, digits and punctuation other than '/', ':' and '%'"
         ));
     }
     Ok(())
