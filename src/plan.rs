@@ -345,9 +345,18 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
             let label = format!("{}: {} {}", net.name, m.node, m.interface);
             match kind {
                 NetworkKind::Linux => {
+                    // Readable when it fits and is unique in the switch namespace (node "a-b"
+                    // with "c" and node "a" with "b-c" would clash); numbered otherwise.
                     let mut pname = format!("{}-{}", m.node, m.interface);
-                    if pname.len() > crate::topology::IFNAME_MAX {
-                        pname = format!("port{switch_index}");
+                    let taken = |n: &str| {
+                        topo.networks.iter().any(|x| x.name == n)
+                            || bridges
+                                .iter()
+                                .any(|b: &BridgePlan| b.ports.iter().any(|p| p == n))
+                            || ports.iter().any(|p: &String| p == n)
+                    };
+                    if pname.len() > crate::topology::IFNAME_MAX || taken(&pname) {
+                        pname = format!("tlport{switch_index}");
                     }
                     let a = VethEnd {
                         ns: Ns::Switch,

@@ -344,3 +344,109 @@ fn course_plan_with_uplink() {
     );
     assert_eq!(p.veths.iter().filter(|v| v.b.ns == Ns::Host).count(), 1);
 }
+
+#[test]
+fn shifted_indexes_move_every_reference_in_that_namespace_only() {
+    let t = builtin();
+    let mut p = plan::plan(
+        &t,
+        "tcpip",
+        &PlanOptions {
+            uplink: None,
+            switch_override: Some(NetworkKind::Linux),
+        },
+    );
+    let netb = p.nodes.iter().position(|n| n.name == "netb").unwrap();
+    let before = p.clone();
+    p.shift_indexes(Ns::Node(netb), 3);
+    let (b, a) = (&before.nodes[netb], &p.nodes[netb]);
+    assert_eq!(
+        a.interfaces.iter().map(|i| i.index).collect::<Vec<_>>(),
+        [5, 6]
+    );
+    assert!(
+        a.addresses
+            .iter()
+            .zip(&b.addresses)
+            .all(|(x, y)| x.0 == y.0 + 3)
+    );
+    assert!(
+        a.proxy_neighbours
+            .iter()
+            .zip(&b.proxy_neighbours)
+            .all(|(x, y)| x.0 == y.0 + 3)
+    );
+    assert!(
+        a.routes
+            .iter()
+            .zip(&b.routes)
+            .all(|(x, y)| x.oif.map(|o| o - 3) == y.oif)
+    );
+    for (v, w) in p.veths.iter().zip(&before.veths) {
+        for (e, f) in [(&v.a, &w.a), (&v.b, &w.b)] {
+            let want = if e.ns == Ns::Node(netb) {
+                f.index + 3
+            } else {
+                f.index
+            };
+            assert_eq!(e.index, want, "{}", v.label);
+        }
+    }
+    assert_eq!(
+        p.nodes[0].interfaces[0].index, before.nodes[0].interfaces[0].index,
+        "other nodes untouched"
+    );
+}
+
+#[test]
+fn per_interface_sysctls_wait_for_the_interfaces() {
+    let text = BASE.replace("router = true", "router = true\nsysctls = { \"ipv4.conf.eth1.accept_redirects\" = \"0\", \"ipv4.tcp_sack\" = \"0\", \"ipv4.conf.all.send_redirects\" = \"0\" }");
+    let t = parse(&text, "lab.toml").unwrap();
+    let p = plan::plan(&t, "t", &PlanOptions::default());
+    let b = p.nodes.iter().find(|n| n.name == "b").unwrap();
+    assert!(
+        b.iface_sysctls
+            .contains(&("ipv4.conf.eth1.accept_redirects".into(), "0".into()))
+    );
+    assert!(b.sysctls.contains(&("ipv4.tcp_sack".into(), "0".into())));
+    assert!(
+        b.sysctls
+            .contains(&("ipv4.conf.all.send_redirects".into(), "0".into()))
+    );
+}
+
+#[test]
+fn switch_port_names_never_clash() {
+    let text = r#"
+name = "t"
+[nodes.a-b]
+[nodes.a]
+[networks.lan]
+subnet = "10.0.0.0/24"
+members = [
+  { node = "a-b", interface = "c", address = "10.0.0.1" },
+  { node = "a", interface = "b-c", address = "10.0.0.2" },
+]
+"#;
+    let t = parse(text, "lab.toml").unwrap();
+    let p = plan::plan(
+        &t,
+        "t",
+        &PlanOptions {
+            uplink: None,
+            switch_override: Some(NetworkKind::Linux),
+        },
+    );
+    let ports = &p.bridges[0].ports;
+    assert_eq!(ports.len(), 2);
+    assert_ne!(ports[0], ports[1], "{ports:?}");
+}
+
+#[test]
+fn non_ascii_interface_names_are_refused() {
+    let s = err(&BASE.replace(
+        "interface = \"eth1\", address = \"10.0.0.1\"",
+        "interface = \"réseau\", address = \"10.0.0.1\"",
+    ));
+    assert!(s.contains("réseau"), "{s}");
+}
