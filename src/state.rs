@@ -158,6 +158,8 @@ impl LabState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
         }
+        // A save killed between write and rename leaves its temporary file.
+        let _ = std::fs::remove_file(path.with_extension("json.tmp"));
         let _ = std::fs::remove_dir(state_dir());
         Ok(())
     }

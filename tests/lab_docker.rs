@@ -211,14 +211,12 @@ fn up_makes_labelled_containers_netns_links_and_ovs_bridges_and_down_removes_the
     docker_or_skip!();
     let _serial = serial();
     isolated_up_then_down_restores_the_host(DOCKER, "dup", |lab, before| {
+        // A running container and a namespace per node, an OVS bridge per LAN.
+        lab.assert_whole("after up");
+
         // The containers.
         let mut expected: Vec<String> = NODES.iter().map(|n| lab.container(n)).collect();
         expected.sort();
-        assert_eq!(
-            lab.containers(false),
-            expected,
-            "docker ps: the lab's running containers"
-        );
         for c in docker_inspect(&expected) {
             let name = c["Name"]
                 .as_str()
@@ -268,15 +266,8 @@ fn up_makes_labelled_containers_netns_links_and_ovs_bridges_and_down_removes_the
         ns.sort();
         assert_eq!(ns, expected, "/run/netns entries of the lab");
 
-        // The OVS bridges: one per LAN, labelled with the lab, and their ports.
+        // The OVS bridges (one per LAN, labelled with the lab: `assert_whole`), and their ports.
         let bridges = lab.bridges();
-        let networks: Vec<&str> = bridges.iter().map(|(_, n, _)| n.as_str()).collect();
-        assert_eq!(
-            networks,
-            ["net1", "net2"],
-            "OVS bridges with external_ids {OVS_LAB}={}: {bridges:?}",
-            lab.name
-        );
         let kernel_dp = kernel_has_ovs_datapath();
         for (br, net, dp) in &bridges {
             if kernel_dp {
@@ -704,12 +695,7 @@ fn no_docker_engine_is_one_line_and_creates_nothing() {
     let lab = Lab::docker("dnoeng");
     let out = up_without_engine(&lab.name);
     assert_refused_in_one_line(&out, "Docker", "start dockerd");
-    lab.assert_gone("after up without an engine");
-    before.assert_same(
-        &DOCKER.snapshot(),
-        &[&lab.name],
-        "after `up` without a Docker engine",
-    );
+    assert_nothing_left(&lab, &before, "after `up` without a Docker engine");
 }
 
 /// 7: the README's exit codes: "2 bad input (..., no Docker engine for `--runtime docker`)".
@@ -766,12 +752,7 @@ fn no_open_vswitch_is_one_line_and_creates_nothing() {
         Path::new(&ovs_dir).join("db.sock").exists(),
         "the machine's OVS socket is untouched"
     );
-    lab.assert_gone("after up without Open vSwitch");
-    before.assert_same(
-        &DOCKER.snapshot(),
-        &[&lab.name],
-        "after `up` without Open vSwitch",
-    );
+    assert_nothing_left(&lab, &before, "after `up` without Open vSwitch");
 }
 
 // ------------------------------------------------------------------ 8: exec on docker

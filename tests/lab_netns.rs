@@ -74,7 +74,7 @@ fn killed_up_is_refused_then_cleaned_by_down() {
     let name = lab_name("crash");
     std::fs::write(&topo, big_topology(&name, 150, 3)).unwrap();
     let lab = Lab::with_topology("crash", &topo);
-    let before = Snapshot::take();
+    let before = NETNS.snapshot();
 
     // How long a whole `up` of 150 nodes takes here (a few hundred ms), then kill `up`s at
     // fractions of that until one dies half done: the record says incomplete, and (preferably)
@@ -176,7 +176,7 @@ fn exec_on_a_lab_not_up_exits_2() {
 fn up_with_a_missing_uplink_exits_2_and_creates_nothing() {
     root_or_skip!();
     let _serial = serial();
-    let before = Snapshot::take();
+    let before = NETNS.snapshot();
     let lab = Lab::new("noif");
     let out = run(
         lab.up_cmd(false, Some("nosuchif0")),
@@ -194,16 +194,7 @@ fn up_with_a_missing_uplink_exits_2_and_creates_nothing() {
         "one line on stderr: {}",
         out.describe()
     );
-    assert!(
-        lab.namespaces().is_empty(),
-        "namespaces made: {:?}",
-        lab.namespaces()
-    );
-    before.assert_same(
-        &Snapshot::take(),
-        &[&lab.name],
-        "after `up nosuchif0` was refused",
-    );
+    assert_nothing_left(&lab, &before, "after `up nosuchif0` was refused");
 }
 
 #[test]

@@ -563,10 +563,13 @@ impl Drop for Lab {
                 out.describe()
             );
         }
-        // A refused or killed `up` can leave the lab's lock file when no record exists (a
-        // tcplab bug the tests report); do not leave it behind on the machine.
+        // A refused or killed `up` can leave the lab's lock file when no record exists, or the
+        // half-written record `<lab>.json.tmp` of a kill between its write and its rename
+        // (tcplab bugs the tests report); do not leave them behind on the machine.
         if !self.state_file().exists() {
-            let _ = std::fs::remove_file(state_dir().join(format!("{}.lock", self.name)));
+            for leftover in ["lock", "json.tmp"] {
+                let _ = std::fs::remove_file(state_dir().join(format!("{}.{leftover}", self.name)));
+            }
             let _ = std::fs::remove_dir(state_dir());
         }
     }
