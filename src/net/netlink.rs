@@ -189,8 +189,11 @@ impl Netlink {
             .with_context(|| format!("adding proxy ARP entry for {addr}"))
     }
 
-    /// The index of interface `name`, if it exists.
-    pub async fn link_index(&self, name: &str) -> Result<Option<u32>> {
+    /// The link message of interface `name`, if it exists.
+    async fn link_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<rtnetlink::packet_route::link::LinkMessage>> {
         let mut s = self
             .handle
             .link()
@@ -198,11 +201,15 @@ impl Netlink {
             .match_name(name.to_string())
             .execute();
         match s.try_next().await {
-            Ok(Some(m)) => Ok(Some(m.header.index)),
-            Ok(None) => Ok(None),
+            Ok(m) => Ok(m),
             Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up interface {name}")),
         }
+    }
+
+    /// The index of interface `name`, if it exists.
+    pub async fn link_index(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.link_by_name(name).await?.map(|m| m.header.index))
     }
 
     /// Set an interface's alias (`ip link set NAME alias TEXT`): tcplab tags what it makes in
@@ -219,29 +226,18 @@ impl Netlink {
 
     /// The alias of interface `name` (None: no such interface; Some(""): no alias).
     pub async fn alias(&self, name: &str) -> Result<Option<String>> {
-        let mut s = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(Some(
-                m.attributes
-                    .iter()
-                    .find_map(|a| {
-                        if let LinkAttribute::IfAlias(t) = a {
-                            Some(t.clone())
-                        } else {
-                            None
-                        }
-                    })
-                    .unwrap_or_default(),
-            )),
-            Ok(None) => Ok(None),
-            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("looking up interface {name}")),
-        }
+        Ok(self.link_by_name(name).await?.map(|m| {
+            m.attributes
+                .iter()
+                .find_map(|a| {
+                    if let LinkAttribute::IfAlias(t) = a {
+                        Some(t.clone())
+                    } else {
+                        None
+                    }
+                })
+                .unwrap_or_default()
+        }))
     }
 
     /// Delete interface `name`; Ok(false) if it does not exist.
