@@ -607,20 +607,30 @@ pub async fn teardown<R: Runtime>(
     let mut left = Vec::new();
     let objects = std::mem::take(&mut state.objects);
     // No object depends on another's removal (a namespace outlives its container while linked,
-    // a veth dies with either namespace), so all go at once: nine containers, the OVS
-    // transaction and the firewall script overlap instead of queueing.
+    // a veth dies with either namespace), so they go many at once.
     let lab = state.lab.as_str();
-    let results = futures::future::join_all(
-        objects
+    // Containers and OVS bridges first (together): deleting the OVS ports' veths while
+    // ovs-vswitchd still polls them, and the containers' namespaces at the same time, makes
+    // everything contend for the kernel's rtnl lock; once the bridges are gone the veths go fast.
+    let first = |o: &&Object| matches!(o, Object::Container { .. } | Object::OvsBridges { .. });
+    let (early, late): (Vec<&Object>, Vec<&Object>) = objects.iter().rev().partition(first);
+    let mut results = futures::future::join_all(
+        early
             .iter()
-            .rev()
             .map(|obj| remove_object(runtime, obj, host, lab)),
     )
     .await;
-    for (obj, r) in objects.iter().rev().zip(results) {
+    results.extend(
+        futures::future::join_all(
+            late.iter()
+                .map(|obj| remove_object(runtime, obj, host, lab)),
+        )
+        .await,
+    );
+    for (obj, r) in early.iter().chain(late.iter()).zip(results) {
         if let Err(e) = r {
             errors.push(e);
-            left.push(obj.clone());
+            left.push((*obj).clone());
         }
     }
     phase.advance(objects.len() as u64);

@@ -36,6 +36,8 @@ pub const NODE_CAPS: &[&str] = &["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SETUID", 
 pub struct DockerRuntime {
     docker: Docker,
     quiet: bool,
+    /// Names of the containers labelled as any tcplab lab's, read once per command.
+    labelled: tokio::sync::OnceCell<std::collections::HashSet<String>>,
     topology_file: String,
     notes: Mutex<Vec<String>>,
 }
@@ -78,6 +80,7 @@ impl DockerRuntime {
             Ok(Ok(_)) => Ok(DockerRuntime {
                 docker,
                 quiet: false,
+                labelled: tokio::sync::OnceCell::new(),
                 topology_file: topology_file.into(),
                 notes: Mutex::new(Vec::new()),
             }),
@@ -213,22 +216,31 @@ impl DockerRuntime {
     /// Remove a container, but only one tcplab made: a container without the lab label (one
     /// somebody named like a lab's node by hand) is left alone and counts as not there.
     async fn remove_container(&self, name: &str) -> Result<bool> {
-        match self
-            .docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-        {
-            Ok(info) => {
-                let ours = info
-                    .config
-                    .and_then(|c| c.labels)
-                    .is_some_and(|l| l.contains_key(LABEL_LAB));
-                if !ours {
-                    return Ok(false);
-                }
-            }
-            Err(e) if is_not_found(&e) => return Ok(false),
-            Err(e) => return Err(docker_err(format!("inspecting container {name}"), e)),
+        // One listing of every tcplab-labelled container serves all the removals of a `down`.
+        let labelled = self
+            .labelled
+            .get_or_try_init(|| async {
+                let mut filters = HashMap::new();
+                filters.insert("label".to_string(), vec![LABEL_LAB.to_string()]);
+                let list = self
+                    .docker
+                    .list_containers(Some(ListContainersOptions {
+                        all: true,
+                        filters: Some(filters),
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(|e| docker_err("listing containers", e))?;
+                Ok::<_, Error>(
+                    list.into_iter()
+                        .flat_map(|c| c.names.unwrap_or_default())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .collect::<std::collections::HashSet<String>>(),
+                )
+            })
+            .await?;
+        if !labelled.contains(name) {
+            return Ok(false);
         }
         match self
             .docker
