@@ -612,7 +612,12 @@ pub async fn teardown<R: Runtime>(
     // Containers and OVS bridges first (together): deleting the OVS ports' veths while
     // ovs-vswitchd still polls them, and the containers' namespaces at the same time, makes
     // everything contend for the kernel's rtnl lock; once the bridges are gone the veths go fast.
-    let first = |o: &&Object| matches!(o, Object::Container { .. } | Object::OvsBridges { .. });
+    // (Without containers, one stage is faster.)
+    let staged = objects
+        .iter()
+        .any(|o| matches!(o, Object::Container { .. }));
+    let first =
+        |o: &&Object| staged && matches!(o, Object::Container { .. } | Object::OvsBridges { .. });
     let (early, late): (Vec<&Object>, Vec<&Object>) = objects.iter().rev().partition(first);
     let mut results = futures::future::join_all(
         early
