@@ -499,7 +499,7 @@ impl Plan {
                 node.addresses.iter_mut().for_each(|(i, _)| bump(i));
                 node.routes
                     .iter_mut()
-                    .for_each(|r| r.oif.iter_mut().for_each(|i| bump(i)));
+                    .for_each(|r| r.oif.iter_mut().for_each(&bump));
                 node.proxy_neighbours.iter_mut().for_each(|(i, _)| bump(i));
             }
             Ns::Switch => self

@@ -139,20 +139,21 @@ impl PacketMatch {
             ("flags", &self.flags),
             ("flags_include", &self.flags_include),
         ] {
-            if let Some(f) = v {
-                if f.is_empty() || flag_bits(f).is_none() || f.contains(['U', 'u']) {
-                    return Err(format!(
-                        "{field} = \"{f}\": use the letters S A F R P (e.g. \"SA\")"
-                    ));
-                }
-            }
-        }
-        if let Some(off) = &self.frag_offset {
-            if off.trim() != ">0" && off.trim().parse::<u16>().is_err() {
+            if let Some(f) = v
+                && (f.is_empty() || flag_bits(f).is_none() || f.contains(['U', 'u']))
+            {
                 return Err(format!(
-                    "frag_offset = \"{off}\": give a number of bytes or \">0\""
+                    "{field} = \"{f}\": use the letters S A F R P (e.g. \"SA\")"
                 ));
             }
+        }
+        if let Some(off) = &self.frag_offset
+            && off.trim() != ">0"
+            && off.trim().parse::<u16>().is_err()
+        {
+            return Err(format!(
+                "frag_offset = \"{off}\": give a number of bytes or \">0\""
+            ));
         }
         for (field, v) in [("sender_mac", &self.sender_mac), ("eth_src", &self.eth_src)] {
             if let Some(m) = v {

@@ -116,8 +116,14 @@ impl DockerRuntime {
 
     /// Names of the containers labelled as lab `lab`'s (found without the record).
     pub async fn lab_containers(&self, lab: &str) -> Result<Vec<String>> {
+        self.containers_with_label(&format!("{LABEL_LAB}={lab}"))
+            .await
+    }
+
+    /// Names of the containers (running or not) matching a label filter (`KEY` or `KEY=VALUE`).
+    async fn containers_with_label(&self, filter: &str) -> Result<Vec<String>> {
         let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![format!("{LABEL_LAB}={lab}")]);
+        filters.insert("label".to_string(), vec![filter.to_string()]);
         let list = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -129,11 +135,8 @@ impl DockerRuntime {
             .map_err(|e| docker_err("listing containers", e))?;
         Ok(list
             .into_iter()
-            .filter_map(|c| {
-                c.names?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-            })
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
             .collect())
     }
 
@@ -220,22 +223,11 @@ impl DockerRuntime {
         let labelled = self
             .labelled
             .get_or_try_init(|| async {
-                let mut filters = HashMap::new();
-                filters.insert("label".to_string(), vec![LABEL_LAB.to_string()]);
-                let list = self
-                    .docker
-                    .list_containers(Some(ListContainersOptions {
-                        all: true,
-                        filters: Some(filters),
-                        ..Default::default()
-                    }))
-                    .await
-                    .map_err(|e| docker_err("listing containers", e))?;
                 Ok::<_, Error>(
-                    list.into_iter()
-                        .flat_map(|c| c.names.unwrap_or_default())
-                        .map(|n| n.trim_start_matches('/').to_string())
-                        .collect::<std::collections::HashSet<String>>(),
+                    self.containers_with_label(LABEL_LAB)
+                        .await?
+                        .into_iter()
+                        .collect(),
                 )
             })
             .await?;
