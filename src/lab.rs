@@ -955,9 +955,7 @@ pub async fn sweep_late_containers(
             }
         } else {
             for name in &names {
-                docker
-                    .remove(&Object::Container { name: name.clone() })
-                    .await?;
+                docker.force_remove(name).await?;
                 let _ = sys::delete_netns(name);
                 removed += 1;
             }

@@ -234,6 +234,12 @@ impl DockerRuntime {
         if !labelled.contains(name) {
             return Ok(false);
         }
+        self.force_remove(name).await
+    }
+
+    /// Kill and remove container `name` (with its anonymous volumes); Ok(false) if it is gone.
+    /// Only for containers known to be a lab's: from the label listing.
+    pub async fn force_remove(&self, name: &str) -> Result<bool> {
         match self
             .docker
             .remove_container(
