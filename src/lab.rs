@@ -152,7 +152,17 @@ async fn precheck(plan: &Plan, host: &Netlink) -> Result<()> {
         }
     }
     if plan.bridges.iter().any(|b| b.kind == NetworkKind::Ovs) {
-        let mut db = open_ovsdb()?;
+        // The one place a missing OVS matters: say the alternative too.
+        let mut db = open_ovsdb().map_err(|e| match e {
+            Error::Ovs {
+                context,
+                source: OvsError::NotRunning { detail },
+            } => Error::Environment(format!(
+                "{context}: {}; or make the LANs Linux bridges with --switch linux",
+                OvsError::NotRunning { detail }
+            )),
+            other => other,
+        })?;
         for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
             if host.link_index(&b.name).await?.is_some()
                 || db
