@@ -399,7 +399,8 @@ impl Canvas {
         self.body.push_str("/>\n");
     }
 
-    fn polyline(&mut self, pts: &[Pt], p: Pen) {
+    /// `x,y x,y ...` for a points attribute, growing the canvas to hold them.
+    fn points(&mut self, pts: &[Pt]) -> String {
         let mut list = String::new();
         for (i, &(x, y)) in pts.iter().enumerate() {
             self.grow(x, y);
@@ -408,6 +409,11 @@ impl Canvas {
             }
             let _ = write!(list, "{},{}", num(x), num(y));
         }
+        list
+    }
+
+    fn polyline(&mut self, pts: &[Pt], p: Pen) {
+        let list = self.points(pts);
         let _ = write!(
             self.body,
             "<polyline points=\"{list}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
@@ -444,14 +450,7 @@ impl Canvas {
             (base.0 + nrm.0 * HALF, base.1 + nrm.1 * HALF),
             (base.0 - nrm.0 * HALF, base.1 - nrm.1 * HALF),
         ];
-        let mut list = String::new();
-        for (i, &(x, y)) in pts.iter().enumerate() {
-            self.grow(x, y);
-            if i > 0 {
-                list.push(' ');
-            }
-            let _ = write!(list, "{},{}", num(x), num(y));
-        }
+        let list = self.points(&pts);
         let _ = writeln!(
             self.body,
             "<polygon class=\"head\" points=\"{list}\" fill=\"#000000\"/>"

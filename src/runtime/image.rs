@@ -1935,17 +1935,9 @@ Suites: bookworm
 
     fn quiet(_: &str, _: &str) {}
 
-    #[tokio::test]
-    async fn build_failure_reports_the_failing_line() {
-        let Some(docker) = engine().await else {
-            eprintln!("skipped: no docker engine answers");
-            return;
-        };
-        ensured(&docker).await;
-        let tag = "tcplab/test-build-fails:never";
-        let dockerfile =
-            format!("FROM {BASE_IMAGE}\nRUN apt-get install -y tcplab-no-such-package\n");
-        let spec = BuildSpec {
+    /// A build of just `dockerfile`, without the build cache and cut off from every network.
+    fn offline_spec<'a>(tag: &'a str, dockerfile: &str) -> BuildSpec<'a> {
+        BuildSpec {
             tag,
             context: write_ustar(&[TarFile {
                 path: "Dockerfile",
@@ -1957,7 +1949,20 @@ Suites: bookworm
             labels: HashMap::new(),
             nocache: true,
             network: Some("none"),
+        }
+    }
+
+    #[tokio::test]
+    async fn build_failure_reports_the_failing_line() {
+        let Some(docker) = engine().await else {
+            eprintln!("skipped: no docker engine answers");
+            return;
         };
+        ensured(&docker).await;
+        let tag = "tcplab/test-build-fails:never";
+        let dockerfile =
+            format!("FROM {BASE_IMAGE}\nRUN apt-get install -y tcplab-no-such-package\n");
+        let spec = offline_spec(tag, &dockerfile);
         let err = build_image(&docker, spec, &quiet).await.unwrap_err();
         let msg = err.to_string();
         eprintln!("message: {msg}");
@@ -1986,19 +1991,7 @@ Suites: bookworm
         let dockerfile = format!(
             "FROM {BASE_IMAGE}\nRUN apt-get update && apt-get install -y --no-install-recommends iproute2\n"
         );
-        let spec = BuildSpec {
-            tag,
-            context: write_ustar(&[TarFile {
-                path: "Dockerfile",
-                mode: 0o644,
-                data: dockerfile.as_bytes(),
-            }])
-            .unwrap(),
-            build_args: HashMap::new(),
-            labels: HashMap::new(),
-            nocache: true,
-            network: Some("none"),
-        };
+        let spec = offline_spec(tag, &dockerfile);
         let err = build_image(&docker, spec, &quiet).await.unwrap_err();
         eprintln!("message: {err}");
         assert!(matches!(err, ImageError::BuildNetwork { .. }), "{err}");

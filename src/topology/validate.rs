@@ -302,28 +302,26 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
                 ),
             ));
         }
-        let addr_a = match &l.a.address {
-            Some(s) => Some(parse_if_addr(&c, &format!("{place}.a.address"), s, None)?),
-            None => None,
-        };
-        let addr_b = match &l.b.address {
-            Some(s) => Some(parse_if_addr(&c, &format!("{place}.b.address"), s, None)?),
-            None => None,
-        };
-        let a = add_endpoint(
-            format!("{place}.a"),
-            &l.a,
-            addr_a,
-            mtu,
-            Attachment::Link { index: li },
-        )?;
-        let b = add_endpoint(
-            format!("{place}.b"),
-            &l.b,
-            addr_b,
-            mtu,
-            Attachment::Link { index: li },
-        )?;
+        let mut ends = Vec::with_capacity(2);
+        for (side, raw_end) in [("a", &l.a), ("b", &l.b)] {
+            let address = match &raw_end.address {
+                Some(s) => Some(parse_if_addr(
+                    &c,
+                    &format!("{place}.{side}.address"),
+                    s,
+                    None,
+                )?),
+                None => None,
+            };
+            ends.push(add_endpoint(
+                format!("{place}.{side}"),
+                raw_end,
+                address,
+                mtu,
+                Attachment::Link { index: li },
+            )?);
+        }
+        let (b, a) = (ends.pop().expect("two ends"), ends.pop().expect("two ends"));
         let name = l
             .name
             .clone()
