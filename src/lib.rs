@@ -20,5 +20,6 @@ pub mod runtime;
 pub mod state;
 pub mod sys;
 pub mod topology;
+pub mod util;
 
 pub use error::{Error, Result};

@@ -253,9 +253,14 @@ pub fn sysctl_path(key: &str) -> PathBuf {
     p
 }
 
-/// Whether the calling process is root (tcplab changes the network: it needs root).
+/// Whether the calling process runs as root (tests that change the network skip otherwise).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// An error unless the calling process is root (tcplab changes the network: it needs root).
 pub fn require_root(what: &str) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
+    if is_root() {
         Ok(())
     } else {
         Err(Error::Environment(format!(
