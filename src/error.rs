@@ -55,13 +55,12 @@ pub enum Error {
         message: String,
     },
     /// Open vSwitch refused or failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {message}")]
     Ovs {
         /// what tcplab was doing
         context: String,
-        /// the OVSDB client's error
-        #[source]
-        source: crate::net::ovsdb::OvsError,
+        /// what Open vSwitch answered
+        message: String,
     },
     /// Several independent steps failed (teardown keeps going and collects them).
     #[error("{}", join_errors(.0))]
@@ -88,10 +87,6 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Topology { .. } | Error::Usage(_) | Error::Environment(_) => 2,
-            Error::Ovs {
-                source: crate::net::ovsdb::OvsError::NotRunning { .. },
-                ..
-            } => 2,
             Error::Many(v) if !v.is_empty() && v.iter().all(|e| e.exit_code() == 2) => 2,
             _ => 1,
         }
@@ -120,9 +115,9 @@ impl Error {
                 context: format!("{outer}: {context}"),
                 message,
             },
-            Error::Ovs { context, source } => Error::Ovs {
+            Error::Ovs { context, message } => Error::Ovs {
                 context: format!("{outer}: {context}"),
-                source,
+                message,
             },
             Error::Other(m) => Error::Other(format!("{outer}: {m}")),
             other => other,

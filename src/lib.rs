@@ -2,8 +2,10 @@
 //! topology by default) of real network namespaces or Docker containers on one Linux machine.
 //!
 //! The shape: a topology file is parsed and validated ([`topology`]), turned into a [`plan`],
-//! and applied ([`lab`]) by a [`runtime`] that hands the [`net`]work code a namespace per node.
-//! Everything created is recorded ([`state`]) so that `down` removes exactly that.
+//! and applied ([`lab`]) through two seams: a [`runtime`] (what a node is: a namespace or a
+//! container) and the operating system ([`os`]: netlink per namespace, files, firewall, OVS).
+//! Everything created is recorded ([`state`]) so that `down` removes exactly that. The CLI
+//! ([`commands`]) only parses, resolves the lab and prints. ARCHITECTURE.md is the map.
 
 #![warn(missing_docs)]
 
@@ -13,6 +15,7 @@ pub mod error;
 pub mod experiment;
 pub mod lab;
 pub mod net;
+pub mod os;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -5,8 +5,10 @@
 //! recorded *before* it is created: removal tolerates objects that turn out not to exist.
 
 use crate::error::{Context, Error, Result};
+use crate::runtime::RuntimeKind;
+use crate::topology::NetworkKind;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Default directory of state files (override with TCPLAB_STATE_DIR, for tests).
 pub const STATE_DIR: &str = "/run/tcplab";
@@ -70,8 +72,8 @@ pub enum Object {
 pub struct LabState {
     /// Lab name.
     pub lab: String,
-    /// `netns` or `docker`.
-    pub runtime: String,
+    /// The runtime its nodes run on.
+    pub runtime: RuntimeKind,
     /// Where the topology came from.
     pub topology_file: String,
     /// The topology text, so later commands need no file.
@@ -80,31 +82,65 @@ pub struct LabState {
     pub uplink: Option<String>,
     /// Switch override given to `up`, if any.
     #[serde(default)]
-    pub switch: Option<String>,
+    pub switch: Option<NetworkKind>,
     /// True once `up` finished.
     pub complete: bool,
     /// pid of the `up` that wrote it.
     pub pid: u32,
     /// Everything created, in order.
     pub objects: Vec<Object>,
+    /// The directory the record lives in.
+    #[serde(skip, default = "state_dir")]
+    pub dir: PathBuf,
 }
 
 impl LabState {
-    /// The file of lab `lab`.
-    pub fn path(lab: &str) -> PathBuf {
-        state_dir().join(format!("{lab}.json"))
+    /// A new, empty record of lab `lab` in directory `dir` (not saved yet).
+    pub fn new_in(dir: &Path, lab: &str, runtime: RuntimeKind) -> LabState {
+        LabState {
+            lab: lab.to_string(),
+            runtime,
+            topology_file: String::new(),
+            topology_text: String::new(),
+            uplink: None,
+            switch: None,
+            complete: false,
+            pid: std::process::id(),
+            objects: Vec::new(),
+            dir: dir.to_path_buf(),
+        }
     }
 
-    /// Load lab `lab`'s state, if the lab is (partly) up.
+    /// The file of lab `lab` in `dir`.
+    pub fn path_in(dir: &Path, lab: &str) -> PathBuf {
+        dir.join(format!("{lab}.json"))
+    }
+
+    /// The file of lab `lab`.
+    pub fn path(lab: &str) -> PathBuf {
+        Self::path_in(&state_dir(), lab)
+    }
+
+    /// Load lab `lab`'s record, if the lab is (partly) up.
     pub fn load(lab: &str) -> Result<Option<LabState>> {
-        let path = Self::path(lab);
+        Self::load_in(&state_dir(), lab)
+    }
+
+    /// Load lab `lab`'s record from `dir`.
+    pub fn load_in(dir: &Path, lab: &str) -> Result<Option<LabState>> {
+        let path = Self::path_in(dir, lab);
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-                Error::Other(format!(
-                    "state file {} is damaged ({e}): remove it by hand after checking `ip netns`",
-                    path.display()
-                ))
-            }),
+            Ok(text) => serde_json::from_str::<LabState>(&text)
+                .map(|mut s| {
+                    s.dir = dir.to_path_buf();
+                    Some(s)
+                })
+                .map_err(|e| {
+                    Error::Other(format!(
+                        "state file {} is damaged ({e}): remove it by hand after checking `ip netns`",
+                        path.display()
+                    ))
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
@@ -122,7 +158,7 @@ impl LabState {
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some(lab) = name.strip_suffix(".json")
-                && let Some(s) = Self::load(lab)?
+                && let Some(s) = Self::load_in(&dir, lab)?
             {
                 out.push(s);
             }
@@ -131,11 +167,11 @@ impl LabState {
         Ok(out)
     }
 
-    /// Write the state atomically (temp file + rename).
+    /// Write the record atomically (temp file + rename) into its directory.
     pub fn save(&self) -> Result<()> {
-        let dir = state_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = Self::path(&self.lab);
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = Self::path_in(dir, &self.lab);
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Other(format!("encoding state: {e}")))?;
@@ -144,15 +180,15 @@ impl LabState {
             if e.kind() != std::io::ErrorKind::NotFound {
                 return Err(Error::io(format!("writing {}", tmp.display()), e));
             }
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
         }
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// Remove the state file (and the state directory once empty).
-    pub fn remove(lab: &str) -> Result<()> {
-        let path = Self::path(lab);
+    /// Remove lab `lab`'s record from `dir` (and `dir` once empty).
+    pub fn remove_in(dir: &Path, lab: &str) -> Result<()> {
+        let path = Self::path_in(dir, lab);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -160,20 +196,20 @@ impl LabState {
         }
         // A save killed between write and rename leaves its temporary file.
         let _ = std::fs::remove_file(path.with_extension("json.tmp"));
-        let _ = std::fs::remove_dir(state_dir());
+        let _ = std::fs::remove_dir(dir);
         Ok(())
+    }
+
+    /// Remove lab `lab`'s record.
+    pub fn remove(lab: &str) -> Result<()> {
+        Self::remove_in(&state_dir(), lab)
     }
 
     /// The plan this lab was brought up with (for `link up` and experiments).
     pub fn plan(&self, topo: &crate::topology::Topology) -> crate::plan::Plan {
-        let switch_override = match self.switch.as_deref() {
-            Some("linux") => Some(crate::topology::NetworkKind::Linux),
-            Some("ovs") => Some(crate::topology::NetworkKind::Ovs),
-            _ => None,
-        };
         let opts = crate::plan::PlanOptions {
             uplink: self.uplink.clone(),
-            switch_override,
+            switch_override: self.switch,
         };
         crate::plan::plan(topo, &self.lab, &opts)
     }
@@ -195,8 +231,13 @@ pub struct LabLock {
 impl LabLock {
     /// Take the lock of `lab`, failing at once if another tcplab holds it.
     pub fn acquire(lab: &str) -> Result<LabLock> {
+        Self::acquire_in(&state_dir(), lab)
+    }
+
+    /// Take the lock of `lab` whose record lives in `dir`.
+    pub fn acquire_in(dir: &Path, lab: &str) -> Result<LabLock> {
         use std::os::linux::net::SocketAddrExt;
-        let name = format!("tcplab/{}/{lab}", state_dir().display());
+        let name = format!("tcplab/{}/{lab}", dir.display());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
             .map_err(|e| Error::io(format!("naming the lock of lab '{lab}'"), e))?;
         match std::os::unix::net::UnixListener::bind_addr(&addr) {

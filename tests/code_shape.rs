@@ -178,7 +178,10 @@ fn no_big_rooms_and_no_long_functions() {
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let shape = measure(&text);
-        let rel = f.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display();
+        let rel = f
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap()
+            .display();
         if shape.code_lines > MAX_FILE_LINES {
             problems.push(format!(
                 "{rel}: {} lines of non-test code (at most {MAX_FILE_LINES})",

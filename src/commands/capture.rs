@@ -83,14 +83,13 @@ impl CaptureCmd {
         }
         crate::sys::require_root("tcplab capture")?;
         let netns = crate::plan::node_netns(&ctx.lab, &self.node);
-        if state.runtime == "docker" {
-            super::block_on(async {
-                let d =
-                    crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
-                d.link_netns(&netns).await?;
-                Ok(0)
-            })?;
-        }
+        // A restarted container has a new namespace: capture on the live one.
+        super::block_on(async {
+            use crate::runtime::Runtime;
+            let rt = crate::runtime::open_for_teardown(state.runtime, &state.topology_file).await;
+            rt.refresh_netns(&netns).await?;
+            Ok(0)
+        })?;
         let spec = CaptureSpec {
             netns: Some(crate::sys::netns_path(&netns)),
             interfaces: self.interfaces.clone(),
@@ -104,10 +103,6 @@ impl CaptureCmd {
             Some("-") => (Sink::Stdout, "standard output".to_string()),
             Some(f) => (Sink::File(PathBuf::from(f)), f.to_string()),
             None => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
                 let ext = if ifaces.len() == 1 { "pcap" } else { "pcapng" };
                 let dir = PathBuf::from("captures").join(&ctx.lab);
                 std::fs::create_dir_all(&dir)
@@ -115,7 +110,7 @@ impl CaptureCmd {
                 let f = dir.join(format!(
                     "{}-{}.{ext}",
                     self.node,
-                    super::experiment::utc_stamp(secs)
+                    crate::util::utc_stamp_now()
                 ));
                 let s = f.display().to_string();
                 (Sink::File(f), s)

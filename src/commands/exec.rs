@@ -2,9 +2,7 @@
 
 use super::GlobalOpts;
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
-use crate::runtime::docker::DockerRuntime;
-use crate::runtime::netns::exec_in_netns;
+use crate::runtime::{self, Runtime, RuntimeOptions};
 use clap::Args;
 
 /// Run a command in a node.
@@ -31,12 +29,13 @@ impl ExecCmd {
                 self.node, ctx.lab
             )));
         }
-        match state.runtime.as_str() {
-            "docker" => super::block_on(async {
-                let docker = DockerRuntime::connect(&state.topology_file).await?;
-                docker.exec(&netns, &self.node, &self.command).await
-            }),
-            _ => exec_in_netns(&netns, &self.node, &self.command),
-        }
+        super::block_on(async {
+            let opts = RuntimeOptions {
+                topology_file: state.topology_file.clone(),
+                quiet: true,
+            };
+            let rt = runtime::open(state.runtime, &opts).await?;
+            rt.exec(&netns, &self.node, &self.command).await
+        })
     }
 }

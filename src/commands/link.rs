@@ -34,8 +34,9 @@ impl LinkCmd {
         let targets = resolve_ends(&ctx.topology, &ctx.lab, &self.ends)?;
         let up = self.state == LinkState::Up;
         let plan = state.plan(&ctx.topology);
+        let sys = crate::os::real::RealSystem::new();
         for (node, iface) in &targets {
-            lab_ops::set_link(&plan, node, iface, up).await?;
+            lab_ops::set_link(&sys, &plan, node, iface, up).await?;
         }
         if !g.quiet {
             let what: Vec<String> = targets.iter().map(|(n, i)| format!("{n}:{i}")).collect();

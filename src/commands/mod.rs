@@ -2,20 +2,22 @@
 //! is in the library; these only resolve the lab and print.
 
 pub mod capture;
+pub mod completions;
 pub mod down;
 pub mod exec;
 pub mod experiment;
 pub mod graph;
 pub mod image;
 pub mod link;
+pub mod man;
 pub mod status;
 pub mod up;
 
 use crate::error::{Error, Result};
+use crate::lab::{LabContext, StartOptions};
 use crate::progress::Progress;
 use crate::runtime::RuntimeKind;
-use crate::state::LabState;
-use crate::topology::{self, NetworkKind, Topology};
+use crate::topology::NetworkKind;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -79,6 +81,10 @@ pub enum Command {
     Experiment(experiment::ExperimentCmd),
     /// Draw the topology (SVG or Graphviz DOT) to standard output
     Graph(graph::GraphCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsCmd),
+    /// Print the manual page (roff) to standard output
+    Man(man::ManCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -93,6 +99,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Link(c) => block_on(c.exec(&cli.global)),
         Command::Experiment(c) => block_on(c.exec(&cli.global)),
         Command::Graph(c) => c.exec(&cli.global),
+        Command::Completions(c) => c.exec(),
+        Command::Man(c) => c.exec(),
     }
 }
 
@@ -103,20 +111,6 @@ pub fn block_on<F: std::future::Future<Output = Result<i32>>>(f: F) -> Result<i3
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))?;
     rt.block_on(f)
-}
-
-/// The lab a command works on, with its topology.
-pub struct LabContext {
-    /// Lab name.
-    pub lab: String,
-    /// Its topology.
-    pub topology: Topology,
-    /// Where the topology came from.
-    pub topology_file: String,
-    /// The topology's text.
-    pub topology_text: String,
-    /// The lab's record, if it is (partly) up.
-    pub state: Option<LabState>,
 }
 
 impl GlobalOpts {
@@ -136,71 +130,17 @@ impl GlobalOpts {
 
     /// Resolve the lab: `--topology` file, else the record of `--lab`, else the built-in topology.
     pub fn resolve(&self) -> Result<LabContext> {
-        if let Some(lab) = &self.lab {
-            crate::topology::check_lab_name(lab).map_err(Error::Usage)?;
-        }
-        let (topology, file, text) = match &self.topology {
-            Some(path) => {
-                let t = topology::load(path)?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                (Some(t), path.display().to_string(), text)
-            }
-            None => (None, String::new(), String::new()),
-        };
-        let lab = match (&self.lab, &topology) {
-            (Some(l), _) => l.clone(),
-            (None, Some(t)) => t.name.clone(),
-            (None, None) => topology::builtin().name,
-        };
-        let state = LabState::load(&lab)?;
-        if let Some(t) = topology {
-            return Ok(LabContext {
-                lab,
-                topology: t,
-                topology_file: file,
-                topology_text: text,
-                state,
-            });
-        }
-        if let Some(st) = &state {
-            let t = topology::parse(&st.topology_text, &st.topology_file)?;
-            return Ok(LabContext {
-                lab,
-                topology: t,
-                topology_file: st.topology_file.clone(),
-                topology_text: st.topology_text.clone(),
-                state,
-            });
-        }
-        Ok(LabContext {
-            lab,
-            topology: topology::builtin(),
-            topology_file: topology::BUILTIN_NAME.into(),
-            topology_text: topology::BUILTIN_TCPIP.into(),
-            state,
-        })
+        LabContext::resolve(self.lab.as_deref(), self.topology.as_deref())
     }
-}
 
-impl LabContext {
-    /// The record, or a usage error saying the lab is not up.
-    pub fn require_up(&self) -> Result<&LabState> {
-        self.state.as_ref().ok_or_else(|| {
-            let others: Vec<String> = LabState::list()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.lab)
-                .collect();
-            let hint = if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (labs that are up: {})", others.join(", "))
-            };
-            Error::Usage(format!(
-                "lab '{}' is not up: run `tcplab up` first{hint}",
-                self.lab
-            ))
-        })
+    /// The runtime a lab brought up now would use: `--runtime`, else the default.
+    pub fn start_options(&self) -> StartOptions {
+        StartOptions {
+            uplink: None,
+            runtime: self.runtime,
+            switch: self.switch_override(),
+            privileges: None,
+            quiet: self.quiet,
+        }
     }
 }

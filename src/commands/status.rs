@@ -3,6 +3,8 @@
 use super::GlobalOpts;
 use crate::error::{Error, Result};
 use crate::lab;
+use crate::os::real::RealSystem;
+use crate::runtime::{self, Runtime};
 use clap::Args;
 
 /// Show the lab.
@@ -18,17 +20,14 @@ impl StatusCmd {
     pub async fn exec(&self, g: &GlobalOpts) -> Result<i32> {
         let ctx = g.resolve()?;
         let state = ctx.require_up()?;
-        if state.runtime == "docker" {
-            // A restarted container has a new namespace: re-link it so status reads the live one.
-            let docker =
-                crate::runtime::docker::DockerRuntime::connect(&state.topology_file).await?;
-            for n in &ctx.topology.nodes {
-                let _ = docker
-                    .link_netns(&crate::plan::node_netns(&ctx.lab, &n.name))
-                    .await;
-            }
+        // A restarted container has a new namespace: re-link it so status reads the live one.
+        let rt = runtime::open_for_teardown(state.runtime, &state.topology_file).await;
+        for n in &ctx.topology.nodes {
+            let _ = rt
+                .refresh_netns(&crate::plan::node_netns(&ctx.lab, &n.name))
+                .await;
         }
-        let st = lab::status(state, &ctx.topology).await?;
+        let st = lab::status(&RealSystem::new(), state, &ctx.topology).await?;
         if self.json {
             println!(
                 "{}",

@@ -1,12 +1,9 @@
 //! `tcplab up [UPLINK] [--dry-run]`
 
 use super::GlobalOpts;
-use crate::error::{Error, Result};
-use crate::lab::{self, UpRequest};
+use crate::error::Result;
+use crate::lab;
 use crate::plan::{self, PlanOptions};
-use crate::runtime::RuntimeKind;
-use crate::runtime::docker::DockerRuntime;
-use crate::runtime::netns::NetnsRuntime;
 use crate::topology::Privileges;
 use clap::Args;
 use std::time::Instant;
@@ -28,67 +25,31 @@ pub struct UpCmd {
 impl UpCmd {
     /// Run it.
     pub async fn exec(&self, g: &GlobalOpts) -> Result<i32> {
-        let mut ctx = g.resolve()?;
-        if let Some(p) = &self.privileges {
-            let p = match p.as_str() {
-                "privileged" => Privileges::Privileged,
-                "capabilities" => Privileges::Capabilities,
-                _ => Privileges::Auto,
-            };
-            for n in &mut ctx.topology.nodes {
-                n.privileges = p;
-            }
-        }
-        if self.uplink.is_some() && ctx.topology.uplink.is_none() {
-            return Err(Error::Usage(format!(
-                "topology '{}' has no [uplink] table: it cannot be NATed out of {}",
-                ctx.topology_file,
-                self.uplink.as_deref().unwrap_or_default()
-            )));
-        }
-        let options = PlanOptions {
-            uplink: self.uplink.clone(),
-            switch_override: g.switch_override(),
-        };
+        let ctx = g.resolve()?;
+        let mut opts = g.start_options();
+        opts.uplink = self.uplink.clone();
+        opts.privileges = self.privileges.as_deref().map(|p| match p {
+            "privileged" => Privileges::Privileged,
+            "capabilities" => Privileges::Capabilities,
+            _ => Privileges::Auto,
+        });
         if self.dry_run {
+            let options = PlanOptions {
+                uplink: opts.uplink.clone(),
+                switch_override: opts.switch,
+            };
             print!("{}", plan::plan(&ctx.topology, &ctx.lab, &options).render());
             return Ok(0);
         }
         crate::sys::require_root("tcplab up")?;
         let progress = g.progress();
-        let runtime = match g.runtime {
-            Some(r) => r,
-            None if DockerRuntime::available().await => RuntimeKind::Docker,
-            None => {
-                progress.note("note: no Docker engine answers: using the netns runtime (plain network namespaces)");
-                RuntimeKind::Netns
-            }
-        };
         let start = Instant::now();
-        let req = UpRequest {
-            topology: &ctx.topology,
-            lab: ctx.lab.clone(),
-            topology_file: ctx.topology_file.clone(),
-            topology_text: ctx.topology_text.clone(),
-            options,
-        };
-        let plan = match runtime {
-            RuntimeKind::Netns => lab::up(&NetnsRuntime, req, &progress).await?,
-            RuntimeKind::Docker => {
-                let docker = DockerRuntime::connect(&ctx.topology_file)
-                    .await?
-                    .quiet(g.quiet);
-                let r = lab::up(&docker, req, &progress).await;
-                for n in docker.take_notes() {
-                    progress.note(&n);
-                }
-                r?
-            }
-        };
+        let started = lab::start(&ctx, &opts, &progress).await?;
+        let plan = &started.plan;
         progress.note(&format!(
             "lab '{}' is up: {} {} nodes in {:.0} ms{} (try `tcplab exec {} ping {}`)",
             ctx.lab,
-            runtime.as_str(),
+            started.runtime,
             plan.nodes.len(),
             start.elapsed().as_secs_f64() * 1000.0,
             self.uplink

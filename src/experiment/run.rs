@@ -9,7 +9,7 @@ use crate::error::{Context, Error, Result};
 use crate::lab;
 use crate::net::Netlink;
 use crate::plan::Plan;
-use crate::runtime::{CmdOutput, NodeRunner};
+use crate::runtime::{AnyRuntime, CmdOutput, Runtime};
 use crate::sys;
 use crate::topology::Topology;
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ pub struct LabView<'a> {
     /// Its plan (routes as applied).
     pub plan: &'a Plan,
     /// How to run commands in nodes.
-    pub runner: NodeRunner,
+    pub runner: std::sync::Arc<AnyRuntime>,
     /// MAC address of every node interface: (node, interface) -> MAC.
     pub macs: HashMap<(String, String), String>,
 }
@@ -268,12 +268,13 @@ async fn run_steps(
                 log(&format!("{node}$ {command}{}", if *bg { " &" } else { "" }));
                 if *bg {
                     let runner = view.runner.clone();
-                    let (lab, node2) = (view.lab.to_string(), node.clone());
-                    let task = tokio::spawn(async move { runner.run(&lab, &node2, &argv).await });
+                    let (netns, node2) = (crate::plan::node_netns(view.lab, node), node.clone());
+                    let task = tokio::spawn(async move { runner.run(&netns, &node2, &argv).await });
                     st.background
                         .insert(name, (node.clone(), command.clone(), task));
                 } else {
-                    let out = view.runner.run(view.lab, node, &argv).await?;
+                    let netns = crate::plan::node_netns(view.lab, node);
+                    let out = view.runner.run(&netns, node, &argv).await?;
                     st.commands.push((name, node.clone(), command.clone(), out));
                 }
             }
@@ -318,7 +319,14 @@ async fn run_steps(
                 let up = state == "up";
                 for (node, iface) in resolve_ends(view.topology, view.lab, ends)? {
                     log(&format!("link {node}:{iface} {state}"));
-                    lab::set_link(view.plan, &node, &iface, up).await?;
+                    lab::set_link(
+                        &crate::os::real::RealSystem::new(),
+                        view.plan,
+                        &node,
+                        &iface,
+                        up,
+                    )
+                    .await?;
                 }
             }
             Step::Mtu { ends, mtu } => {

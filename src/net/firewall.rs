@@ -80,6 +80,32 @@ impl UplinkRules {
     }
 }
 
+/// Names of tcplab's chains (`TCPLAB-...`) in the host's filter table, from `iptables-save`.
+pub fn tcplab_chains() -> Result<Vec<String>> {
+    let out = match Command::new("iptables-save")
+        .args(["-t", "filter"])
+        .stderr(Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        // No iptables: no chains of ours either.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("running iptables-save", e)),
+    };
+    Ok(chains_in(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The `TCPLAB-...` chains declared in an iptables-save listing.
+fn chains_in(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.starts_with("TCPLAB-"))
+        .map(String::from)
+        .collect()
+}
+
 /// Feed a script to `iptables-restore -w --noflush`.
 pub fn restore(script: &str) -> Result<()> {
     let mut child = Command::new("iptables-restore")
@@ -154,6 +180,12 @@ pub fn remove(rules_remove_script: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chains_are_read_from_a_listing() {
+        let listing = "*filter\n:INPUT ACCEPT [0:0]\n:TCPLAB-tcpip - [0:0]\n:DOCKER - [0:0]\n-A FORWARD -j TCPLAB-tcpip\nCOMMIT\n";
+        assert_eq!(super::chains_in(listing), vec!["TCPLAB-tcpip".to_string()]);
+    }
+
     use super::*;
 
     #[test]

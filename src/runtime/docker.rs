@@ -5,7 +5,7 @@
 //! from there the network code treats it exactly like a netns node.
 
 use super::image;
-use super::{Runtime, RuntimeKind};
+use super::{CmdOutput, Runtime, RuntimeKind};
 use crate::error::{Context, Error, Result};
 use crate::plan::{NodePlan, Plan};
 use crate::state::Object;
@@ -49,7 +49,8 @@ pub fn no_engine(e: impl std::fmt::Display) -> Error {
     ))
 }
 
-fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
+/// A Docker API error as tcplab's, with what was being done.
+pub(crate) fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
     let message = match &e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => {
             message.trim().to_string()
@@ -103,11 +104,6 @@ impl DockerRuntime {
     /// The bollard client.
     pub fn client(&self) -> &Docker {
         &self.docker
-    }
-
-    /// Warnings gathered while creating nodes (printed by the caller).
-    pub fn take_notes(&self) -> Vec<String> {
-        std::mem::take(&mut self.notes.lock().expect("not poisoned"))
     }
 
     fn note(&self, s: String) {
@@ -447,14 +443,71 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn find_leftovers(&self, lab: &str) -> Result<Vec<Object>> {
+        Ok(self
+            .lab_containers(lab)
+            .await?
+            .into_iter()
+            .map(|name| Object::Container { name })
+            .collect())
+    }
+
     async fn sweep(&self, lab: &str) -> Result<usize> {
-        crate::lab::sweep_late_containers(self, lab).await
+        self.sweep_late_containers(lab).await
+    }
+
+    async fn refresh_netns(&self, netns: &str) -> Result<()> {
+        self.link_netns(netns).await
     }
 
     async fn exec(&self, netns: &str, _node: &str, cmd: &[String]) -> Result<i32> {
+        if cmd.is_empty() {
+            return Err(super::empty_command());
+        }
         super::docker_exec::exec(&self.docker, netns, cmd)
             .await
             .context(format!("exec in {netns}"))
+    }
+
+    async fn run(&self, netns: &str, _node: &str, argv: &[String]) -> Result<CmdOutput> {
+        if argv.is_empty() {
+            return Err(super::empty_command());
+        }
+        super::docker_exec::run_collect(&self.docker, netns, argv).await
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.notes.lock().expect("not poisoned"))
+    }
+}
+
+impl DockerRuntime {
+    /// After tearing down a docker lab whose `up` was killed: the engine may still be finishing
+    /// that `up`'s create and start requests, so containers can appear after `down` removed what
+    /// it knew. Remove every container labelled as the lab's until none has been seen for a
+    /// second (at most 15 s). Returns how many were removed.
+    async fn sweep_late_containers(&self, lab: &str) -> Result<usize> {
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut quiet_since = Instant::now();
+        let mut removed = 0;
+        while Instant::now() < deadline {
+            let names = self.lab_containers(lab).await?;
+            if names.is_empty() {
+                if quiet_since.elapsed() >= Duration::from_secs(1) {
+                    break;
+                }
+            } else {
+                for name in &names {
+                    self.force_remove(name).await?;
+                    let _ = sys::delete_netns(name);
+                    removed += 1;
+                }
+                quiet_since = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(removed)
     }
 }
 
@@ -486,6 +539,10 @@ impl Runtime for NoEngine {
     }
 
     async fn exec(&self, _netns: &str, _node: &str, _cmd: &[String]) -> Result<i32> {
+        Err(Error::Environment(self.0.clone()))
+    }
+
+    async fn run(&self, _netns: &str, _node: &str, _argv: &[String]) -> Result<CmdOutput> {
         Err(Error::Environment(self.0.clone()))
     }
 }

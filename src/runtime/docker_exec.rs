@@ -49,19 +49,6 @@ fn terminal_size() -> Option<(u16, u16)> {
     (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
-fn api_err(what: &str, e: bollard::errors::Error) -> Error {
-    let message = match &e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            message.trim().to_string()
-        }
-        other => other.to_string(),
-    };
-    Error::Docker {
-        context: what.into(),
-        message,
-    }
-}
-
 /// Run `cmd` in container `container`; returns its exit code.
 pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i32> {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -78,7 +65,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
             },
         )
         .await
-        .map_err(|e| api_err("creating the exec", e))?;
+        .map_err(|e| super::docker::docker_err("creating the exec", e))?;
     let id = created.id;
     let StartExecResults::Attached {
         mut output,
@@ -86,7 +73,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
     } = docker
         .start_exec(&id, None)
         .await
-        .map_err(|e| api_err("starting the exec", e))?
+        .map_err(|e| super::docker::docker_err("starting the exec", e))?
     else {
         return Err(Error::Other("the engine detached the exec".into()));
     };
@@ -144,7 +131,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
                     let _ = o.flush();
                 }
                 Ok(LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(api_err("reading the exec's output", e)),
+                Err(e) => return Err(super::docker::docker_err("reading the exec's output", e)),
             }
         }
         Ok(())
@@ -173,15 +160,15 @@ pub async fn run_collect(
             },
         )
         .await
-        .map_err(|e| api_err("creating the exec", e))?;
+        .map_err(|e| super::docker::docker_err("creating the exec", e))?;
     let mut out = super::CmdOutput::default();
     if let StartExecResults::Attached { mut output, .. } = docker
         .start_exec(&created.id, None)
         .await
-        .map_err(|e| api_err("starting the exec", e))?
+        .map_err(|e| super::docker::docker_err("starting the exec", e))?
     {
         while let Some(item) = output.next().await {
-            match item.map_err(|e| api_err("reading the exec's output", e))? {
+            match item.map_err(|e| super::docker::docker_err("reading the exec's output", e))? {
                 LogOutput::StdErr { message } => {
                     out.stderr.push_str(&String::from_utf8_lossy(&message))
                 }
@@ -203,7 +190,7 @@ async fn exit_code(docker: &Docker, id: &str) -> Result<i32> {
         let info = docker
             .inspect_exec(id)
             .await
-            .map_err(|e| api_err("inspecting the exec", e))?;
+            .map_err(|e| super::docker::docker_err("inspecting the exec", e))?;
         if info.running != Some(true) {
             return Ok(info.exit_code.map_or(-1, |c| c as i32));
         }

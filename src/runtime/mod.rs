@@ -1,17 +1,26 @@
 //! Runtimes: what a lab host *is* (a plain network namespace, or a Docker container). Every
 //! runtime hands the network code the same thing: a named namespace under /run/netns.
+//!
+//! The runtime is chosen in one place, [`open`]; everything that differs between runtimes is a
+//! method of [`Runtime`]. A new runtime (a Podman container, a Kubernetes pod) is a new file
+//! here, a [`RuntimeKind`] variant and an [`AnyRuntime`] arm: nothing outside `runtime/` changes.
 
 pub mod docker;
 pub mod docker_exec;
 pub mod image;
 pub mod netns;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::state::Object;
+use docker::{DockerRuntime, NoEngine};
+use netns::NetnsRuntime;
+use serde::{Deserialize, Serialize};
 
 /// Which runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// Each node a named network namespace (no Docker needed).
     Netns,
@@ -27,41 +36,12 @@ impl RuntimeKind {
             RuntimeKind::Docker => "docker",
         }
     }
-    /// Parse a name from a state file.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "netns" => Some(RuntimeKind::Netns),
-            "docker" => Some(RuntimeKind::Docker),
-            _ => None,
-        }
-    }
 }
 
-/// A runtime creates and removes the lab's nodes; the network code does the rest inside the
-/// namespaces it leaves at /run/netns/<plan node netns>.
-#[allow(async_fn_in_trait)]
-pub trait Runtime {
-    /// Which runtime this is.
-    fn kind(&self) -> RuntimeKind;
-
-    /// What creating the plan's nodes will make, recorded before anything is created.
-    fn objects(&self, plan: &Plan) -> Vec<Object>;
-
-    /// Create every node so that /run/netns/<netns> exists for each. On error, what was made is
-    /// left for the caller's rollback (it is all in [`Runtime::objects`]).
-    async fn create_nodes(&self, plan: &Plan) -> Result<()>;
-
-    /// Remove one object this runtime made (Ok(false): it was not there).
-    async fn remove(&self, object: &Object) -> Result<bool>;
-
-    /// After a teardown of an `up` that did not finish: remove what the runtime was still
-    /// creating for lab `lab` when it was cut short. Returns how many objects it removed.
-    async fn sweep(&self, _lab: &str) -> Result<usize> {
-        Ok(0)
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
-
-    /// Run a command in a node with stdio passed through; returns its exit code.
-    async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32>;
 }
 
 /// What a command run in a node printed and returned.
@@ -75,51 +55,168 @@ pub struct CmdOutput {
     pub stderr: String,
 }
 
-/// Runs commands in a lab's nodes and collects their output (for experiments), whatever the
-/// runtime: a child process inside the namespace, or a Docker exec.
-#[derive(Clone)]
-pub enum NodeRunner {
-    /// Child processes entering the node's namespace.
-    Netns,
-    /// Docker exec in the node's container.
-    Docker(bollard::Docker),
+/// A runtime creates and removes the lab's nodes and runs commands in them; the network code
+/// does the rest inside the namespaces it leaves at /run/netns/<plan node netns>.
+#[allow(async_fn_in_trait)]
+pub trait Runtime {
+    /// Which runtime this is.
+    fn kind(&self) -> RuntimeKind;
+
+    /// What creating the plan's nodes will make, recorded before anything is created.
+    fn objects(&self, plan: &Plan) -> Vec<Object>;
+
+    /// Create every node so that /run/netns/<netns> exists for each. On error, what was made is
+    /// left for the caller's rollback (it is all in [`Runtime::objects`]).
+    async fn create_nodes(&self, plan: &Plan) -> Result<()>;
+
+    /// Remove one object this runtime made (Ok(false): it was not there, or is not its kind).
+    async fn remove(&self, object: &Object) -> Result<bool>;
+
+    /// Objects of lab `lab` this runtime finds by its labels, without a record.
+    async fn find_leftovers(&self, _lab: &str) -> Result<Vec<Object>> {
+        Ok(Vec::new())
+    }
+
+    /// After a teardown of an `up` that did not finish: remove what the runtime was still
+    /// creating for lab `lab` when it was cut short. Returns how many objects it removed.
+    async fn sweep(&self, _lab: &str) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// Make sure /run/netns/<netns> is the node's live namespace (a restarted container has a
+    /// new one). Nothing to do for runtimes whose namespace is the node.
+    async fn refresh_netns(&self, _netns: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Run a command in a node with stdio passed through; returns its exit code. (The netns
+    /// runtime replaces this process with the command and returns only on failure.)
+    async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32>;
+
+    /// Run `argv` in a node and collect its output (stdin empty).
+    async fn run(&self, netns: &str, node: &str, argv: &[String]) -> Result<CmdOutput>;
+
+    /// Warnings gathered while creating nodes (for the caller to print).
+    fn take_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-impl NodeRunner {
-    /// The runner for a lab made with runtime `kind`.
-    pub async fn new(kind: RuntimeKind) -> Result<Self> {
-        Ok(match kind {
-            RuntimeKind::Netns => NodeRunner::Netns,
-            RuntimeKind::Docker => {
-                NodeRunner::Docker(docker::DockerRuntime::connect("").await?.client().clone())
-            }
-        })
-    }
+/// Options for opening a runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// The lab's topology file (the docker runtime labels containers with it).
+    pub topology_file: String,
+    /// Say nothing while building images.
+    pub quiet: bool,
+}
 
-    /// Run `argv` in `node` of `lab` and collect its output.
-    pub async fn run(&self, lab: &str, node: &str, argv: &[String]) -> Result<CmdOutput> {
-        let netns = crate::plan::node_netns(lab, node);
-        match self {
-            NodeRunner::Netns => {
-                let mut cmd =
-                    tokio::process::Command::from(netns::node_command(&netns, node, argv)?);
-                cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
-                let out = cmd
-                    .output()
-                    .await
-                    .map_err(|e| crate::Error::io(format!("running {} in {node}", argv[0]), e))?;
-                use std::os::unix::process::ExitStatusExt;
-                let code = out
-                    .status
-                    .code()
-                    .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
-                Ok(CmdOutput {
-                    code,
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                })
-            }
-            NodeRunner::Docker(d) => docker_exec::run_collect(d, &netns, argv).await,
+/// One of the runtimes, chosen at run time.
+pub enum AnyRuntime {
+    /// Plain network namespaces.
+    Netns(NetnsRuntime),
+    /// Docker containers.
+    Docker(Box<DockerRuntime>),
+    /// The docker runtime when its engine does not answer (teardown removes everything else).
+    Unavailable(NoEngine),
+}
+
+/// Open runtime `kind`: the one place a runtime is chosen.
+pub async fn open(kind: RuntimeKind, opts: &RuntimeOptions) -> Result<AnyRuntime> {
+    Ok(match kind {
+        RuntimeKind::Netns => AnyRuntime::Netns(NetnsRuntime),
+        RuntimeKind::Docker => AnyRuntime::Docker(Box::new(
+            DockerRuntime::connect(&opts.topology_file)
+                .await?
+                .quiet(opts.quiet),
+        )),
+    })
+}
+
+/// Open runtime `kind` to remove a lab: when its engine does not answer, a stand-in that
+/// leaves the runtime's objects recorded (with the reason) so everything else still goes.
+pub async fn open_for_teardown(kind: RuntimeKind, topology_file: &str) -> AnyRuntime {
+    let opts = RuntimeOptions {
+        topology_file: topology_file.into(),
+        quiet: true,
+    };
+    match open(kind, &opts).await {
+        Ok(rt) => rt,
+        Err(e) => AnyRuntime::Unavailable(NoEngine(e.to_string())),
+    }
+}
+
+/// The default runtime: docker when an engine answers, else netns (said in one line).
+pub async fn default_kind(progress: &Progress) -> RuntimeKind {
+    if DockerRuntime::available().await {
+        RuntimeKind::Docker
+    } else {
+        progress.note(
+            "note: no Docker engine answers: using the netns runtime (plain network namespaces)",
+        );
+        RuntimeKind::Netns
+    }
+}
+
+/// Objects of lab `lab` that the runtimes find by their labels without a record, and the
+/// runtime they belong to (None: no runtime found any).
+pub async fn find_leftovers(lab: &str) -> (Option<RuntimeKind>, Vec<Object>) {
+    let opts = RuntimeOptions::default();
+    for kind in [RuntimeKind::Docker] {
+        if let Ok(rt) = open(kind, &opts).await
+            && let Ok(objects) = rt.find_leftovers(lab).await
+            && !objects.is_empty()
+        {
+            return (Some(kind), objects);
         }
     }
+    (None, Vec::new())
+}
+
+macro_rules! each {
+    ($self:expr, $rt:ident => $body:expr) => {
+        match $self {
+            AnyRuntime::Netns($rt) => $body,
+            AnyRuntime::Docker($rt) => $body,
+            AnyRuntime::Unavailable($rt) => $body,
+        }
+    };
+}
+
+impl Runtime for AnyRuntime {
+    fn kind(&self) -> RuntimeKind {
+        each!(self, r => r.kind())
+    }
+    fn objects(&self, plan: &Plan) -> Vec<Object> {
+        each!(self, r => r.objects(plan))
+    }
+    async fn create_nodes(&self, plan: &Plan) -> Result<()> {
+        each!(self, r => r.create_nodes(plan).await)
+    }
+    async fn remove(&self, object: &Object) -> Result<bool> {
+        each!(self, r => r.remove(object).await)
+    }
+    async fn find_leftovers(&self, lab: &str) -> Result<Vec<Object>> {
+        each!(self, r => r.find_leftovers(lab).await)
+    }
+    async fn sweep(&self, lab: &str) -> Result<usize> {
+        each!(self, r => r.sweep(lab).await)
+    }
+    async fn refresh_netns(&self, netns: &str) -> Result<()> {
+        each!(self, r => r.refresh_netns(netns).await)
+    }
+    async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
+        each!(self, r => r.exec(netns, node, cmd).await)
+    }
+    async fn run(&self, netns: &str, node: &str, argv: &[String]) -> Result<CmdOutput> {
+        each!(self, r => r.run(netns, node, argv).await)
+    }
+    fn take_notes(&self) -> Vec<String> {
+        each!(self, r => r.take_notes())
+    }
+}
+
+/// A usage error for an empty command line.
+pub(crate) fn empty_command() -> Error {
+    Error::Usage("exec needs a command, e.g. `tcplab exec sun ping aix`".into())
 }

@@ -2,7 +2,7 @@
 //! `exec` works like `ip netns exec`: /etc/netns/<ns>/hosts is bind-mounted over /etc/hosts in a
 //! private mount namespace, and the node's name becomes the hostname (a private UTS namespace).
 
-use super::{Runtime, RuntimeKind};
+use super::{CmdOutput, Runtime, RuntimeKind};
 use crate::error::{Context, Error, Result};
 use crate::plan::Plan;
 use crate::state::Object;
@@ -52,6 +52,25 @@ impl Runtime for NetnsRuntime {
     async fn exec(&self, netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
         exec_in_netns(netns, node, cmd)
     }
+
+    async fn run(&self, netns: &str, node: &str, argv: &[String]) -> Result<CmdOutput> {
+        use std::os::unix::process::ExitStatusExt;
+        let mut cmd = tokio::process::Command::from(node_command(netns, node, argv)?);
+        cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        let out = cmd
+            .output()
+            .await
+            .map_err(|e| Error::io(format!("running {} in {node}", argv[0]), e))?;
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+        Ok(CmdOutput {
+            code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
 }
 
 /// Replace this process with `cmd` inside namespace `netns` (like `ip netns exec`), with the
@@ -70,9 +89,7 @@ pub fn exec_in_netns(netns: &str, node: &str, cmd: &[String]) -> Result<i32> {
 /// gets a private mount namespace with the node's /etc/hosts and /sys, and the node's hostname.
 pub fn node_command(netns: &str, node: &str, cmd: &[String]) -> Result<std::process::Command> {
     let Some((prog, args)) = cmd.split_first() else {
-        return Err(Error::Usage(
-            "exec needs a command, e.g. `tcplab exec sun ping aix`".into(),
-        ));
+        return Err(super::empty_command());
     };
     let ns_path = sys::netns_path(netns);
     let ns = std::fs::File::open(&ns_path)

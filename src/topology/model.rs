@@ -100,7 +100,7 @@ pub struct Interface {
 }
 
 /// The bridge technology of a LAN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkKind {
     /// A Linux bridge (inside the lab's switch namespace).

@@ -1,0 +1,376 @@
+//! Applying a plan, phase by phase. Every phase records what it is about to create in the lab's
+//! record *before* creating it, so a failure at any step leaves a record that names everything
+//! that may exist; [`super::up`] then removes it all.
+
+use crate::error::{Context, Error, Result};
+use crate::net::ovsdb::{BridgeSpec, Datapath};
+use crate::os::{NetOps, System, VethRequest};
+use crate::plan::{BridgePlan, Ns, Plan};
+use crate::progress::Progress;
+use crate::runtime::Runtime;
+use crate::state::{LabState, Object};
+use crate::topology::NetworkKind;
+use futures::future::try_join_all;
+use std::collections::HashMap;
+
+/// Sysctls of the switch namespace: no IPv6 chatter from the bridges, and bridged frames never
+/// handed to (this namespace's empty) iptables.
+const SWITCH_SYSCTLS: &[(&str, &str)] = &[
+    ("ipv6.conf.all.disable_ipv6", "1"),
+    ("ipv6.conf.default.disable_ipv6", "1"),
+    ("bridge.bridge-nf-call-iptables", "0"),
+    ("bridge.bridge-nf-call-arptables", "0"),
+    ("bridge.bridge-nf-call-ip6tables", "0"),
+];
+
+/// The alias tcplab gives the interfaces it makes in the host's namespace: only interfaces
+/// carrying their lab's alias are ever deleted.
+pub fn host_alias(lab: &str) -> String {
+    format!("tcplab:{lab}")
+}
+
+/// Handles on every namespace of the lab.
+pub(crate) struct Namespaces<N> {
+    pub host: N,
+    pub switch: Option<N>,
+    pub nodes: Vec<N>,
+}
+
+impl<N: NetOps> Namespaces<N> {
+    fn handle(&self, ns: Ns) -> Result<&N> {
+        match ns {
+            Ns::Host => Ok(&self.host),
+            Ns::Switch => self
+                .switch
+                .as_ref()
+                .ok_or_else(|| Error::Other("the plan uses a switch namespace it has not".into())),
+            Ns::Node(i) => self
+                .nodes
+                .get(i)
+                .ok_or_else(|| Error::Other(format!("the plan names node {i} it has not"))),
+        }
+    }
+}
+
+/// Apply `plan`: nodes, links, Open vSwitch, addresses, uplink. `host` is the handle on the
+/// host's namespace. On error, what was made is in `state` for the caller's rollback.
+pub(crate) async fn apply<S: System, R: Runtime>(
+    sys: &S,
+    runtime: &R,
+    plan: &mut Plan,
+    state: &mut LabState,
+    host: S::Net,
+    progress: &Progress,
+) -> Result<()> {
+    let ns = nodes_phase(sys, runtime, plan, state, host, progress).await?;
+    let plan: &Plan = plan;
+    links_phase(plan, state, &ns, progress).await?;
+    ovs_phase(sys, plan, state, progress).await?;
+    addresses_phase(sys, plan, &ns, progress).await?;
+    if plan.uplink.is_some() {
+        uplink_phase(sys, plan, state, &ns.host, progress).await?;
+    }
+    Ok(())
+}
+
+/// Phase 1: the nodes (namespaces or containers) and the switch namespace, their sysctls, their
+/// /etc/hosts, a handle on each, loopback up, and the plan's interface numbers moved past any
+/// device the kernel put in a new namespace.
+async fn nodes_phase<S: System, R: Runtime>(
+    sys: &S,
+    runtime: &R,
+    plan: &mut Plan,
+    state: &mut LabState,
+    host: S::Net,
+    progress: &Progress,
+) -> Result<Namespaces<S::Net>> {
+    let mut phase = progress.phase("nodes", plan.nodes.len() as u64);
+    let mut objects: Vec<Object> = Vec::new();
+    objects.extend(
+        plan.switch_ns
+            .iter()
+            .map(|s| Object::Netns { name: s.clone() }),
+    );
+    objects.extend(runtime.objects(plan));
+    objects.extend(plan.nodes.iter().map(|n| Object::EtcDir {
+        path: sys.etc_dir(&n.netns).display().to_string(),
+    }));
+    state.record(objects)?;
+    for n in &plan.nodes {
+        sys.write_etc_hosts(&n.netns, &n.hosts)?;
+    }
+    let switch = match &plan.switch_ns {
+        Some(name) => {
+            let sysctls: Vec<(String, String)> = SWITCH_SYSCTLS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(sys.create_netns(name, &sysctls)?)
+        }
+        None => None,
+    };
+    runtime.create_nodes(plan).await?;
+    let wanted: Vec<(String, Vec<(String, String)>)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.netns.clone(), n.sysctls.clone()))
+        .collect();
+    let nodes = sys.enter_netns(&wanted)?;
+    try_join_all(nodes.iter().zip(&plan.nodes).map(|(h, n)| async move {
+        h.set_up(1)
+            .await
+            .with_context(|| format!("node {}: loopback", n.name))
+    }))
+    .await?;
+    phase.advance(plan.nodes.len() as u64);
+    phase.finish();
+    // The plan numbers interfaces from 2, as in a namespace holding only lo. Where the kernel
+    // already put devices in new namespaces (tunl0, gre0, sit0... when those modules are
+    // loaded), move the plan's numbers past them.
+    for (i, h) in nodes.iter().enumerate() {
+        shift_past_existing(plan, Ns::Node(i), h).await?;
+    }
+    if let Some(sw) = &switch {
+        shift_past_existing(plan, Ns::Switch, sw).await?;
+    }
+    Ok(Namespaces {
+        host,
+        switch,
+        nodes,
+    })
+}
+
+async fn shift_past_existing<N: NetOps>(plan: &mut Plan, ns: Ns, h: &N) -> Result<()> {
+    let max = h.links().await?.iter().map(|l| l.index).max().unwrap_or(1);
+    if max > 1 {
+        plan.shift_indexes(ns, max - 1);
+    }
+    Ok(())
+}
+
+/// Phase 2: Linux bridges in the switch namespace and every veth pair, both ends up; the ends
+/// in the host's namespace recorded first and tagged with the lab's alias.
+async fn links_phase<N: NetOps>(
+    plan: &Plan,
+    state: &mut LabState,
+    ns: &Namespaces<N>,
+    progress: &Progress,
+) -> Result<()> {
+    let mut phase = progress.phase("links", (plan.bridges.len() + plan.veths.len()) as u64);
+    for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Linux) {
+        ns.handle(Ns::Switch)?
+            .add_bridge(&b.name, b.index)
+            .await
+            .with_context(|| format!("network {}", b.network))?;
+        phase.advance(1);
+    }
+    let host_links: Vec<Object> = plan
+        .veths
+        .iter()
+        .flat_map(|v| [&v.a, &v.b])
+        .filter(|e| e.ns == Ns::Host)
+        .map(|e| Object::HostLink {
+            name: e.name.clone(),
+        })
+        .collect();
+    if !host_links.is_empty() {
+        state.record(host_links)?;
+    }
+    try_join_all(plan.veths.iter().map(|v| async move {
+        let controller = v
+            .bridge
+            .map(|bi| &plan.bridges[bi])
+            .filter(|b| b.kind == NetworkKind::Linux && v.a.ns == Ns::Switch)
+            .map(|b| b.index);
+        let req = VethRequest {
+            name: v.a.name.clone(),
+            index: v.a.index,
+            peer: v.b.name.clone(),
+            peer_index: v.b.index,
+            mtu: v.mtu,
+            controller,
+        };
+        let peer = ns.handle(v.b.ns)?;
+        ns.handle(v.a.ns)?
+            .add_veth(&req, peer)
+            .await
+            .with_context(|| v.label.clone())?;
+        if v.b.index != 0 {
+            peer.set_up(v.b.index).await
+        } else {
+            peer.set_state(&v.b.name, true).await
+        }
+        .with_context(|| v.label.clone())
+    }))
+    .await?;
+    phase.advance(plan.veths.len() as u64);
+    for v in &plan.veths {
+        for end in [&v.a, &v.b] {
+            if end.ns == Ns::Host {
+                ns.host.set_alias(&end.name, &host_alias(&plan.lab)).await?;
+            }
+        }
+    }
+    phase.finish();
+    Ok(())
+}
+
+/// Phase 3: the Open vSwitch bridges with their ports, in one transaction, recorded first.
+/// With the userspace datapath, transmit checksum offload goes off on both ends of every port.
+async fn ovs_phase<S: System>(
+    sys: &S,
+    plan: &Plan,
+    state: &mut LabState,
+    progress: &Progress,
+) -> Result<()> {
+    let ovs: Vec<&BridgePlan> = plan
+        .bridges
+        .iter()
+        .filter(|b| b.kind == NetworkKind::Ovs)
+        .collect();
+    if ovs.is_empty() {
+        return Ok(());
+    }
+    let phase = progress.phase("Open vSwitch", 1);
+    state.record([Object::OvsBridges {
+        names: ovs.iter().map(|b| b.name.clone()).collect(),
+    }])?;
+    let specs: Vec<BridgeSpec> = ovs
+        .iter()
+        .map(|b| BridgeSpec {
+            name: b.name.clone(),
+            lab: plan.lab.clone(),
+            network: b.network.clone(),
+            ports: b.ports.clone(),
+        })
+        .collect();
+    let datapath = sys.ovs_create_bridges(&specs).await?;
+    if datapath == Datapath::Netdev {
+        // The userspace datapath forwards what the veths hand it as is: with transmit checksum
+        // offload on, TCP arrives with bad checksums (ping still works).
+        disable_tx_checksums(sys, plan, &ovs)?;
+    }
+    phase.finish();
+    Ok(())
+}
+
+fn disable_tx_checksums<S: System>(sys: &S, plan: &Plan, ovs: &[&BridgePlan]) -> Result<()> {
+    let mut host = Vec::new();
+    let mut per_node: HashMap<usize, Vec<String>> = HashMap::new();
+    for v in &plan.veths {
+        let Some(bi) = v.bridge else { continue };
+        if !ovs.iter().any(|b| b.name == plan.bridges[bi].name) {
+            continue;
+        }
+        for end in [&v.a, &v.b] {
+            match end.ns {
+                Ns::Host => host.push(end.name.clone()),
+                Ns::Node(i) => per_node.entry(i).or_default().push(end.name.clone()),
+                Ns::Switch => {}
+            }
+        }
+    }
+    sys.disable_tx_checksums(None, &host)?;
+    let mut nodes: Vec<_> = per_node.into_iter().collect();
+    nodes.sort();
+    for (i, names) in nodes {
+        sys.disable_tx_checksums(Some(&plan.nodes[i].netns), &names)?;
+    }
+    Ok(())
+}
+
+/// Phase 4: addresses, routes, proxy ARP entries, then the per-interface sysctls (they need the
+/// interfaces to exist).
+async fn addresses_phase<S: System>(
+    sys: &S,
+    plan: &Plan,
+    ns: &Namespaces<S::Net>,
+    progress: &Progress,
+) -> Result<()> {
+    let mut phase = progress.phase("addresses", plan.nodes.len() as u64);
+    try_join_all(plan.nodes.iter().enumerate().map(|(i, n)| async move {
+        let h = ns.handle(Ns::Node(i))?;
+        for (idx, a) in &n.addresses {
+            h.add_address(*idx, *a)
+                .await
+                .with_context(|| format!("node {}", n.name))?;
+        }
+        for r in &n.routes {
+            h.add_route(r.route.to, r.route.via, r.oif)
+                .await
+                .with_context(|| format!("node {}", n.name))?;
+        }
+        for (idx, a) in &n.proxy_neighbours {
+            h.add_proxy_neighbour(*idx, *a)
+                .await
+                .with_context(|| format!("node {}", n.name))?;
+        }
+        Ok::<(), Error>(())
+    }))
+    .await?;
+    for n in plan.nodes.iter().filter(|n| !n.iface_sysctls.is_empty()) {
+        sys.write_netns_sysctls(&n.netns, &n.iface_sysctls)
+            .with_context(|| format!("node {}", n.name))?;
+    }
+    phase.advance(plan.nodes.len() as u64);
+    phase.finish();
+    Ok(())
+}
+
+/// Phase 5: the host side of the uplink: address and routes on the lab's line, forwarding on
+/// that line and on the uplink (per interface, never the global switch: writing
+/// net.ipv4.ip_forward rewrites every interface's setting and accept_redirects too; the
+/// uplink's old value is recorded and restored by `down`), and the firewall rules.
+async fn uplink_phase<S: System>(
+    sys: &S,
+    plan: &Plan,
+    state: &mut LabState,
+    host: &S::Net,
+    progress: &Progress,
+) -> Result<()> {
+    let Some(u) = &plan.uplink else {
+        return Ok(());
+    };
+    let mut phase = progress.phase("uplink", 3);
+    let idx = host
+        .link_index(&u.host_interface)
+        .await?
+        .ok_or_else(|| Error::Other(format!("host interface {} vanished", u.host_interface)))?;
+    host.add_address(idx, u.host_address)
+        .await
+        .with_context(|| format!("host {}", u.host_interface))?;
+    for r in &u.host_routes {
+        host.add_route(*r, Some(u.gateway), Some(idx))
+            .await
+            .with_context(|| format!("host {}", u.host_interface))?;
+    }
+    phase.advance(1);
+    sys.write_host_sysctl(&format!("ipv4.conf.{}.forwarding", u.host_interface), "1")?;
+    let key = format!("ipv4.conf.{}.forwarding", u.uplink);
+    let old = sys.read_host_sysctl(&key)?;
+    if old != "1" {
+        state.record([Object::HostSysctl {
+            key: key.clone(),
+            old,
+            new: "1".into(),
+        }])?;
+        sys.write_host_sysctl(&key, "1")?;
+    }
+    phase.advance(1);
+    let rules = crate::net::firewall::UplinkRules::new(
+        &plan.lab,
+        &u.host_interface,
+        &u.uplink,
+        &u.masquerade,
+    );
+    state.record([Object::Firewall {
+        chain: rules.chain.clone(),
+        remove: rules.remove_script(),
+    }])?;
+    sys.firewall_add(&rules.add_script())
+        .await
+        .context("adding the uplink's firewall rules")?;
+    phase.advance(1);
+    phase.finish();
+    Ok(())
+}

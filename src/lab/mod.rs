@@ -1,0 +1,103 @@
+//! Bringing a lab up from its plan, tearing it down from its record, reading its status, and
+//! cutting its lines. Everything here works through two seams: a [`crate::runtime::Runtime`]
+//! (what a node is) and a [`crate::os::System`] (what the machine does), so the orchestration is
+//! unit-tested against fakes without root.
+//!
+//! - [`up()`]: records every object before creating it, applies the plan phase by phase
+//!   (`apply`), and rolls back on any failure (or Ctrl-C).
+//! - [`down()`] / [`teardown`]: walk the record, keep going past failures, collect them.
+//! - [`start`]: what `tcplab up` and `experiment run` share: choose the runtime, bring the lab up.
+
+mod apply;
+mod context;
+mod down;
+mod link;
+mod status;
+mod up;
+
+#[cfg(test)]
+mod tests;
+
+pub use apply::host_alias;
+pub use context::LabContext;
+pub use down::{DownReport, down, find_unrecorded, teardown};
+pub use link::set_link;
+pub use status::{LabStatus, NodeStatus, status};
+pub use up::{UpRequest, up};
+
+use crate::error::{Error, Result};
+use crate::os::real::RealSystem;
+use crate::plan::{Plan, PlanOptions};
+use crate::progress::Progress;
+use crate::runtime::{self, Runtime, RuntimeKind, RuntimeOptions};
+use crate::topology::Privileges;
+
+/// How to bring a lab up (what `tcplab up` takes besides the lab).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Host interface to NAT the lab out of.
+    pub uplink: Option<String>,
+    /// The runtime (None: docker when an engine answers, else netns).
+    pub runtime: Option<RuntimeKind>,
+    /// Make every LAN of this kind.
+    pub switch: Option<crate::topology::NetworkKind>,
+    /// Docker privileges for every node, overriding the topology.
+    pub privileges: Option<Privileges>,
+    /// Say nothing while building images.
+    pub quiet: bool,
+}
+
+/// A lab brought up.
+pub struct Started {
+    /// Its plan.
+    pub plan: Plan,
+    /// The runtime it runs on.
+    pub runtime: RuntimeKind,
+}
+
+/// Bring the lab of `ctx` up on the real machine, choosing the runtime.
+pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -> Result<Started> {
+    if opts.uplink.is_some() && ctx.topology.uplink.is_none() {
+        return Err(Error::Usage(format!(
+            "topology '{}' has no [uplink] table: it cannot be NATed out of {}",
+            ctx.topology_file,
+            opts.uplink.as_deref().unwrap_or_default()
+        )));
+    }
+    let mut topology = ctx.topology.clone();
+    if let Some(p) = opts.privileges {
+        for n in &mut topology.nodes {
+            n.privileges = p;
+        }
+    }
+    let kind = match opts.runtime {
+        Some(k) => k,
+        None => runtime::default_kind(progress).await,
+    };
+    let rt = runtime::open(
+        kind,
+        &RuntimeOptions {
+            topology_file: ctx.topology_file.clone(),
+            quiet: opts.quiet,
+        },
+    )
+    .await?;
+    let req = UpRequest {
+        topology: &topology,
+        lab: ctx.lab.clone(),
+        topology_file: ctx.topology_file.clone(),
+        topology_text: ctx.topology_text.clone(),
+        options: PlanOptions {
+            uplink: opts.uplink.clone(),
+            switch_override: opts.switch,
+        },
+    };
+    let result = up(&RealSystem::new(), &rt, req, progress).await;
+    for n in rt.take_notes() {
+        progress.note(&n);
+    }
+    Ok(Started {
+        plan: result?,
+        runtime: kind,
+    })
+}

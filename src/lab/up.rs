@@ -1,0 +1,208 @@
+//! `up`: take the lab's lock, check everything that can be checked before touching anything,
+//! record, apply the plan phase by phase, and on any failure (or Ctrl-C) remove what was made.
+
+use super::apply::apply;
+use super::down::teardown;
+use crate::error::{Error, Result};
+use crate::os::{NetOps, System};
+use crate::plan::{Plan, PlanOptions};
+use crate::progress::{Mode, Progress};
+use crate::runtime::Runtime;
+use crate::state::{LabLock, LabState};
+use crate::topology::{NetworkKind, Topology};
+
+/// What `up` needs besides the runtime and the system.
+pub struct UpRequest<'a> {
+    /// The validated topology.
+    pub topology: &'a Topology,
+    /// Lab name.
+    pub lab: String,
+    /// Where the topology came from (for the record).
+    pub topology_file: String,
+    /// Its text (for the record).
+    pub topology_text: String,
+    /// Uplink and switch override.
+    pub options: PlanOptions,
+}
+
+/// Bring a lab up. On failure everything already made is removed again.
+pub async fn up<S: System, R: Runtime>(
+    sys: &S,
+    runtime: &R,
+    req: UpRequest<'_>,
+    progress: &Progress,
+) -> Result<Plan> {
+    let plan = crate::plan::plan(req.topology, &req.lab, &req.options);
+    let dir = sys.state_dir();
+    let _lock = LabLock::acquire_in(&dir, &req.lab)?;
+    if let Some(st) = LabState::load_in(&dir, &req.lab)? {
+        return Err(Error::Usage(if st.complete {
+            format!(
+                "lab '{}' is already up: `tcplab status` shows it, `tcplab down` removes it",
+                req.lab
+            )
+        } else {
+            format!(
+                "lab '{}' is partly up from an earlier `up` that did not finish: run `tcplab down` first",
+                req.lab
+            )
+        }));
+    }
+    let host = sys.host()?;
+    precheck(sys, &plan, &host).await?;
+    sys.prepare_netns_dir()?;
+
+    let mut state = LabState::new_in(&dir, &req.lab, runtime.kind());
+    state.topology_file = req.topology_file;
+    state.topology_text = req.topology_text;
+    state.uplink = req.options.uplink.clone();
+    state.switch = req.options.switch_override;
+    state.save()?;
+    // Signal handlers before anything is created, so a Ctrl-C at any point rolls back.
+    let stop = interrupted()?;
+    let mut plan = plan;
+    let result = tokio::select! {
+        r = apply(sys, runtime, &mut plan, &mut state, host, progress) => r,
+        _ = stop => Err(Error::Usage("interrupted".into())),
+    };
+    match result {
+        Ok(()) => {
+            state.complete = true;
+            state.save()?;
+            Ok(plan)
+        }
+        Err(e) => {
+            progress.note("up failed: removing what it made");
+            Err(roll_back(sys, runtime, &req.lab, state, e).await)
+        }
+    }
+}
+
+/// Remove what a failed `up` recorded; the error says what failed, and also the rollback's own
+/// failure if it had one.
+async fn roll_back<S: System, R: Runtime>(
+    sys: &S,
+    runtime: &R,
+    lab: &str,
+    state: LabState,
+    e: Error,
+) -> Error {
+    // The record on disk may hold more than `state` if apply was cut short; reload it.
+    let mut recorded = match LabState::load_in(&sys.state_dir(), lab) {
+        Ok(Some(s)) => s,
+        _ => state,
+    };
+    let quiet = Progress::with_mode(Mode::Quiet);
+    let result = match teardown(sys, runtime, &mut recorded, &quiet).await {
+        // Requests a runtime was still serving may create things after the rollback.
+        Ok(()) => runtime.sweep(lab).await.map(|_| ()),
+        Err(e2) => Err(e2),
+    };
+    match result {
+        Ok(()) => e,
+        Err(e2) => Error::Other(format!(
+            "{e}; rollback also failed: {e2} (run `tcplab down`)"
+        )),
+    }
+}
+
+/// SIGINT or SIGTERM: the handlers are installed now, the future resolves on the signal.
+fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("catching SIGINT", e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("catching SIGTERM", e))?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    })
+}
+
+/// Everything that can be checked before anything is created.
+async fn precheck<S: System>(sys: &S, plan: &Plan, host: &S::Net) -> Result<()> {
+    let mut names: Vec<&str> = plan.nodes.iter().map(|n| n.netns.as_str()).collect();
+    names.extend(plan.switch_ns.as_deref());
+    for name in names {
+        if sys.netns_exists(name) {
+            return Err(Error::Usage(format!(
+                "namespace {name} exists already but lab '{}' has no record: remove it with `ip netns delete {name}` if it is a leftover",
+                plan.lab
+            )));
+        }
+    }
+    for n in &plan.nodes {
+        if sys.etc_dir_exists(&n.netns) {
+            return Err(Error::Usage(format!(
+                "{} exists already: remove it if it is a leftover of lab '{}'",
+                sys.etc_dir(&n.netns).display(),
+                plan.lab
+            )));
+        }
+    }
+    precheck_ovs(sys, plan, host).await?;
+    if plan.uplink.is_some() {
+        precheck_uplink(plan, host).await?;
+    }
+    Ok(())
+}
+
+async fn precheck_ovs<S: System>(sys: &S, plan: &Plan, host: &S::Net) -> Result<()> {
+    if !plan.bridges.iter().any(|b| b.kind == NetworkKind::Ovs) {
+        return Ok(());
+    }
+    // The one place a missing OVS matters: say the alternative too.
+    let existing = sys.ovs_lab_bridges(&plan.lab).await.map_err(|e| match e {
+        Error::Environment(m) => Error::Environment(format!(
+            "{m}; or make the LANs Linux bridges with --switch linux"
+        )),
+        other => other,
+    })?;
+    for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
+        if host.link_index(&b.name).await?.is_some() || !existing.is_empty() {
+            return Err(Error::Usage(format!(
+                "Open vSwitch bridge {} (or another bridge of lab '{}') exists already: run `tcplab --lab {} down` first",
+                b.name, plan.lab, plan.lab
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn precheck_uplink<N: NetOps>(plan: &Plan, host: &N) -> Result<()> {
+    let Some(u) = &plan.uplink else {
+        return Ok(());
+    };
+    if host.link_index(&u.uplink).await?.is_none() {
+        let names: Vec<String> = host
+            .links()
+            .await?
+            .into_iter()
+            .map(|l| l.name)
+            .filter(|n| n != "lo")
+            .collect();
+        return Err(Error::Usage(format!(
+            "uplink interface '{}' does not exist (host interfaces: {})",
+            u.uplink,
+            names.join(", ")
+        )));
+    }
+    if u.uplink == u.host_interface {
+        return Err(Error::Usage(format!(
+            "uplink '{}' is the lab's own line to the host",
+            u.uplink
+        )));
+    }
+    if host.link_index(&u.host_interface).await?.is_some() {
+        return Err(Error::Usage(format!(
+            "host interface '{}' exists already (another lab's uplink?): only one lab at a time can have an uplink",
+            u.host_interface
+        )));
+    }
+    let routes = host.routes().await?;
+    for r in &u.host_routes {
+        if let Some((net, _, _)) = routes.iter().find(|(net, _, _)| net == r) {
+            return Err(Error::Usage(format!(
+                "the host already has a route to {net}: is another lab up with an uplink?"
+            )));
+        }
+    }
+    Ok(())
+}
