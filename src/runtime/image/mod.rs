@@ -39,9 +39,9 @@ pub const NODE_IMAGE: &str = "tcplab/node:latest";
 pub const BASE_IMAGE: &str = "tcplab/base:bookworm";
 
 /// The node image's Dockerfile, embedded so that the binary works from any directory.
-const DOCKERFILE: &str = include_str!("../../Dockerfile");
+const DOCKERFILE: &str = include_str!("../../../Dockerfile");
 /// dpkg configuration that keeps docs, man pages and translations out of the images.
-const DPKG_NODOC: &str = include_str!("../../images/dpkg-nodoc");
+const DPKG_NODOC: &str = include_str!("../../../images/dpkg-nodoc");
 /// Where `DPKG_NODOC` goes inside the base image (the Dockerfile copies it to the same place).
 const DPKG_NODOC_TARGET: &str = "etc/dpkg/dpkg.cfg.d/tcplab-nodoc";
 /// Label that holds the hash of the build context the node image was built from.
