@@ -1,6 +1,6 @@
 # tcplab node image: one lab host (router, switch host, client or server) per container.
 #
-# Built by tcplab itself (src/runtime/image.rs, through the Docker API) on top of a base imported
+# Built by tcplab itself (src/runtime/image/, through the Docker API) on top of a base imported
 # from debootstrap, because no container registry is reachable; see images/README.md. By hand:
 #   docker build -t tcplab/node:latest .          (from the repository root, base already imported)
 # Written for the classic builder (Docker 20.10's API default): no BuildKit-only syntax.
