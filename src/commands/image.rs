@@ -1,7 +1,7 @@
 //! `tcplab image build [--force]`
 
 use super::GlobalOpts;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::image::{self, Outcome};
 use clap::{Args, Subcommand};
@@ -49,9 +49,7 @@ impl ImageCmd {
                 eprintln!("{phase}: {line}");
             }
         };
-        let outcome = image::ensure_node_image(docker.client(), force, &report)
-            .await
-            .map_err(|e| Error::Other(format!("building {}: {e}", image::NODE_IMAGE)))?;
+        let outcome = image::ensure_node_image(docker.client(), force, &report).await?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }

@@ -294,11 +294,8 @@ impl DockerRuntime {
                 if let Some(b) = &bar {
                     b.finish_and_clear();
                 }
-                built.map_err(|e| Error::Other(format!("building image {img}: {e}")))?;
-            } else if !image::image_exists(&self.docker, &img)
-                .await
-                .map_err(|e| Error::Other(e.to_string()))?
-            {
+                built?;
+            } else if !image::image_exists(&self.docker, &img).await? {
                 return Err(Error::Usage(format!(
                     "image '{img}' does not exist and no registry is reachable: build it first (`docker build -t {img} ...`)"
                 )));

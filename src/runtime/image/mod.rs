@@ -142,6 +142,19 @@ pub enum ImageError {
     },
 }
 
+impl From<ImageError> for crate::Error {
+    /// What the machine lacks (root, debootstrap, a running engine) is the user's to fix
+    /// (exit 2); a build that failed is a failure (exit 1).
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::NotRoot | ImageError::DebootstrapMissing | ImageError::Docker { .. } => {
+                crate::Error::Environment(e.to_string())
+            }
+            other => crate::Error::Other(format!("building the node image: {other}")),
+        }
+    }
+}
+
 impl ImageError {
     fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> ImageError {
         let what = what.into();
