@@ -9,20 +9,38 @@
 //! collection drop their ports and interfaces.
 //!
 //! Whether the kernel has an Open vSwitch datapath is asked of generic
-//! netlink ([`kernel_datapath_available`]), since `ovsdb-server` lists
-//! `system` among its datapath types even where the kernel module is missing.
+//! netlink ([`crate::net::datapath`]), since `ovsdb-server` lists `system`
+//! among its datapath types even where the kernel module is missing.
 //!
-//! Nothing here spawns a process.
+//! Nothing here spawns a process. The parts:
+//! - this file: the client API ([`Ovsdb`]) and what it waits for and checks;
+//! - `bridges`: a lab's bridges as rows, and the transactions making and removing them;
+//! - `ops`: OVSDB's JSON notation for values, rows, operations and results;
+//! - `rpc`: the JSON-RPC connection and the cutting of the stream into messages;
+//! - `error`: [`OvsError`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod bridges;
+mod error;
+mod ops;
+mod rpc;
+
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+use self::bridges::{
+    CreateLayout, DELETE_SELECT, ROLLBACK_SELECT, check_label, create_ops, delete_ops,
+    lab_condition, rollback_ops, validate_specs,
+};
+pub use self::error::OvsError;
+use self::error::brief;
+use self::ops::{Results, decode_set, decode_uuid, select};
+use self::rpc::Connection;
+use crate::net::datapath::kernel_datapath_available;
 
 /// Where Debian's `ovsdb-server` listens by default.
 pub const DEFAULT_SOCKET: &str = "/var/run/openvswitch/db.sock";
@@ -31,7 +49,7 @@ pub const LAB_KEY: &str = "tcplab-lab";
 /// `external_ids` key naming the lab network a bridge, port or interface belongs to.
 pub const NETWORK_KEY: &str = "tcplab-network";
 
-/// The database every request goes to.
+/// The database every request goes to, also the name of its root table.
 const DATABASE: &str = "Open_vSwitch";
 /// How long one request may wait for its answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,159 +59,8 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const OFPORT_GRACE: Duration = Duration::from_secs(1);
 /// Pause between two polls of `cur_cfg` or of the interfaces.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
-/// Largest JSON-RPC message accepted from the server.
-const MAX_MESSAGE: usize = 64 << 20;
-/// Longest Linux interface name (IFNAMSIZ - 1).
-const MAX_IFNAME: usize = 15;
 /// How often `delete_lab` retries when the lab's bridges change under it.
 const DELETE_ATTEMPTS: usize = 3;
-
-/// What can go wrong while talking to Open vSwitch.
-///
-/// Every message is one line that says what happened and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum OvsError {
-    /// The socket does not exist or nothing listens on it.
-    #[error(
-        "Open vSwitch is not running ({detail}): install openvswitch-switch and start it (scripts/setup-host.sh does both)"
-    )]
-    NotRunning {
-        /// What was seen, e.g. "no /var/run/openvswitch/db.sock".
-        detail: String,
-    },
-    /// Connecting to the socket failed for another reason (e.g. permissions).
-    #[error(
-        "cannot connect to ovsdb-server at {socket}: {source}: run tcplab as root and check that ovsdb-server is running (scripts/setup-host.sh starts it)"
-    )]
-    Connect {
-        /// The socket path.
-        socket: String,
-        /// The error from `connect`.
-        #[source]
-        source: io::Error,
-    },
-    /// The server has no `Open_vSwitch` database.
-    #[error(
-        "ovsdb-server at {socket} serves no Open_vSwitch database: create it and restart Open vSwitch (scripts/setup-host.sh does both)"
-    )]
-    NoDatabase {
-        /// The socket path.
-        socket: String,
-    },
-    /// Reading from or writing to the server failed, or it hung up.
-    #[error(
-        "lost the connection to ovsdb-server while {during}: {source}: check that ovsdb-server is still running (scripts/setup-host.sh restarts it)"
-    )]
-    Io {
-        /// What the client was doing.
-        during: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
-    /// The server did not answer in time.
-    #[error(
-        "ovsdb-server did not answer within {secs} s while {during}: check that it is running and not stuck (scripts/setup-host.sh restarts it)"
-    )]
-    Timeout {
-        /// What the client was doing.
-        during: &'static str,
-        /// How long it waited, in seconds.
-        secs: u64,
-    },
-    /// An earlier I/O, timeout or protocol error left the connection unusable.
-    #[error("the connection to ovsdb-server is unusable after an earlier error: connect again")]
-    Broken,
-    /// The server sent something that is not OVSDB JSON-RPC.
-    #[error(
-        "unexpected answer from ovsdb-server while {during}: {detail}: check that the socket belongs to Open vSwitch's ovsdb-server"
-    )]
-    Protocol {
-        /// What the client was doing.
-        during: &'static str,
-        /// What was wrong with the answer.
-        detail: String,
-    },
-    /// The server answered the JSON-RPC request with an error.
-    #[error(
-        "ovsdb-server rejected the request while {during}: {error}: this is a tcplab bug, please report it with the Open vSwitch version"
-    )]
-    Rpc {
-        /// What the client was doing.
-        during: &'static str,
-        /// The server's error, as one line.
-        error: String,
-    },
-    /// An operation of a transaction failed; nothing of it was applied.
-    #[error(
-        "the Open vSwitch transaction failed while {during}: {error}: nothing was changed; run `ovs-vsctl show` to look for names already in use"
-    )]
-    Transaction {
-        /// What the client was doing.
-        during: &'static str,
-        /// The server's error and details, as one line.
-        error: String,
-    },
-    /// A bridge of that name already exists.
-    #[error(
-        "an Open vSwitch bridge named {name} already exists: remove it (ovs-vsctl del-br {name}) or give the network another name"
-    )]
-    BridgeExists {
-        /// The bridge name.
-        name: String,
-    },
-    /// A port of that name already belongs to some bridge.
-    #[error(
-        "{name} is already a port of Open vSwitch bridge {bridge}: remove it from there (ovs-vsctl del-port {name}) or use another interface"
-    )]
-    PortInUse {
-        /// The port name.
-        name: String,
-        /// The bridge holding it ("?" if none could be found).
-        bridge: String,
-    },
-    /// The caller's input cannot be used; the message says why and what to do.
-    #[error("invalid input for Open vSwitch: {0}")]
-    Invalid(String),
-    /// ovs-vswitchd did not apply the change in time.
-    #[error(
-        "ovs-vswitchd did not apply the change within {secs} s: check that ovs-vswitchd is running (scripts/setup-host.sh starts it)"
-    )]
-    NotApplied {
-        /// How long it waited, in seconds.
-        secs: u64,
-    },
-    /// ovs-vswitchd could not make the bridge itself (its local port got no OpenFlow port).
-    #[error(
-        "ovs-vswitchd could not create bridge {name} with the {datapath} datapath ({error}): without the kernel openvswitch module only the netdev datapath works; see /var/log/openvswitch/ovs-vswitchd.log"
-    )]
-    BridgeFailed {
-        /// The bridge name.
-        name: String,
-        /// The datapath type asked for.
-        datapath: Datapath,
-        /// The local port's `error` column, or what else was wrong.
-        error: String,
-    },
-    /// ovs-vswitchd could not attach an interface.
-    #[error(
-        "ovs-vswitchd could not add interface {name}: {error}: check that the interface exists in the host namespace before the bridge is made; see /var/log/openvswitch/ovs-vswitchd.log"
-    )]
-    Interface {
-        /// The interface name.
-        name: String,
-        /// The `error` column, or what else was wrong.
-        error: String,
-    },
-    /// Neither the kernel nor the userspace datapath can be used.
-    #[error(
-        "Open vSwitch offers no usable datapath (datapath_types: {types}): check that ovs-vswitchd is running (scripts/setup-host.sh starts it)"
-    )]
-    NoDatapath {
-        /// The `datapath_types` column as seen.
-        types: String,
-    },
-}
 
 /// One Open vSwitch bridge of a lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,20 +103,14 @@ impl fmt::Display for Datapath {
 
 /// A connection to `ovsdb-server`.
 pub struct Ovsdb {
-    stream: UnixStream,
-    socket: String,
-    buf: Vec<u8>,
-    framer: Framer,
-    next_id: u64,
-    io_timeout: Duration,
-    broken: bool,
+    conn: Connection,
 }
 
 impl fmt::Debug for Ovsdb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ovsdb")
-            .field("socket", &self.socket)
-            .field("broken", &self.broken)
+            .field("socket", &self.conn.socket())
+            .field("broken", &self.conn.is_broken())
             .finish_non_exhaustive()
     }
 }
@@ -267,41 +128,17 @@ impl Ovsdb {
     }
 
     fn connect_with_timeout(path: &Path, io_timeout: Duration) -> Result<Self, OvsError> {
-        let socket = path.display().to_string();
-        let stream = match UnixStream::connect(path) {
-            Ok(stream) => stream,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(OvsError::NotRunning {
-                    detail: format!("no {socket}"),
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(OvsError::NotRunning {
-                    detail: format!("nothing listens on {socket}"),
-                });
-            }
-            Err(source) => return Err(OvsError::Connect { socket, source }),
-        };
-        if let Err(source) = stream.set_write_timeout(Some(io_timeout)) {
-            return Err(OvsError::Connect { socket, source });
-        }
-        let mut db = Ovsdb {
-            stream,
-            socket,
-            buf: Vec::new(),
-            framer: Framer::default(),
-            next_id: 1,
-            io_timeout,
-            broken: false,
-        };
-        let dbs = db.call("list_dbs", json!([]), "listing databases")?;
+        let mut conn = Connection::open(path, io_timeout)?;
+        let dbs = conn.call("list_dbs", json!([]), "listing databases")?;
         let listed = dbs
             .as_array()
             .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(DATABASE)));
         if !listed {
-            return Err(OvsError::NoDatabase { socket: db.socket });
+            return Err(OvsError::NoDatabase {
+                socket: conn.socket().to_owned(),
+            });
         }
-        Ok(db)
+        Ok(Ovsdb { conn })
     }
 
     /// The kernel datapath if the kernel has one, else the userspace (netdev)
@@ -317,7 +154,7 @@ impl Ovsdb {
     pub fn choose_datapath(&mut self) -> Result<Datapath, OvsError> {
         let rows = self.select(
             DATABASE,
-            json!([]),
+            vec![],
             &["datapath_types"],
             "reading datapath types",
         )?;
@@ -369,7 +206,7 @@ impl Ovsdb {
         let (ops, layout) = create_ops(datapath, bridges);
         let during = "creating bridges";
         let results = self.transact(ops, during)?;
-        if let Some((index, error)) = first_error(&results) {
+        if let Some((index, error)) = results.first_error() {
             // a failed `wait` says "timed out": the name was taken meanwhile
             if let Some((_, name)) = layout.waits.iter().find(|(i, _)| *i == index)
                 && error.starts_with("timed out")
@@ -378,14 +215,7 @@ impl Ovsdb {
             }
             return Err(OvsError::Transaction { during, error });
         }
-        let bridge_uuids = inserted_uuids(&results, &layout.bridges, during)?;
-        let mut ifaces = HashMap::new();
-        for (index, name, local) in &layout.ifaces {
-            let uuid = inserted_uuids(&results, &[*index], during)?
-                .pop()
-                .unwrap_or_default();
-            ifaces.insert(uuid, (name.clone(), *local));
-        }
+        let (bridge_uuids, ifaces) = created_rows(&results, &layout, during)?;
         let target = selected_next_cfg(&results, layout.select, during)?;
         let labs: BTreeSet<&str> = bridges.iter().map(|b| b.lab.as_str()).collect();
         let outcome = self
@@ -436,35 +266,19 @@ impl Ovsdb {
         check_label("lab", lab)?;
         let during = "removing the lab's bridges";
         for _ in 0..DELETE_ATTEMPTS {
-            let rows = self.select("Bridge", lab_condition(lab), &["_uuid", "name"], during)?;
-            let mut found: Vec<(String, String)> = rows
-                .iter()
-                .filter_map(|row| {
-                    let uuid = row.get("_uuid").and_then(decode_uuid)?;
-                    let name = row.get("name").and_then(Value::as_str)?;
-                    Some((name.to_owned(), uuid.to_owned()))
-                })
-                .collect();
-            if found.len() != rows.len() {
-                return Err(OvsError::Protocol {
-                    during,
-                    detail: "a Bridge row without name or _uuid".to_owned(),
-                });
-            }
+            let found = self.labelled_bridges(lab, during)?;
             if found.is_empty() {
                 return Ok(Vec::new());
             }
-            found.sort();
-            let ops = delete_ops(lab, &found);
-            let results = self.transact(ops, during)?;
-            if let Some((index, error)) = first_error(&results) {
+            let results = self.transact(delete_ops(lab, &found), during)?;
+            if let Some((index, error)) = results.first_error() {
                 if index == 0 && error.starts_with("timed out") {
                     // the labelled set changed since it was read: read again
                     continue;
                 }
                 return Err(OvsError::Transaction { during, error });
             }
-            let target = selected_next_cfg(&results, 2, during)?;
+            let target = selected_next_cfg(&results, DELETE_SELECT, during)?;
             self.wait_applied(target)?;
             return Ok(found.into_iter().map(|(name, _)| name).collect());
         }
@@ -476,6 +290,31 @@ impl Ovsdb {
         })
     }
 
+    /// (name, row uuid), sorted by name, of the bridges labelled with `lab`.
+    fn labelled_bridges(
+        &mut self,
+        lab: &str,
+        during: &'static str,
+    ) -> Result<Vec<(String, String)>, OvsError> {
+        let rows = self.select("Bridge", lab_condition(lab), &["_uuid", "name"], during)?;
+        let mut found: Vec<(String, String)> = rows
+            .iter()
+            .filter_map(|row| {
+                let uuid = row.get("_uuid").and_then(decode_uuid)?;
+                let name = row.get("name").and_then(Value::as_str)?;
+                Some((name.to_owned(), uuid.to_owned()))
+            })
+            .collect();
+        if found.len() != rows.len() {
+            return Err(OvsError::Protocol {
+                during,
+                detail: "a Bridge row without name or _uuid".to_owned(),
+            });
+        }
+        found.sort();
+        Ok(found)
+    }
+
     /// Remove the bridges with these row uuids after a failed creation,
     /// reconnecting if the connection broke. Errors are ignored: the caller
     /// reports the original one.
@@ -483,27 +322,17 @@ impl Ovsdb {
         if uuids.is_empty() {
             return;
         }
-        if self.broken {
-            match Self::connect_with_timeout(Path::new(&self.socket), self.io_timeout) {
+        if self.conn.is_broken() {
+            let socket = self.conn.socket().to_owned();
+            match Self::connect_with_timeout(Path::new(&socket), self.conn.io_timeout()) {
                 Ok(fresh) => *self = fresh,
                 Err(_) => return,
             }
         }
         let during = "undoing a failed bridge creation";
-        let mut ops = vec![json!({
-            "op": "mutate",
-            "table": DATABASE,
-            "where": [],
-            "mutations": [
-                ["bridges", "delete", oset(uuids.iter().map(|u| ouuid(u)).collect())],
-                ["next_cfg", "+=", 1]
-            ]
-        })];
-        ops.push(json!({"op": "select", "table": DATABASE, "where": [], "columns": ["next_cfg"]}));
-        ops.push(json!({"op": "comment", "comment": "tcplab: undo a failed bridge creation"}));
-        if let Ok(results) = self.transact(ops, during)
-            && first_error(&results).is_none()
-            && let Ok(target) = selected_next_cfg(&results, 1, during)
+        if let Ok(results) = self.transact(rollback_ops(uuids), during)
+            && results.first_error().is_none()
+            && let Ok(target) = selected_next_cfg(&results, ROLLBACK_SELECT, during)
         {
             let _ = self.wait_applied(target);
         }
@@ -513,58 +342,15 @@ impl Ovsdb {
     fn check_names_free(&mut self, bridges: &[BridgeSpec]) -> Result<(), OvsError> {
         let during = "checking that the names are free";
         let ops = vec![
-            json!({"op": "select", "table": "Bridge", "where": [], "columns": ["name", "ports"]}),
-            json!({"op": "select", "table": "Port", "where": [], "columns": ["_uuid", "name"]}),
+            select("Bridge", vec![], &["name", "ports"]),
+            select("Port", vec![], &["_uuid", "name"]),
         ];
-        let results = self.transact(ops, during)?;
-        if let Some((_, error)) = first_error(&results) {
-            return Err(OvsError::Transaction { during, error });
+        let results = self.transact(ops, during)?.succeeded(during)?;
+        let (bridge_rows, port_rows) = (results.rows(0, during)?, results.rows(1, during)?);
+        match name_taken(bridges, &bridge_rows, &port_rows) {
+            Some(err) => Err(err),
+            None => Ok(()),
         }
-        let bridge_rows = rows_of(results.first(), during)?;
-        let port_rows = rows_of(results.get(1), during)?;
-        let mut owner: HashMap<&str, &str> = HashMap::new();
-        let mut existing: BTreeSet<&str> = BTreeSet::new();
-        for row in &bridge_rows {
-            let Some(name) = row.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            existing.insert(name);
-            for port in row.get("ports").map(decode_set).unwrap_or_default() {
-                if let Some(uuid) = decode_uuid(port) {
-                    owner.insert(uuid, name);
-                }
-            }
-        }
-        for spec in bridges {
-            if existing.contains(spec.name.as_str()) {
-                return Err(OvsError::BridgeExists {
-                    name: spec.name.clone(),
-                });
-            }
-        }
-        let wanted: BTreeSet<&str> = bridges
-            .iter()
-            .flat_map(|b| {
-                std::iter::once(b.name.as_str()).chain(b.ports.iter().map(String::as_str))
-            })
-            .collect();
-        for row in &port_rows {
-            let Some(name) = row.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            if wanted.contains(name) {
-                let bridge = row
-                    .get("_uuid")
-                    .and_then(decode_uuid)
-                    .and_then(|u| owner.get(u))
-                    .map_or("?", |b| b);
-                return Err(OvsError::PortInUse {
-                    name: name.to_owned(),
-                    bridge: bridge.to_owned(),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Poll `cur_cfg` until it reaches `target` or [`APPLY_TIMEOUT`] passes.
@@ -572,7 +358,7 @@ impl Ovsdb {
         let during = "waiting for ovs-vswitchd";
         let deadline = Instant::now() + APPLY_TIMEOUT;
         loop {
-            let rows = self.select(DATABASE, json!([]), &["cur_cfg"], during)?;
+            let rows = self.select(DATABASE, vec![], &["cur_cfg"], during)?;
             let current = rows
                 .first()
                 .and_then(|row| row.get("cur_cfg"))
@@ -595,7 +381,7 @@ impl Ovsdb {
 
     /// Check the interfaces created by this call (`expected`: row uuid ->
     /// (name, is the bridge's local port)) for an `error` or a missing
-    /// OpenFlow port.
+    /// OpenFlow port, giving a missing one [`OFPORT_GRACE`] to appear.
     fn check_interfaces(
         &mut self,
         labs: &BTreeSet<&str>,
@@ -605,48 +391,12 @@ impl Ovsdb {
         let during = "checking the new interfaces";
         let grace = Instant::now() + OFPORT_GRACE;
         loop {
-            let mut seen = 0;
-            // (local port?, name, error text or None when only ofport is still missing)
-            let mut problems: Vec<(bool, String, Option<String>)> = Vec::new();
+            let mut rows = Vec::new();
             for lab in labs {
-                let rows = self.select(
-                    "Interface",
-                    lab_condition(lab),
-                    &["_uuid", "name", "error", "ofport"],
-                    during,
-                )?;
-                for row in &rows {
-                    let Some(uuid) = row.get("_uuid").and_then(decode_uuid) else {
-                        continue;
-                    };
-                    let Some((name, local)) = expected.get(uuid) else {
-                        continue;
-                    };
-                    seen += 1;
-                    let error = row
-                        .get("error")
-                        .and_then(|v| {
-                            decode_set(v)
-                                .first()
-                                .and_then(|e| e.as_str())
-                                .map(str::to_owned)
-                        })
-                        .filter(|e| !e.is_empty());
-                    let ofport = row
-                        .get("ofport")
-                        .and_then(|v| decode_set(v).first().and_then(|p| p.as_i64()));
-                    match (error, ofport) {
-                        (Some(error), _) => problems.push((*local, name.clone(), Some(error))),
-                        (None, Some(-1)) => problems.push((
-                            *local,
-                            name.clone(),
-                            Some("it got no OpenFlow port (ofport -1)".to_owned()),
-                        )),
-                        (None, None) => problems.push((*local, name.clone(), None)),
-                        (None, Some(_)) => {}
-                    }
-                }
+                let columns = ["_uuid", "name", "error", "ofport"];
+                rows.extend(self.select("Interface", lab_condition(lab), &columns, during)?);
             }
+            let (seen, problems) = interface_problems(&rows, expected);
             if seen < expected.len() {
                 return Err(OvsError::Protocol {
                     during,
@@ -657,29 +407,12 @@ impl Ovsdb {
                     ),
                 });
             }
-            let settled =
-                problems.iter().any(|(_, _, error)| error.is_some()) || Instant::now() >= grace;
             if problems.is_empty() {
                 return Ok(());
             }
+            let settled = problems.iter().any(|p| p.error.is_some()) || Instant::now() >= grace;
             if settled {
-                // a bridge that failed as a whole first, then by name
-                problems.sort_by(|a, b| (!a.0, &a.1).cmp(&(!b.0, &b.1)));
-                let count = problems.len();
-                let (local, name, error) = problems.swap_remove(0);
-                let mut error = error.unwrap_or_else(|| "it got no OpenFlow port".to_owned());
-                if local {
-                    error = error.replacen("it got", "its local port got", 1);
-                    return Err(OvsError::BridgeFailed {
-                        name,
-                        datapath,
-                        error,
-                    });
-                }
-                if count > 1 {
-                    error = format!("{error} (and {} more interfaces failed)", count - 1);
-                }
-                return Err(OvsError::Interface { name, error });
+                return Err(interface_failure(problems, datapath));
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -689,444 +422,184 @@ impl Ovsdb {
     fn select(
         &mut self,
         table: &str,
-        condition: Value,
+        conditions: Vec<Value>,
         columns: &[&str],
         during: &'static str,
     ) -> Result<Vec<Map<String, Value>>, OvsError> {
-        let ops =
-            vec![json!({"op": "select", "table": table, "where": condition, "columns": columns})];
-        let results = self.transact(ops, during)?;
-        if let Some((_, error)) = first_error(&results) {
-            return Err(OvsError::Transaction { during, error });
-        }
-        rows_of(results.first(), during)
+        let ops = vec![select(table, conditions, columns)];
+        self.transact(ops, during)?
+            .succeeded(during)?
+            .rows(0, during)
     }
 
-    /// Send a `transact` request and return its result array (which may hold
-    /// per-operation errors: see [`first_error`]).
-    fn transact(&mut self, ops: Vec<Value>, during: &'static str) -> Result<Vec<Value>, OvsError> {
+    /// Send a `transact` request and return its results (which may hold
+    /// per-operation errors: see [`Results::first_error`]).
+    fn transact(&mut self, ops: Vec<Value>, during: &'static str) -> Result<Results, OvsError> {
         let mut params = Vec::with_capacity(ops.len() + 1);
         params.push(Value::from(DATABASE));
         params.extend(ops);
-        match self.call("transact", Value::Array(params), during)? {
-            Value::Array(results) => Ok(results),
+        match self.conn.call("transact", Value::Array(params), during)? {
+            Value::Array(results) => Ok(Results(results)),
             other => Err(OvsError::Protocol {
                 during,
                 detail: format!("transact answered {} instead of an array", brief(&other)),
             }),
         }
     }
-
-    /// One JSON-RPC call. Connection-level failures make the connection unusable.
-    fn call(
-        &mut self,
-        method: &str,
-        params: Value,
-        during: &'static str,
-    ) -> Result<Value, OvsError> {
-        if self.broken {
-            return Err(OvsError::Broken);
-        }
-        let outcome = self.call_inner(method, params, during);
-        if matches!(
-            outcome,
-            Err(OvsError::Io { .. } | OvsError::Timeout { .. } | OvsError::Protocol { .. })
-        ) {
-            self.broken = true;
-        }
-        outcome
-    }
-
-    fn call_inner(
-        &mut self,
-        method: &str,
-        params: Value,
-        during: &'static str,
-    ) -> Result<Value, OvsError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        let request = Request {
-            method,
-            params: &params,
-            id: Value::from(id),
-        };
-        self.send(&request, during)?;
-        let deadline = Instant::now() + self.io_timeout;
-        loop {
-            let incoming = self.receive(deadline, during)?;
-            if let Some(method) = &incoming.method {
-                // a request or notification from the server
-                if method == "echo" && !incoming.id.is_null() {
-                    let reply = Reply {
-                        result: &incoming.params,
-                        error: None,
-                        id: &incoming.id,
-                    };
-                    self.send(&reply, during)?;
-                }
-                continue;
-            }
-            if incoming.id.as_u64() != Some(id) {
-                continue; // an answer to something else
-            }
-            if !incoming.error.is_null() {
-                return Err(OvsError::Rpc {
-                    during,
-                    error: one_line(&brief(&incoming.error)),
-                });
-            }
-            return Ok(incoming.result);
-        }
-    }
-
-    fn send(&mut self, message: &impl Serialize, during: &'static str) -> Result<(), OvsError> {
-        let bytes = serde_json::to_vec(message).map_err(|e| OvsError::Protocol {
-            during,
-            detail: format!("cannot encode the request: {e}"),
-        })?;
-        self.stream
-            .write_all(&bytes)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => OvsError::Timeout {
-                    during,
-                    secs: self.io_timeout.as_secs(),
-                },
-                _ => OvsError::Io { during, source },
-            })
-    }
-
-    /// Read until one complete JSON message is buffered, and decode it.
-    fn receive(&mut self, deadline: Instant, during: &'static str) -> Result<Incoming, OvsError> {
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            match self.framer.scan(&self.buf) {
-                Err(detail) => return Err(OvsError::Protocol { during, detail }),
-                Ok(Some(end)) => {
-                    let decoded = serde_json::from_slice::<Incoming>(&self.buf[..end]);
-                    self.buf.drain(..end);
-                    self.framer = Framer::default();
-                    return decoded.map_err(|e| OvsError::Protocol {
-                        during,
-                        detail: format!("not a JSON-RPC message: {e}"),
-                    });
-                }
-                Ok(None) => {}
-            }
-            if self.buf.len() > MAX_MESSAGE {
-                return Err(OvsError::Protocol {
-                    during,
-                    detail: format!("a message longer than {MAX_MESSAGE} bytes"),
-                });
-            }
-            let timeout = OvsError::Timeout {
-                during,
-                secs: self.io_timeout.as_secs(),
-            };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(timeout);
-            }
-            if let Err(source) = self.stream.set_read_timeout(Some(remaining)) {
-                return Err(OvsError::Io { during, source });
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(OvsError::Io {
-                        during,
-                        source: io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "ovsdb-server closed the connection",
-                        ),
-                    });
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(timeout);
-                }
-                Err(source) => return Err(OvsError::Io { during, source }),
-            }
-        }
-    }
 }
 
-/// A JSON-RPC request from the client.
-#[derive(Serialize)]
-struct Request<'a> {
-    method: &'a str,
-    params: &'a Value,
-    id: Value,
-}
+/// The row uuids of the new bridges, and of the new interfaces mapped to (name, is the
+/// bridge's local port).
+type CreatedRows = (Vec<String>, HashMap<String, (String, bool)>);
 
-/// The client's answer to a server request (only `echo`).
-#[derive(Serialize)]
-struct Reply<'a> {
-    result: &'a Value,
-    error: Option<()>,
-    id: &'a Value,
-}
-
-/// Any message from the server: a response, a request or a notification.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Incoming {
-    id: Value,
-    method: Option<String>,
-    params: Value,
-    result: Value,
-    error: Value,
-}
-
-/// Finds where one top-level JSON object or array ends in a byte stream
-/// (ovsdb-server sends messages back to back, without delimiters).
-#[derive(Debug, Default)]
-struct Framer {
-    /// How far `buf` has been scanned.
-    pos: usize,
-    /// The closing brackets expected, innermost last; empty before a message starts.
-    open: Vec<u8>,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl Framer {
-    /// Scan the new bytes of `buf` (which only ever grows between resets).
-    /// `Ok(Some(end))` when `buf[..end]` holds one complete message.
-    fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
-        while let Some(&byte) = buf.get(self.pos) {
-            self.pos += 1;
-            if self.open.is_empty() {
-                match byte {
-                    b' ' | b'\t' | b'\r' | b'\n' => continue,
-                    b'{' => self.open.push(b'}'),
-                    b'[' => self.open.push(b']'),
-                    _ => {
-                        return Err(format!(
-                            "byte 0x{byte:02x} where a JSON message should start"
-                        ));
-                    }
-                }
-                continue;
-            }
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if byte == b'\\' {
-                    self.escaped = true;
-                } else if byte == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match byte {
-                b'"' => self.in_string = true,
-                b'{' => self.open.push(b'}'),
-                b'[' => self.open.push(b']'),
-                b'}' | b']' => {
-                    if self.open.pop() != Some(byte) {
-                        return Err(format!("unbalanced '{}' in a JSON message", byte as char));
-                    }
-                    if self.open.is_empty() {
-                        return Ok(Some(self.pos));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// Where the interesting results of a creation transaction are.
-#[derive(Debug, Default)]
-struct CreateLayout {
-    /// (op index, bridge name) of each `wait` asserting the name is free.
-    waits: Vec<(usize, String)>,
-    /// Op index of each Bridge insert.
-    bridges: Vec<usize>,
-    /// (op index, interface name, is the bridge's local port) of each Interface insert.
-    ifaces: Vec<(usize, String, bool)>,
-    /// Op index of the `select` of `next_cfg`.
-    select: usize,
-}
-
-/// The operations of the creation transaction (see [`Ovsdb::create_bridges`]).
-fn create_ops(datapath: Datapath, bridges: &[BridgeSpec]) -> (Vec<Value>, CreateLayout) {
-    let mut ops = Vec::new();
-    let mut layout = CreateLayout::default();
-    let mut bridge_refs = Vec::new();
-    for (i, spec) in bridges.iter().enumerate() {
-        let labels = omap(&[(LAB_KEY, &spec.lab), (NETWORK_KEY, &spec.network)]);
-        layout.waits.push((ops.len(), spec.name.clone()));
-        ops.push(json!({
-            "op": "wait",
-            "table": "Bridge",
-            "where": [["name", "==", spec.name]],
-            "columns": ["name"],
-            "until": "==",
-            "rows": [],
-            "timeout": 0
-        }));
-        let mut port_refs = Vec::new();
-        // the bridge's local port: an internal interface named like the bridge
-        let members = std::iter::once((spec.name.as_str(), true))
-            .chain(spec.ports.iter().map(|p| (p.as_str(), false)));
-        for (j, (name, local)) in members.enumerate() {
-            let iface_ref = format!("tcplab_b{i}_i{j}");
-            let port_ref = format!("tcplab_b{i}_p{j}");
-            let mut iface_row = json!({"name": name, "external_ids": labels});
-            if local {
-                iface_row["type"] = json!("internal");
-            }
-            layout.ifaces.push((ops.len(), name.to_owned(), local));
-            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iface_ref, "row": iface_row}));
-            ops.push(json!({
-                "op": "insert",
-                "table": "Port",
-                "uuid-name": port_ref,
-                "row": {"name": name, "interfaces": onamed(&iface_ref), "external_ids": labels}
-            }));
-            port_refs.push(onamed(&port_ref));
-        }
-        let bridge_ref = format!("tcplab_b{i}");
-        layout.bridges.push(ops.len());
-        ops.push(json!({
-            "op": "insert",
-            "table": "Bridge",
-            "uuid-name": bridge_ref,
-            "row": {
-                "name": spec.name,
-                "datapath_type": datapath.as_str(),
-                "fail_mode": "standalone",
-                "ports": oset(port_refs),
-                "external_ids": labels
-            }
-        }));
-        bridge_refs.push(onamed(&bridge_ref));
-    }
-    ops.push(json!({
-        "op": "mutate",
-        "table": DATABASE,
-        "where": [],
-        "mutations": [["bridges", "insert", oset(bridge_refs)], ["next_cfg", "+=", 1]]
-    }));
-    layout.select = ops.len();
-    ops.push(json!({"op": "select", "table": DATABASE, "where": [], "columns": ["next_cfg"]}));
-    let labs: BTreeSet<&str> = bridges.iter().map(|b| b.lab.as_str()).collect();
-    let names: Vec<&str> = bridges.iter().map(|b| b.name.as_str()).collect();
-    ops.push(json!({
-        "op": "comment",
-        "comment": format!(
-            "tcplab: create bridges {} of lab {}",
-            names.join(", "),
-            labs.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    }));
-    (ops, layout)
-}
-
-/// The operations removing the bridges `found` ((name, uuid), sorted) of `lab`:
-/// op 0 asserts the lab's labelled bridges are still exactly these, op 2
-/// selects the new `next_cfg`.
-fn delete_ops(lab: &str, found: &[(String, String)]) -> Vec<Value> {
-    let rows: Vec<Value> = found
+/// Read the uuids of the rows a creation transaction inserted.
+fn created_rows(
+    results: &Results,
+    layout: &CreateLayout,
+    during: &'static str,
+) -> Result<CreatedRows, OvsError> {
+    let bridges = layout
+        .bridges
         .iter()
-        .map(|(name, _)| json!({"name": name}))
+        .map(|&index| results.inserted_uuid(index, during))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ifaces = HashMap::new();
+    for (index, name, local) in &layout.ifaces {
+        let uuid = results.inserted_uuid(*index, during)?;
+        ifaces.insert(uuid, (name.clone(), *local));
+    }
+    Ok((bridges, ifaces))
+}
+
+/// `next_cfg` from the select at `index`.
+fn selected_next_cfg(
+    results: &Results,
+    index: usize,
+    during: &'static str,
+) -> Result<i64, OvsError> {
+    results
+        .rows(index, during)?
+        .first()
+        .and_then(|row| row.get("next_cfg"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| OvsError::Protocol {
+            during,
+            detail: "no next_cfg in the Open_vSwitch table".to_owned(),
+        })
+}
+
+/// The error for the first bridge or port name of `bridges` already used by one of the
+/// existing `Bridge` rows (name, ports) or `Port` rows (_uuid, name), if any.
+fn name_taken(
+    bridges: &[BridgeSpec],
+    bridge_rows: &[Map<String, Value>],
+    port_rows: &[Map<String, Value>],
+) -> Option<OvsError> {
+    if let Some(spec) = bridges.iter().find(|b| {
+        bridge_rows
+            .iter()
+            .any(|row| name_of(row) == Some(b.name.as_str()))
+    }) {
+        return Some(OvsError::BridgeExists {
+            name: spec.name.clone(),
+        });
+    }
+    let wanted: BTreeSet<&str> = bridges
+        .iter()
+        .flat_map(|b| std::iter::once(b.name.as_str()).chain(b.ports.iter().map(String::as_str)))
         .collect();
-    let uuids: Vec<Value> = found.iter().map(|(_, uuid)| ouuid(uuid)).collect();
-    let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
-    vec![
-        json!({
-            "op": "wait",
-            "table": "Bridge",
-            "where": lab_condition(lab),
-            "columns": ["name"],
-            "until": "==",
-            "rows": rows,
-            "timeout": 0
-        }),
-        json!({
-            "op": "mutate",
-            "table": DATABASE,
-            "where": [],
-            "mutations": [["bridges", "delete", oset(uuids)], ["next_cfg", "+=", 1]]
-        }),
-        json!({"op": "select", "table": DATABASE, "where": [], "columns": ["next_cfg"]}),
-        json!({
-            "op": "comment",
-            "comment": format!("tcplab: delete bridges {} of lab {lab}", names.join(", "))
-        }),
-    ]
+    let row = port_rows
+        .iter()
+        .find(|row| name_of(row).is_some_and(|name| wanted.contains(name)))?;
+    let uuid = row.get("_uuid").and_then(decode_uuid);
+    let owner = bridge_rows.iter().find(|bridge| {
+        let ports = bridge.get("ports").map(decode_set).unwrap_or_default();
+        uuid.is_some() && ports.into_iter().any(|p| decode_uuid(p) == uuid)
+    });
+    Some(OvsError::PortInUse {
+        name: name_of(row).unwrap_or_default().to_owned(),
+        bridge: owner.and_then(name_of).unwrap_or("?").to_owned(),
+    })
 }
 
-/// Reject what Linux or OVSDB cannot take, before anything is sent.
-fn validate_specs(bridges: &[BridgeSpec]) -> Result<(), OvsError> {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    for spec in bridges {
-        check_label("lab", &spec.lab)?;
-        if spec.lab.is_empty() {
-            return Err(OvsError::Invalid(format!(
-                "bridge {:?} has an empty lab name: give the lab a name",
-                spec.name
-            )));
-        }
-        check_label("network", &spec.network)?;
-        check_ifname("bridge", &spec.name)?;
-        for port in &spec.ports {
-            check_ifname("port", port)?;
-        }
-        let members = std::iter::once(&spec.name).chain(spec.ports.iter());
-        for name in members {
-            if let Some(first) = seen.insert(name, &spec.name) {
-                return Err(OvsError::Invalid(format!(
-                    "the name {name:?} is used twice (bridge {first:?} and bridge {:?}); a bridge's own port has the bridge's name: make every bridge and port name unique",
-                    spec.name
-                )));
-            }
-        }
+/// The `name` column of a row.
+fn name_of(row: &Map<String, Value>) -> Option<&str> {
+    row.get("name").and_then(Value::as_str)
+}
+
+/// A new interface that does not work (yet).
+#[derive(Debug, PartialEq)]
+struct InterfaceProblem {
+    /// Whether it is the bridge's local port (then the bridge as a whole failed).
+    local: bool,
+    name: String,
+    /// The `error` column or what else is wrong; `None` while only the OpenFlow port is missing.
+    error: Option<String>,
+}
+
+/// How many of the `expected` interfaces `rows` hold, and which of them do not work.
+fn interface_problems(
+    rows: &[Map<String, Value>],
+    expected: &HashMap<String, (String, bool)>,
+) -> (usize, Vec<InterfaceProblem>) {
+    let mut seen = 0;
+    let mut problems = Vec::new();
+    for row in rows {
+        let Some((name, local)) = row
+            .get("_uuid")
+            .and_then(decode_uuid)
+            .and_then(|uuid| expected.get(uuid))
+        else {
+            continue;
+        };
+        seen += 1;
+        let first = |column: &str| row.get(column).and_then(|v| decode_set(v).first().copied());
+        let error = first("error")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned);
+        let error = match (error, first("ofport").and_then(Value::as_i64)) {
+            (Some(error), _) => Some(error),
+            (None, Some(-1)) => Some("it got no OpenFlow port (ofport -1)".to_owned()),
+            (None, None) => None,
+            (None, Some(_)) => continue,
+        };
+        problems.push(InterfaceProblem {
+            local: *local,
+            name: name.clone(),
+            error,
+        });
     }
-    Ok(())
+    (seen, problems)
 }
 
-/// A lab or network label: any text without NUL (OVSDB refuses NUL).
-fn check_label(what: &str, value: &str) -> Result<(), OvsError> {
-    if value.contains('\0') {
-        return Err(OvsError::Invalid(format!(
-            "the {what} name {value:?} contains a NUL character: remove it"
-        )));
-    }
-    Ok(())
-}
-
-/// What Linux accepts as an interface name.
-fn check_ifname(what: &str, name: &str) -> Result<(), OvsError> {
-    let problem = if name.is_empty() {
-        Some("is empty".to_owned())
-    } else if name.len() > MAX_IFNAME {
-        Some(format!(
-            "is {} bytes long, more than the {MAX_IFNAME} of a Linux interface name",
-            name.len()
-        ))
-    } else if name == "." || name == ".." {
-        Some("is not allowed".to_owned())
-    } else if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-    {
-        Some("contains '/', ':', a space or a control character".to_owned())
-    } else {
-        None
+/// The error for failed interfaces: a bridge that failed as a whole first, then by name.
+fn interface_failure(mut problems: Vec<InterfaceProblem>, datapath: Datapath) -> OvsError {
+    problems.sort_by(|a, b| (!a.local, &a.name).cmp(&(!b.local, &b.name)));
+    let count = problems.len();
+    let Some(first) = problems.into_iter().next() else {
+        return OvsError::Protocol {
+            during: "checking the new interfaces",
+            detail: "no failed interface to report".to_owned(),
+        };
     };
-    match problem {
-        Some(problem) => Err(OvsError::Invalid(format!(
-            "{what} name {name:?} {problem}: choose a shorter plain name"
-        ))),
-        None => Ok(()),
+    let mut error = first
+        .error
+        .unwrap_or_else(|| "it got no OpenFlow port".to_owned());
+    if first.local {
+        error = error.replacen("it got", "its local port got", 1);
+        return OvsError::BridgeFailed {
+            name: first.name,
+            datapath,
+            error,
+        };
+    }
+    if count > 1 {
+        error = format!("{error} (and {} more interfaces failed)", count - 1);
+    }
+    OvsError::Interface {
+        name: first.name,
+        error,
     }
 }
 
@@ -1143,285 +616,15 @@ fn pick_datapath(kernel: bool, types: &[String]) -> Result<Datapath, OvsError> {
         })
     }
 }
-
-/// `where` clause matching rows labelled with `lab`.
-fn lab_condition(lab: &str) -> Value {
-    json!([["external_ids", "includes", ["map", [[LAB_KEY, lab]]]]])
-}
-
-/// OVSDB `["set", [...]]`.
-fn oset(items: Vec<Value>) -> Value {
-    json!(["set", items])
-}
-
-/// OVSDB `["map", [[k, v], ...]]`.
-fn omap(pairs: &[(&str, &str)]) -> Value {
-    let pairs: Vec<Value> = pairs.iter().map(|(k, v)| json!([k, v])).collect();
-    json!(["map", pairs])
-}
-
-/// OVSDB `["named-uuid", name]`, a row inserted in the same transaction.
-fn onamed(name: &str) -> Value {
-    json!(["named-uuid", name])
-}
-
-/// OVSDB `["uuid", uuid]`.
-fn ouuid(uuid: &str) -> Value {
-    json!(["uuid", uuid])
-}
-
-/// Members of an OVSDB set (`["set", [...]]`, or a lone atom as a set of one).
-fn decode_set(value: &Value) -> Vec<&Value> {
-    match value.as_array().map(Vec::as_slice) {
-        Some([tag, Value::Array(items)]) if tag == "set" => items.iter().collect(),
-        _ => vec![value],
-    }
-}
-
-/// The text of an OVSDB `["uuid", "..."]`.
-fn decode_uuid(value: &Value) -> Option<&str> {
-    match value.as_array().map(Vec::as_slice) {
-        Some([tag, Value::String(uuid)]) if tag == "uuid" => Some(uuid),
-        _ => None,
-    }
-}
-
-/// The first failed operation of a transaction result: (index, "error: details").
-/// An extra element after the operations' results is a commit failure.
-fn first_error(results: &[Value]) -> Option<(usize, String)> {
-    results.iter().enumerate().find_map(|(index, result)| {
-        let error = result.get("error")?;
-        if error.is_null() {
-            return None;
-        }
-        let mut text = error.as_str().map_or_else(|| brief(error), str::to_owned);
-        if let Some(details) = result.get("details").and_then(Value::as_str) {
-            text.push_str(": ");
-            text.push_str(details);
-        }
-        Some((index, one_line(&text)))
-    })
-}
-
-/// The `rows` of a select result.
-fn rows_of(
-    result: Option<&Value>,
-    during: &'static str,
-) -> Result<Vec<Map<String, Value>>, OvsError> {
-    let bad = || OvsError::Protocol {
-        during,
-        detail: "a select result without rows".to_owned(),
-    };
-    let rows = result
-        .and_then(|r| r.get("rows"))
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?;
-    rows.iter()
-        .map(|row| row.as_object().cloned().ok_or_else(bad))
-        .collect()
-}
-
-/// The uuids of the rows inserted by the operations at `indexes`.
-fn inserted_uuids(
-    results: &[Value],
-    indexes: &[usize],
-    during: &'static str,
-) -> Result<Vec<String>, OvsError> {
-    indexes
-        .iter()
-        .map(|&i| {
-            results
-                .get(i)
-                .and_then(|r| r.get("uuid"))
-                .and_then(decode_uuid)
-                .map(str::to_owned)
-                .ok_or_else(|| OvsError::Protocol {
-                    during,
-                    detail: format!("insert result {i} without a uuid"),
-                })
-        })
-        .collect()
-}
-
-/// `next_cfg` from the select at `index`.
-fn selected_next_cfg(
-    results: &[Value],
-    index: usize,
-    during: &'static str,
-) -> Result<i64, OvsError> {
-    rows_of(results.get(index), during)?
-        .first()
-        .and_then(|row| row.get("next_cfg"))
-        .and_then(Value::as_i64)
-        .ok_or_else(|| OvsError::Protocol {
-            during,
-            detail: "no next_cfg in the Open_vSwitch table".to_owned(),
-        })
-}
-
-/// A JSON value as short text for an error message.
-fn brief(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.chars().count() > 300 {
-        let cut: String = text.chars().take(300).collect();
-        format!("{cut}...")
-    } else {
-        text
-    }
-}
-
-/// Text on one line, without a final period.
-fn one_line(text: &str) -> String {
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    joined.trim_end_matches('.').to_owned()
-}
-
-/// Whether the kernel has Open vSwitch's datapath, asked of generic netlink:
-/// does the family "ovs_datapath" exist (`CTRL_CMD_GETFAMILY`)? False on any
-/// error. Families are global, so the calling thread's namespace does not matter.
-pub fn kernel_datapath_available() -> bool {
-    genl::family_exists("ovs_datapath").unwrap_or(false)
-}
-
-/// A minimal generic netlink `CTRL_CMD_GETFAMILY` query.
-mod genl {
-    use std::io;
-
-    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
-    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
-    use nix::sys::time::TimeVal;
-
-    const NLMSG_HDRLEN: usize = 16;
-    const GENL_HDRLEN: usize = 4;
-    const NLA_HDRLEN: usize = 4;
-    const NLM_F_REQUEST: u16 = 0x1;
-    const NLMSG_ERROR: u16 = 0x2;
-    /// `GENL_ID_CTRL`: the controller family's fixed id.
-    const GENL_ID_CTRL: u16 = 0x10;
-    const CTRL_CMD_GETFAMILY: u8 = 3;
-    const CTRL_ATTR_FAMILY_NAME: u16 = 2;
-    /// `GENL_NAMSIZ`, including the final NUL.
-    const GENL_NAMSIZ: usize = 16;
-    const SEQ: u32 = 1;
-
-    fn align4(n: usize) -> usize {
-        (n + 3) & !3
-    }
-
-    /// Whether the generic netlink family `name` exists.
-    pub(super) fn family_exists(name: &str) -> io::Result<bool> {
-        let request = getfamily_request(name, SEQ)?;
-        let mut socket = Socket::new(NETLINK_GENERIC)?;
-        socket.bind_auto()?;
-        let timeout = TimeVal::new(1, 0);
-        setsockopt(&socket, ReceiveTimeout, &timeout).map_err(io::Error::from)?;
-        socket.send_to(&request, &SocketAddr::new(0, 0), 0)?;
-        // the kernel answers synchronously; skip anything unrelated, boundedly
-        for _ in 0..8 {
-            let mut buf: Vec<u8> = Vec::with_capacity(32 * 1024);
-            socket.recv(&mut buf, 0)?;
-            if let Some(answer) = parse_getfamily_reply(&buf, SEQ, name) {
-                return Ok(answer);
-            }
-        }
-        Err(io::Error::other(format!(
-            "no answer about generic netlink family {name:?}"
-        )))
-    }
-
-    /// `nlmsghdr` + `genlmsghdr` + `CTRL_ATTR_FAMILY_NAME`, native endian.
-    pub(super) fn getfamily_request(name: &str, seq: u32) -> io::Result<Vec<u8>> {
-        if name.is_empty() || name.contains('\0') || name.len() + 1 > GENL_NAMSIZ {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{name:?} is not a generic netlink family name"),
-            ));
-        }
-        let attr_len = NLA_HDRLEN + name.len() + 1;
-        let total = NLMSG_HDRLEN + GENL_HDRLEN + align4(attr_len);
-        let mut msg = Vec::with_capacity(total);
-        // lengths are at most 16 + 4 + 20 bytes: the conversions cannot fail
-        msg.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_ne_bytes());
-        msg.extend_from_slice(&GENL_ID_CTRL.to_ne_bytes());
-        msg.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-        msg.extend_from_slice(&seq.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-        msg.extend_from_slice(&[CTRL_CMD_GETFAMILY, 1, 0, 0]); // cmd, version, reserved
-        msg.extend_from_slice(&u16::try_from(attr_len).unwrap_or(u16::MAX).to_ne_bytes());
-        msg.extend_from_slice(&CTRL_ATTR_FAMILY_NAME.to_ne_bytes());
-        msg.extend_from_slice(name.as_bytes());
-        msg.resize(total, 0);
-        Ok(msg)
-    }
-
-    fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
-        Some(u16::from_ne_bytes(buf.get(at..at + 2)?.try_into().ok()?))
-    }
-
-    fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
-        Some(u32::from_ne_bytes(buf.get(at..at + 4)?.try_into().ok()?))
-    }
-
-    /// `Some(true)` if `buf` holds the controller's description of family
-    /// `name` for `seq`, `Some(false)` if it holds an error for `seq`, `None`
-    /// if it says nothing about it (or is malformed).
-    pub(super) fn parse_getfamily_reply(buf: &[u8], seq: u32, name: &str) -> Option<bool> {
-        let mut offset = 0;
-        while offset + NLMSG_HDRLEN <= buf.len() {
-            let len = u32_at(buf, offset)? as usize;
-            let kind = u16_at(buf, offset + 4)?;
-            let msg_seq = u32_at(buf, offset + 8)?;
-            if len < NLMSG_HDRLEN || offset + len > buf.len() {
-                return None;
-            }
-            let msg = &buf[offset..offset + len];
-            if msg_seq == seq {
-                if kind == NLMSG_ERROR {
-                    let code = i32::from_ne_bytes(
-                        msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)?.try_into().ok()?,
-                    );
-                    if code != 0 {
-                        return Some(false);
-                    }
-                } else if kind == GENL_ID_CTRL {
-                    return Some(family_name(msg).is_none_or(|found| found == name));
-                }
-            }
-            offset += align4(len);
-        }
-        None
-    }
-
-    /// The `CTRL_ATTR_FAMILY_NAME` attribute of a controller message.
-    fn family_name(msg: &[u8]) -> Option<&str> {
-        let mut at = NLMSG_HDRLEN + GENL_HDRLEN;
-        while at + NLA_HDRLEN <= msg.len() {
-            let len = u16_at(msg, at)? as usize;
-            let kind = u16_at(msg, at + 2)? & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-            if len < NLA_HDRLEN || at + len > msg.len() {
-                return None;
-            }
-            if kind == CTRL_ATTR_FAMILY_NAME {
-                let data = &msg[at + NLA_HDRLEN..at + len];
-                let data = data.split(|&b| b == 0).next().unwrap_or(data);
-                return std::str::from_utf8(data).ok();
-            }
-            at += align4(len);
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::ethtool;
+    use super::rpc::Framer;
     use super::*;
-    use std::fs::File;
+    use crate::error::{Context, Result as TcplabResult};
+    use crate::net::ethtool;
+    use crate::sys::{in_netns, is_root, netns_path};
+    use std::io::{self, Read, Write};
     use std::net::{Ipv4Addr, SocketAddr as InetAddr, TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
     use std::process::Command;
@@ -1436,7 +639,8 @@ mod tests {
         format!("tl{:x}{tag}{n}", std::process::id())
     }
 
-    fn spec(name: &str, lab: &str, network: &str, ports: &[&str]) -> BridgeSpec {
+    /// A bridge spec from string slices.
+    pub(super) fn spec(name: &str, lab: &str, network: &str, ports: &[&str]) -> BridgeSpec {
         BridgeSpec {
             name: name.to_owned(),
             lab: lab.to_owned(),
@@ -1446,277 +650,6 @@ mod tests {
     }
 
     // ---------------------------------------------------------------- pure
-
-    #[test]
-    fn framer_splits_back_to_back_messages() {
-        let stream = br#" {"a":"}{[\"\\"} [1,[2]]{"b":{"c":[]}}{"partial":"#;
-        let mut buf = stream.to_vec();
-        let mut framer = Framer::default();
-        let mut messages = Vec::new();
-        while let Some(end) = framer.scan(&buf).expect("valid stream") {
-            messages.push(serde_json::from_slice::<Value>(&buf[..end]).expect("one message"));
-            buf.drain(..end);
-            framer = Framer::default();
-        }
-        assert_eq!(
-            messages,
-            vec![
-                json!({"a": "}{[\"\\"}),
-                json!([1, [2]]),
-                json!({"b": {"c": []}})
-            ]
-        );
-        assert_eq!(buf, br#"{"partial":"#.to_vec());
-        // completing the partial message, byte by byte
-        for &b in br#" "x}" }"# {
-            buf.push(b);
-            if let Some(end) = framer.scan(&buf).expect("valid") {
-                assert_eq!(
-                    serde_json::from_slice::<Value>(&buf[..end]).unwrap(),
-                    json!({"partial": "x}"})
-                );
-                return;
-            }
-        }
-        panic!("the last message never completed");
-    }
-
-    #[test]
-    fn framer_rejects_garbage_between_messages() {
-        let mut framer = Framer::default();
-        assert!(framer.scan(b"  hello").is_err());
-        let mut framer = Framer::default();
-        assert!(framer.scan(b"]").is_err());
-        let mut framer = Framer::default();
-        assert!(framer.scan(br#"{"id": 1, "result": [}"#).is_err());
-    }
-
-    #[test]
-    fn create_transaction_encodes_every_bridge_and_port() {
-        let bridges = [
-            spec("br-a", "lab1", "lan", &["va", "vb"]),
-            spec("br-b", "lab1", "wan", &[]),
-        ];
-        let (ops, layout) = create_ops(Datapath::Netdev, &bridges);
-        // per bridge: wait + (iface + port) per member + bridge; then mutate, select, comment
-        assert_eq!(ops.len(), (1 + 2 * 3 + 1) + (1 + 2 + 1) + 3);
-        assert_eq!(
-            layout.waits,
-            vec![(0, "br-a".to_owned()), (8, "br-b".to_owned())]
-        );
-        assert_eq!(layout.bridges, vec![7, 11]);
-        assert_eq!(layout.select, 13);
-        let names: Vec<(&str, bool)> = layout
-            .ifaces
-            .iter()
-            .map(|(_, n, l)| (n.as_str(), *l))
-            .collect();
-        assert_eq!(
-            names,
-            vec![("br-a", true), ("va", false), ("vb", false), ("br-b", true)]
-        );
-
-        assert_eq!(
-            ops[0],
-            json!({"op": "wait", "table": "Bridge", "where": [["name", "==", "br-a"]],
-                   "columns": ["name"], "until": "==", "rows": [], "timeout": 0})
-        );
-        let labels = json!(["map", [["tcplab-lab", "lab1"], ["tcplab-network", "lan"]]]);
-        assert_eq!(
-            ops[1],
-            json!({"op": "insert", "table": "Interface", "uuid-name": "tcplab_b0_i0",
-                   "row": {"name": "br-a", "type": "internal", "external_ids": labels}})
-        );
-        assert_eq!(
-            ops[2],
-            json!({"op": "insert", "table": "Port", "uuid-name": "tcplab_b0_p0",
-                   "row": {"name": "br-a", "interfaces": ["named-uuid", "tcplab_b0_i0"], "external_ids": labels}})
-        );
-        // a veth port has no type (a "system" interface)
-        assert_eq!(ops[3]["row"], json!({"name": "va", "external_ids": labels}));
-        assert_eq!(
-            ops[7],
-            json!({"op": "insert", "table": "Bridge", "uuid-name": "tcplab_b0",
-                   "row": {"name": "br-a", "datapath_type": "netdev", "fail_mode": "standalone",
-                           "ports": ["set", [["named-uuid", "tcplab_b0_p0"], ["named-uuid", "tcplab_b0_p1"],
-                                             ["named-uuid", "tcplab_b0_p2"]]],
-                           "external_ids": labels}})
-        );
-        assert_eq!(
-            ops[11]["row"]["external_ids"][1][1],
-            json!(["tcplab-network", "wan"])
-        );
-        assert_eq!(
-            ops[12],
-            json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                   "mutations": [["bridges", "insert", ["set", [["named-uuid", "tcplab_b0"], ["named-uuid", "tcplab_b1"]]]],
-                                 ["next_cfg", "+=", 1]]})
-        );
-        assert_eq!(
-            ops[13],
-            json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]})
-        );
-        assert_eq!(ops[14]["op"], "comment");
-        // every named-uuid used is defined by an earlier insert of the same transaction
-        let defined: BTreeSet<&str> = ops
-            .iter()
-            .filter_map(|op| op["uuid-name"].as_str())
-            .collect();
-        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
-            match v {
-                Value::Array(items) => {
-                    if let [Value::String(tag), Value::String(name)] = items.as_slice()
-                        && tag == "named-uuid"
-                    {
-                        out.push(name);
-                    }
-                    items.iter().for_each(|i| refs(i, out));
-                }
-                Value::Object(map) => map.values().for_each(|i| refs(i, out)),
-                _ => {}
-            }
-        }
-        let mut used = Vec::new();
-        ops.iter().for_each(|op| refs(op, &mut used));
-        assert!(
-            used.iter().all(|u| defined.contains(u)),
-            "{used:?} vs {defined:?}"
-        );
-        // the whole request is valid JSON-RPC
-        let request = serde_json::to_value(Request {
-            method: "transact",
-            params: &json!(["Open_vSwitch"]),
-            id: json!(7),
-        })
-        .unwrap();
-        assert_eq!(
-            request,
-            json!({"method": "transact", "params": ["Open_vSwitch"], "id": 7})
-        );
-        let reply = serde_json::to_string(&Reply {
-            result: &json!(["x"]),
-            error: None,
-            id: &json!("echo"),
-        })
-        .unwrap();
-        assert_eq!(reply, r#"{"result":["x"],"error":null,"id":"echo"}"#);
-    }
-
-    #[test]
-    fn delete_transaction_asserts_the_labelled_set_then_removes_by_uuid() {
-        let found = vec![
-            ("b1".to_owned(), "u-1".to_owned()),
-            ("b2".to_owned(), "u-2".to_owned()),
-        ];
-        let ops = delete_ops("lab1", &found);
-        assert_eq!(
-            ops[0],
-            json!({"op": "wait", "table": "Bridge",
-                   "where": [["external_ids", "includes", ["map", [["tcplab-lab", "lab1"]]]]],
-                   "columns": ["name"], "until": "==", "rows": [{"name": "b1"}, {"name": "b2"}], "timeout": 0})
-        );
-        assert_eq!(
-            ops[1],
-            json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                   "mutations": [["bridges", "delete", ["set", [["uuid", "u-1"], ["uuid", "u-2"]]]],
-                                 ["next_cfg", "+=", 1]]})
-        );
-        assert_eq!(ops[2]["columns"], json!(["next_cfg"]));
-        assert_eq!(ops[3]["op"], "comment");
-    }
-
-    #[test]
-    fn validation_rejects_bad_specs_before_sending_anything() {
-        let ok = [
-            spec("br0", "lab", "net", &["v0", "v1"]),
-            spec("br1", "lab", "", &[]),
-        ];
-        assert!(validate_specs(&ok).is_ok());
-        assert!(validate_specs(&[]).is_ok());
-        let bad = [
-            vec![spec("a-bridge-name-too-long", "lab", "n", &[])],
-            vec![spec("", "lab", "n", &[])],
-            vec![spec("br0", "lab", "n", &["has space"])],
-            vec![spec("br0", "lab", "n", &["sl/ash"])],
-            vec![spec("br0", "lab", "n", &["nul\0"])],
-            vec![spec("br0", "lab", "n", &[".."])],
-            vec![spec("br0", "", "n", &[])],
-            vec![spec("br0", "la\0b", "n", &[])],
-            vec![spec("br0", "lab", "n\0", &[])],
-            vec![spec("br0", "lab", "n", &["v0", "v0"])],
-            vec![spec("br0", "lab", "n", &["br0"])],
-            vec![
-                spec("br0", "lab", "n", &["v0"]),
-                spec("br1", "lab", "n", &["v0"]),
-            ],
-            vec![spec("br0", "lab", "n", &[]), spec("br0", "lab", "n", &[])],
-            vec![spec("br0", "lab", "n", &["ü-ünïcödé-long"])],
-        ];
-        for specs in &bad {
-            let err = validate_specs(specs).expect_err(&format!("{specs:?}"));
-            assert!(matches!(err, OvsError::Invalid(_)), "{err}");
-            let text = err.to_string();
-            assert!(!text.contains('\n') && !text.ends_with('.'), "{text}");
-        }
-        assert!(check_label("lab", "with\0nul").is_err());
-    }
-
-    #[test]
-    fn decoding_helpers_follow_rfc7047() {
-        assert_eq!(
-            decode_set(&json!(["set", [1, 2]])),
-            vec![&json!(1), &json!(2)]
-        );
-        assert_eq!(decode_set(&json!(["set", []])), Vec::<&Value>::new());
-        assert_eq!(decode_set(&json!("netdev")), vec![&json!("netdev")]);
-        assert_eq!(decode_uuid(&json!(["uuid", "abc"])), Some("abc"));
-        assert_eq!(decode_uuid(&json!(["named-uuid", "abc"])), None);
-        assert_eq!(decode_uuid(&json!("abc")), None);
-        assert_eq!(omap(&[("k", "v")]), json!(["map", [["k", "v"]]]));
-        assert_eq!(
-            lab_condition("x"),
-            json!([["external_ids", "includes", ["map", [["tcplab-lab", "x"]]]]])
-        );
-        let results = vec![
-            json!({"uuid": ["uuid", "u1"]}),
-            json!({"rows": [{"next_cfg": 42}]}),
-        ];
-        assert_eq!(
-            inserted_uuids(&results, &[0], "t").unwrap(),
-            vec!["u1".to_owned()]
-        );
-        assert!(inserted_uuids(&results, &[1], "t").is_err());
-        assert!(inserted_uuids(&results, &[9], "t").is_err());
-        assert_eq!(selected_next_cfg(&results, 1, "t").unwrap(), 42);
-        assert!(selected_next_cfg(&results, 0, "t").is_err());
-        assert!(rows_of(Some(&json!({"rows": [1]})), "t").is_err());
-        assert!(rows_of(None, "t").is_err());
-    }
-
-    #[test]
-    fn transaction_errors_are_found_and_flattened() {
-        let results = vec![
-            json!({}),
-            json!({"error": "constraint violation", "details": "Transaction causes multiple rows\nin \"Port\" table."}),
-            Value::Null,
-        ];
-        let (index, text) = first_error(&results).expect("an error");
-        assert_eq!(index, 1);
-        assert_eq!(
-            text,
-            "constraint violation: Transaction causes multiple rows in \"Port\" table"
-        );
-        assert_eq!(first_error(&[json!({}), json!({"count": 1})]), None);
-        // a commit failure comes as an extra element
-        assert_eq!(
-            first_error(&[json!({}), json!({"error": "timed out"})]).map(|e| e.0),
-            Some(1)
-        );
-        assert_eq!(
-            first_error(&[json!({"error": {"odd": 1}})]).map(|e| e.1),
-            Some(r#"{"odd":1}"#.to_owned())
-        );
-    }
 
     #[test]
     fn datapath_choice_trusts_the_kernel_not_the_database() {
@@ -1738,137 +671,110 @@ mod tests {
         );
     }
 
+    fn iface_row(uuid: &str, name: &str, error: Value, ofport: Value) -> Map<String, Value> {
+        let row = json!({"_uuid": ["uuid", uuid], "name": name, "error": error, "ofport": ofport});
+        row.as_object().cloned().unwrap()
+    }
+
     #[test]
-    fn error_messages_are_one_line_lowercase_and_say_what_to_do() {
-        let errors = vec![
-            OvsError::NotRunning {
-                detail: format!("no {DEFAULT_SOCKET}"),
-            },
-            OvsError::Connect {
-                socket: "s".into(),
-                source: io::Error::from(io::ErrorKind::PermissionDenied),
-            },
-            OvsError::NoDatabase { socket: "s".into() },
-            OvsError::Io {
-                during: "x",
-                source: io::Error::from(io::ErrorKind::UnexpectedEof),
-            },
-            OvsError::Timeout {
-                during: "x",
-                secs: 5,
-            },
-            OvsError::Broken,
-            OvsError::Protocol {
-                during: "x",
-                detail: "y".into(),
-            },
-            OvsError::Rpc {
-                during: "x",
-                error: "y".into(),
-            },
-            OvsError::Transaction {
-                during: "x",
-                error: "y".into(),
-            },
-            OvsError::BridgeExists { name: "b".into() },
-            OvsError::PortInUse {
-                name: "p".into(),
-                bridge: "b".into(),
-            },
-            OvsError::Invalid("x: do y".into()),
-            OvsError::NotApplied { secs: 10 },
-            OvsError::BridgeFailed {
-                name: "b".into(),
-                datapath: Datapath::System,
-                error: "e".into(),
-            },
-            OvsError::Interface {
-                name: "i".into(),
-                error: "e".into(),
-            },
-            OvsError::NoDatapath { types: "[]".into() },
+    fn interface_checks_find_errors_and_missing_openflow_ports() {
+        let expected: HashMap<String, (String, bool)> = [
+            ("u-br".to_owned(), ("br".to_owned(), true)),
+            ("u-ok".to_owned(), ("ok".to_owned(), false)),
+            ("u-bad".to_owned(), ("bad".to_owned(), false)),
+            ("u-slow".to_owned(), ("slow".to_owned(), false)),
+        ]
+        .into();
+        let empty = json!(["set", []]);
+        let rows = vec![
+            iface_row("u-ok", "ok", empty.clone(), json!(3)),
+            iface_row(
+                "u-bad",
+                "bad",
+                json!("could not open network device bad (No such device)"),
+                empty.clone(),
+            ),
+            iface_row("u-slow", "slow", empty.clone(), empty.clone()),
+            iface_row("u-other", "other", json!("not ours"), json!(-1)),
         ];
-        for err in errors {
-            let text = err.to_string();
-            assert!(!text.contains('\n') && !text.ends_with('.'), "{text}");
-            let first = text.chars().next().unwrap();
-            assert!(
-                first.is_lowercase() || text.starts_with("Open vSwitch"),
-                "{text}"
-            );
-            assert!(text.contains(": "), "says what to do: {text}");
-        }
+        let (seen, problems) = interface_problems(&rows, &expected);
         assert_eq!(
-            OvsError::NotRunning {
-                detail: format!("no {DEFAULT_SOCKET}")
-            }
-            .to_string(),
-            "Open vSwitch is not running (no /var/run/openvswitch/db.sock): install openvswitch-switch and start it (scripts/setup-host.sh does both)"
+            seen, 3,
+            "the local port is missing, another lab's row is not counted"
         );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let err = interface_failure(problems, Datapath::Netdev);
+        assert!(
+            matches!(&err, OvsError::Interface { name, error }
+                if name == "bad" && error.contains("No such device") && error.ends_with("(and 1 more interfaces failed)")),
+            "{err}"
+        );
+        // a local port without an OpenFlow port: the bridge itself failed, reported first
+        let rows = vec![
+            iface_row("u-br", "br", json!(""), json!(-1)),
+            iface_row("u-bad", "bad", json!("e"), empty.clone()),
+        ];
+        let (seen, problems) = interface_problems(&rows, &expected);
+        assert_eq!(seen, 2);
+        let err = interface_failure(problems, Datapath::System);
+        assert!(
+            matches!(&err, OvsError::BridgeFailed { name, datapath: Datapath::System, error }
+                if name == "br" && error == "its local port got no OpenFlow port (ofport -1)"),
+            "{err}"
+        );
+        // only a late OpenFlow port: no error text yet
+        let (_, problems) = interface_problems(
+            &[iface_row("u-slow", "slow", empty.clone(), empty)],
+            &expected,
+        );
+        assert_eq!(problems[0].error, None);
+        let err = interface_failure(problems, Datapath::Netdev);
+        assert!(
+            err.to_string().contains("slow: it got no OpenFlow port:"),
+            "{err}"
+        );
+        assert!(matches!(
+            interface_failure(Vec::new(), Datapath::Netdev),
+            OvsError::Protocol { .. }
+        ));
     }
 
     #[test]
-    fn genl_getfamily_request_and_reply_parsing() {
-        let req = genl::getfamily_request("ovs_datapath", 7).unwrap();
-        assert_eq!(req.len(), 40);
-        assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 40);
-        assert_eq!(u16::from_ne_bytes(req[4..6].try_into().unwrap()), 0x10);
-        assert_eq!(u32::from_ne_bytes(req[8..12].try_into().unwrap()), 7);
-        assert_eq!(req[16], 3); // CTRL_CMD_GETFAMILY
-        assert_eq!(u16::from_ne_bytes(req[20..22].try_into().unwrap()), 17);
-        assert_eq!(&req[24..37], b"ovs_datapath\0");
-        assert!(genl::getfamily_request("", 1).is_err());
-        assert!(genl::getfamily_request("way_too_long_family", 1).is_err());
-        assert!(genl::getfamily_request("n\0l", 1).is_err());
-
-        // an error answer (-ENOENT) for our sequence number
-        let mut err = Vec::new();
-        err.extend_from_slice(&36u32.to_ne_bytes());
-        err.extend_from_slice(&2u16.to_ne_bytes());
-        err.extend_from_slice(&0u16.to_ne_bytes());
-        err.extend_from_slice(&7u32.to_ne_bytes());
-        err.extend_from_slice(&0u32.to_ne_bytes());
-        err.extend_from_slice(&(-libc::ENOENT).to_ne_bytes());
-        err.extend_from_slice(&req[..16]);
-        assert_eq!(
-            genl::parse_getfamily_reply(&err, 7, "ovs_datapath"),
-            Some(false)
+    fn taken_names_are_found_with_the_bridge_holding_the_port() {
+        let rows = |v: Value| -> Vec<Map<String, Value>> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_object().cloned().unwrap())
+                .collect()
+        };
+        let bridge_rows = rows(json!([
+            {"name": "br0", "ports": ["set", [["uuid", "p-br0"], ["uuid", "p-v0"]]]},
+            {"name": "br1", "ports": ["uuid", "p-br1"]}
+        ]));
+        let port_rows = rows(json!([
+            {"_uuid": ["uuid", "p-br0"], "name": "br0"},
+            {"_uuid": ["uuid", "p-v0"], "name": "v0"},
+            {"_uuid": ["uuid", "p-br1"], "name": "br1"},
+            {"_uuid": ["uuid", "p-lost"], "name": "lost"}
+        ]));
+        let free = [spec("br2", "l", "n", &["v1"])];
+        assert!(name_taken(&free, &bridge_rows, &port_rows).is_none());
+        let err = name_taken(&[spec("br1", "l", "n", &[])], &bridge_rows, &port_rows).unwrap();
+        assert!(
+            matches!(&err, OvsError::BridgeExists { name } if name == "br1"),
+            "{err}"
         );
-        assert_eq!(genl::parse_getfamily_reply(&err, 8, "ovs_datapath"), None);
-        // a family description: our own request has the same shape
-        assert_eq!(
-            genl::parse_getfamily_reply(&req, 7, "ovs_datapath"),
-            Some(true)
+        let err = name_taken(&[spec("br2", "l", "n", &["v0"])], &bridge_rows, &port_rows).unwrap();
+        assert!(
+            matches!(&err, OvsError::PortInUse { name, bridge } if name == "v0" && bridge == "br0"),
+            "{err}"
         );
-        assert_eq!(genl::parse_getfamily_reply(&req, 7, "other"), Some(false));
-        // malformed input never panics
-        for cut in 0..req.len() {
-            let _ = genl::parse_getfamily_reply(&req[..cut], 7, "ovs_datapath");
-        }
-        let mut bad = req.clone();
-        bad[0..4].copy_from_slice(&3u32.to_ne_bytes());
-        assert_eq!(genl::parse_getfamily_reply(&bad, 7, "ovs_datapath"), None);
-        let mut bad = req.clone();
-        bad[20..22].copy_from_slice(&200u16.to_ne_bytes());
-        assert_eq!(
-            genl::parse_getfamily_reply(&bad, 7, "ovs_datapath"),
-            Some(true)
-        );
-    }
-
-    #[test]
-    fn genl_asks_the_kernel() {
-        match genl::family_exists("nlctrl") {
-            Ok(found) => assert!(found, "the controller family always exists"),
-            Err(e) => {
-                eprintln!("skipped: no generic netlink here: {e}");
-                return;
-            }
-        }
-        assert!(!genl::family_exists("tcplab_nosuch").unwrap());
-        eprintln!(
-            "kernel Open vSwitch datapath available: {}",
-            kernel_datapath_available()
+        // a port named like the new bridge, and a port no bridge holds
+        let err = name_taken(&[spec("lost", "l", "n", &[])], &bridge_rows, &port_rows).unwrap();
+        assert!(
+            matches!(&err, OvsError::PortInUse { name, bridge } if name == "lost" && bridge == "?"),
+            "{err}"
         );
     }
 
@@ -2091,11 +997,6 @@ mod tests {
 
     // ------------------------------------------- real Open vSwitch (root only)
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// A connection to the real Open vSwitch, or None (printing why) when
     /// this test cannot run here.
     fn real_ovs(test: &str) -> Option<Ovsdb> {
@@ -2249,24 +1150,6 @@ mod tests {
         Ok(())
     }
 
-    /// Run `f` on a thread that has entered the named network namespace.
-    fn in_netns<T: Send + 'static>(
-        ns: &str,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> io::Result<T> {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::spawn(move || {
-            let file = File::open(&path)?;
-            // SAFETY: setns only changes this (new, short-lived) thread's namespace.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| io::Error::other("namespace thread panicked"))?
-    }
-
     fn ping(ns: &str, addr: &str) -> bool {
         (0..3).any(|_| {
             run(
@@ -2280,20 +1163,24 @@ mod tests {
     /// Whether a TCP connection from `client_ns` to `server_ip` in
     /// `server_ns` carries "ping" one way and "pong" back, within seconds.
     fn tcp_works(server_ns: &str, server_ip: Ipv4Addr, client_ns: &str) -> bool {
-        let listener = in_netns(server_ns, move || TcpListener::bind((server_ip, 0)))
-            .and_then(|l| l)
-            .expect("listen in the server namespace");
+        let listener = in_netns(&netns_path(server_ns), move || {
+            TcpListener::bind((server_ip, 0)).context("listening")
+        })
+        .expect("listen in the server namespace");
         let target = InetAddr::from((server_ip, listener.local_addr().unwrap().port()));
         listener.set_nonblocking(true).unwrap();
         let ns = client_ns.to_owned();
         let client = std::thread::spawn(move || {
-            in_netns(&ns, move || -> io::Result<[u8; 4]> {
-                let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
-                stream.set_read_timeout(Some(Duration::from_secs(3)))?;
-                stream.write_all(b"ping")?;
-                let mut answer = [0u8; 4];
-                stream.read_exact(&mut answer)?;
-                Ok(answer)
+            in_netns(&netns_path(&ns), move || -> TcplabResult<[u8; 4]> {
+                let exchange = || -> io::Result<[u8; 4]> {
+                    let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+                    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+                    stream.write_all(b"ping")?;
+                    let mut answer = [0u8; 4];
+                    stream.read_exact(&mut answer)?;
+                    Ok(answer)
+                };
+                exchange().context("talking to the server")
             })
         });
         let mut served = false;
@@ -2317,7 +1204,7 @@ mod tests {
             }
         }
         let answer = client.join().expect("client thread");
-        served && matches!(answer, Ok(Ok(a)) if &a == b"pong")
+        served && matches!(answer, Ok(a) if &a == b"pong")
     }
 
     #[test]
@@ -2435,12 +1322,13 @@ mod tests {
         // ... it must be off on the sending ends, inside the namespaces
         for (ns, ifname) in [(&ns_a, &a_ns), (&ns_b, &b_ns)] {
             let name = ifname.clone();
-            let after = in_netns(ns, move || {
+            let after = in_netns(&netns_path(ns), move || {
                 ethtool::disable_tx_checksum(&name)
                     .and_then(|()| ethtool::tx_checksum_enabled(&name))
+                    .context("turning tx checksum offload off")
             })
             .unwrap();
-            assert!(!after.unwrap(), "tx checksum still on for {ifname}");
+            assert!(!after, "tx checksum still on for {ifname}");
         }
         assert!(
             tcp_works(&ns_b, Ipv4Addr::new(198, 51, 100, 2), &ns_a),
@@ -2564,7 +1452,7 @@ mod tests {
         // the transaction itself guards against a bridge made meanwhile
         let (ops, layout) = create_ops(Datapath::Netdev, &[spec(&foreign, &lab, "n", &[])]);
         let results = db.transact(ops, "testing the wait guard").unwrap();
-        let (index, error) = first_error(&results).expect("the wait must fail");
+        let (index, error) = results.first_error().expect("the wait must fail");
         assert_eq!(index, layout.waits[0].0);
         assert!(error.starts_with("timed out"), "{error}");
         assert_eq!(db.lab_bridges(&lab).unwrap(), Vec::<String>::new());
@@ -2579,7 +1467,7 @@ mod tests {
         let results = db
             .transact(delete_ops(&lab, &stale), "testing the wait guard")
             .unwrap();
-        let (index, error) = first_error(&results).expect("the wait must fail");
+        let (index, error) = results.first_error().expect("the wait must fail");
         assert_eq!(index, 0);
         assert!(error.starts_with("timed out"), "{error}");
         assert_eq!(db.lab_bridges(&lab).unwrap(), vec![mine.clone()]);
