@@ -103,7 +103,7 @@ pub(super) fn insert(table: &str, uuid_name: &str, row: Row) -> Value {
 /// `update`: set the columns of `row` in every row of `table` matching `conditions`.
 #[allow(
     dead_code,
-    reason = "RFC 7047's operations, for columns set on existing rows; tcplab's transactions use none yet"
+    reason = "for columns set on rows that exist (a port's VLAN tag); no transaction of tcplab's does that yet"
 )]
 pub(super) fn update(table: &str, conditions: Vec<Value>, row: Row) -> Value {
     json!({"op": "update", "table": table, "where": conditions, "row": Value::from(row)})
@@ -117,7 +117,7 @@ pub(super) fn mutate(table: &str, conditions: Vec<Value>, mutations: Vec<Value>)
 /// `delete` every row of `table` matching `conditions`.
 #[allow(
     dead_code,
-    reason = "RFC 7047's operations, for columns set on existing rows; tcplab's transactions use none yet"
+    reason = "for rows of root tables (tcplab's rows are dropped by garbage collection instead)"
 )]
 pub(super) fn delete(table: &str, conditions: Vec<Value>) -> Value {
     json!({"op": "delete", "table": table, "where": conditions})
