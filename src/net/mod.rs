@@ -1,5 +1,6 @@
 //! The network layer: netlink per namespace, host firewall, Open vSwitch, ethtool.
 
+pub mod datapath;
 pub mod ethtool;
 pub mod firewall;
 pub mod netlink;
