@@ -249,3 +249,149 @@ impl From<PacketFilter> for String {
         f.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::test_frames::{arp, ping, tcp, udp};
+
+    fn f(text: &str) -> PacketFilter {
+        PacketFilter::parse(text).unwrap()
+    }
+
+    fn err(text: &str) -> String {
+        match PacketFilter::parse(text) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{text:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_text_form_parses_into_its_parts() {
+        assert_eq!(f("any"), PacketFilter::default());
+        assert_eq!(f("tcp").protocol, Protocol::Tcp);
+        assert_eq!(
+            f("tcp port 5001 data"),
+            PacketFilter {
+                protocol: Protocol::Tcp,
+                port: Some(5001),
+                data: true
+            }
+        );
+        assert_eq!(f("  DATA  port 80 TCP "), f("tcp port 80 data"));
+        assert_eq!(f("data"), f("tcp data"));
+        assert_eq!(f("udp port 53").port, Some(53));
+        assert_eq!(f("port 80").protocol, Protocol::Any);
+    }
+
+    #[test]
+    fn display_is_canonical_and_parses_back() {
+        for text in [
+            "any",
+            "tcp",
+            "udp port 53",
+            "icmp",
+            "tcp port 5001 data",
+            "port 80",
+            "tcp data",
+        ] {
+            assert_eq!(f(text).to_string(), text);
+            assert_eq!(f(&f(text).to_string()), f(text));
+        }
+        assert_eq!(f("data").to_string(), "tcp data");
+        assert_eq!(f("any port 7").to_string(), "port 7");
+    }
+
+    #[test]
+    fn bad_filters_say_what_is_wrong() {
+        assert!(err("").contains("filter '' is empty"), "{}", err(""));
+        assert!(err("tcp udp").contains("more than one protocol"));
+        assert!(err("port").contains("port without a number"));
+        assert!(err("port x").contains("port 'x'"));
+        assert!(err("port 70000").contains("port '70000'"));
+        assert!(err("port -1").contains("port '-1'"));
+        assert!(err("port 1 port 2").contains("port twice"));
+        assert!(err("udp data").contains("tcp only"));
+        assert!(err("icmp port 5").contains("icmp does not have"));
+        assert!(err("tcp data data").contains("data twice"));
+        assert!(err("tcp syn").contains("unknown word 'syn'"));
+        for m in [err(""), err("tcp syn")] {
+            assert!(!m.contains('\n') && !m.ends_with('.'), "{m}");
+            assert!(m.contains("tcp port 5001 data"), "{m}");
+        }
+    }
+
+    #[test]
+    fn protocols_match_their_packets_only() {
+        let syn = tcp(1025, 5001, 0x02, b"");
+        let dns = udp(1026, 53, b"query");
+        let echo = ping(84);
+        assert!(f("any").matches(&syn) && f("any").matches(&dns) && f("any").matches(&echo));
+        assert!(f("tcp").matches(&syn) && !f("tcp").matches(&dns) && !f("tcp").matches(&echo));
+        assert!(!f("udp").matches(&syn) && f("udp").matches(&dns) && !f("udp").matches(&echo));
+        assert!(!f("icmp").matches(&syn) && !f("icmp").matches(&dns) && f("icmp").matches(&echo));
+        // Not IPv4: never.
+        assert!(!f("any").matches(&arp()));
+    }
+
+    #[test]
+    fn port_matches_the_source_or_the_destination() {
+        assert!(f("tcp port 5001").matches(&tcp(1025, 5001, 0x10, b"")));
+        assert!(f("tcp port 5001").matches(&tcp(5001, 1025, 0x10, b"")));
+        assert!(!f("tcp port 5001").matches(&tcp(1025, 5002, 0x10, b"")));
+        assert!(f("port 53").matches(&udp(1026, 53, b"")));
+        assert!(f("port 53").matches(&tcp(53, 1026, 0x10, b"")));
+        assert!(!f("port 53").matches(&ping(84)));
+        assert!(!f("udp port 53").matches(&tcp(53, 1026, 0x10, b"")));
+    }
+
+    #[test]
+    fn data_matches_segments_with_payload_only() {
+        let data = f("tcp data");
+        assert!(
+            !data.matches(&tcp(1025, 5001, 0x02, b"")),
+            "a SYN has no data"
+        );
+        assert!(!data.matches(&tcp(1025, 5001, 0x12, b"")), "nor a SYN/ACK");
+        assert!(!data.matches(&tcp(1025, 5001, 0x10, b"")), "nor a bare ACK");
+        assert!(data.matches(&tcp(1025, 5001, 0x18, b"hello")));
+        assert!(!data.matches(&udp(1025, 5001, b"hello")));
+        // Ethernet padding after a bare ACK is not payload.
+        let mut padded = tcp(1025, 5001, 0x10, b"");
+        padded.resize(60, 0);
+        assert!(!data.matches(&padded));
+    }
+
+    #[test]
+    fn later_fragments_and_broken_frames_match_only_what_needs_no_transport_header() {
+        let mut frag = tcp(1025, 5001, 0x18, b"hello");
+        frag[14 + 6] = 0x00;
+        frag[14 + 7] = 0x10; // fragment offset 16 (x 8 bytes)
+        assert!(f("tcp").matches(&frag));
+        assert!(!f("tcp port 5001").matches(&frag));
+        assert!(!f("tcp data").matches(&frag));
+        let full = tcp(1025, 5001, 0x18, b"hello");
+        for cut in 0..full.len() {
+            // Truncated frames never panic; a frame cut inside the headers never matches.
+            let m = f("tcp port 5001 data").matches(&full[..cut]);
+            if cut < 14 + 20 + 20 {
+                assert!(!m, "cut at {cut}");
+            }
+        }
+        let mut bad_ihl = full.clone();
+        bad_ihl[14] = 0x44;
+        assert!(!f("any").matches(&bad_ihl));
+        let mut v6 = full;
+        v6[14] = 0x65;
+        assert!(!f("any").matches(&v6));
+    }
+
+    #[test]
+    fn serde_uses_the_text_form() {
+        let json = serde_json::to_string(&f("tcp port 5001 data")).unwrap();
+        assert_eq!(json, "\"tcp port 5001 data\"");
+        let back: PacketFilter = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f("tcp port 5001 data"));
+        assert!(serde_json::from_str::<PacketFilter>("\"udp data\"").is_err());
+    }
+}

@@ -598,3 +598,342 @@ fn percent_named(what: &str, text: &str) -> Result<Percent> {
     }
     Percent::new(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::test_frames::ping;
+    use proptest::prelude::*;
+
+    fn usage<T: fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(Error::Usage(m)) => {
+                assert!(!m.contains('\n') && !m.ends_with('.'), "{m}");
+                m
+            }
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    fn bits(text: &str) -> u64 {
+        parse_rate(text).unwrap().bits_per_sec
+    }
+
+    #[test]
+    fn rates_parse_in_tc_units() {
+        assert_eq!(bits("1200bit"), 1200);
+        assert_eq!(bits("9600"), 9600, "a bare number is bit/s");
+        assert_eq!(bits("64kbit"), 64_000);
+        assert_eq!(bits("10mbit"), 10_000_000);
+        assert_eq!(bits("10Mbit"), 10_000_000);
+        assert_eq!(bits("1gbit"), 1_000_000_000);
+        assert_eq!(bits("100gbit"), MAX_RATE_BITS);
+        assert_eq!(bits("1.5mbit"), 1_500_000);
+        assert_eq!(bits(" 10 mbit "), 10_000_000);
+        assert_eq!(bits("1kibit"), 1024);
+        assert_eq!(bits("2mibit"), 2 << 20);
+        // tc's bps family is bytes per second.
+        assert_eq!(bits("120bps"), 960);
+        assert_eq!(bits("1kbps"), 8_000);
+        assert_eq!(bits("1KBps"), 8_000);
+        assert_eq!(bits("1mbps"), 8_000_000);
+        assert_eq!(bits("1kibps"), 8 * 1024);
+        assert_eq!(bits("1.4bit"), 1);
+        assert_eq!(bits("1.5bit"), 2);
+    }
+
+    #[test]
+    fn bad_rates_name_the_value_and_what_is_allowed() {
+        assert_eq!(usage(parse_rate("0bit")), "rate '0bit' is below 1 bit/s");
+        assert_eq!(
+            usage(parse_rate("0.9bit")),
+            "rate '0.9bit' is below 1 bit/s"
+        );
+        assert_eq!(
+            usage(parse_rate("500gbit")),
+            "rate '500gbit' is above 100gbit, the most the link emulator can do"
+        );
+        assert!(usage(parse_rate("1tbit")).contains("above 100gbit"));
+        assert!(usage(parse_rate("100.000000001gbit")).contains("above"));
+        assert!(usage(parse_rate("-5mbit")).starts_with("rate '-5mbit' is negative: write it"));
+        assert!(usage(parse_rate("")).starts_with("rate '' is empty"));
+        assert!(usage(parse_rate("fast")).starts_with("rate 'fast' is not a number"));
+        assert!(usage(parse_rate("NaN")).contains("not a number"));
+        assert!(usage(parse_rate("inf")).contains("not a number"));
+        assert!(usage(parse_rate("1.2.3mbit")).contains("not a number"));
+        assert!(usage(parse_rate("10furlongs")).contains("unknown unit 'furlongs'"));
+        assert!(usage(parse_rate("1e6")).contains("unknown unit 'e6'"));
+        assert!(usage(parse_rate("1mbit/s")).contains("unknown unit 'mbit/s'"));
+        assert!(usage(parse_rate(&"9".repeat(40))).contains("too many digits"));
+        assert!(usage(parse_rate("10furlongs")).contains("1200bit, 64kbit, 10mbit"));
+    }
+
+    #[test]
+    fn times_parse_in_tc_units_with_bare_microseconds() {
+        let t = |s: &str| parse_time(s).unwrap();
+        assert_eq!(t("250us"), Duration::from_micros(250));
+        assert_eq!(t("100ms"), Duration::from_millis(100));
+        assert_eq!(t("1.5s"), Duration::from_millis(1500));
+        assert_eq!(
+            t("2"),
+            Duration::from_micros(2),
+            "bare is microseconds, as in tc"
+        );
+        assert_eq!(t("2usecs"), Duration::from_micros(2));
+        assert_eq!(t("3msec"), Duration::from_millis(3));
+        assert_eq!(t("7ns"), Duration::from_nanos(7));
+        assert_eq!(t("1sec"), Duration::from_secs(1));
+        assert_eq!(t("0"), Duration::ZERO);
+        assert_eq!(t("0.1ms"), Duration::from_micros(100));
+        assert_eq!(t("3600s"), MAX_TIME);
+        assert_eq!(
+            usage(parse_time("3601s")),
+            "time '3601s' is above 3600s, the longest the link emulator takes"
+        );
+        assert!(usage(parse_time("-1ms")).contains("negative"));
+        assert!(usage(parse_time("1h")).contains("unknown unit 'h'"));
+        assert!(usage(parse_time("ms")).contains("not a number"));
+        assert!(usage(parse_time("")).contains("empty"));
+    }
+
+    #[test]
+    fn percentages_parse_with_or_without_the_sign() {
+        let p = |s: &str| parse_percent(s).unwrap().value();
+        assert_eq!(p("5%"), 5.0);
+        assert_eq!(p("5"), 5.0);
+        assert_eq!(p("0.1%"), 0.1);
+        assert_eq!(p("100%"), 100.0);
+        assert_eq!(p("0"), 0.0);
+        assert_eq!(p(" 5 % "), 5.0);
+        assert_eq!(
+            usage(parse_percent("120%")),
+            "percentage '120%' is over 100%"
+        );
+        assert!(usage(parse_percent("-1%")).contains("negative"));
+        assert!(usage(parse_percent("5%%")).contains("unknown unit '%%'"));
+        assert!(usage(parse_percent("nan")).contains("not a number"));
+        assert!(usage(parse_percent("half")).contains("not a number"));
+        assert!(Percent::new(f64::NAN).is_err());
+        assert!(Percent::new(-0.5).is_err());
+        assert!(Percent::new(100.5).is_err());
+        assert!(Percent::new(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn framings_queues_and_drop_rules_parse() {
+        assert_eq!(parse_framing("slip").unwrap(), Framing::Slip);
+        assert_eq!(parse_framing("SLIP").unwrap(), Framing::Slip);
+        assert_eq!(parse_framing("eth").unwrap(), Framing::Ethernet);
+        assert_eq!(parse_framing("ethernet").unwrap(), Framing::Ethernet);
+        assert_eq!(
+            usage(parse_framing("ppp")),
+            "framing 'ppp' is unknown: use ethernet or slip"
+        );
+        assert_eq!(parse_queue("100").unwrap(), 100);
+        assert_eq!(usage(parse_queue("0")), "queue '0' is below 1 frame");
+        assert!(usage(parse_queue("-1")).contains("negative"));
+        assert!(usage(parse_queue("1.5")).contains("whole number"));
+        assert!(usage(parse_queue("")).contains("whole number"));
+        assert!(usage(parse_queue("2000000")).contains("above 1000000"));
+        assert!(usage(parse_queue(&"9".repeat(30))).contains("above"));
+        let r = DropRule::parse("1 tcp data").unwrap();
+        assert_eq!(r.count, 1);
+        assert_eq!(r.filter, PacketFilter::parse("tcp data").unwrap());
+        assert_eq!(r.to_string(), "1 tcp data");
+        assert_eq!(
+            DropRule::parse("3").unwrap().filter,
+            PacketFilter::default()
+        );
+        assert!(usage(DropRule::parse("tcp")).contains("does not start with a count"));
+        assert!(usage(DropRule::parse("-1 tcp")).contains("count"));
+        assert!(usage(DropRule::parse("1 tcp syn")).contains("unknown word"));
+    }
+
+    #[test]
+    fn values_display_as_tc_writes_them() {
+        let r = |b: u64| Rate { bits_per_sec: b }.to_string();
+        assert_eq!(r(1200), "1200bit");
+        assert_eq!(r(9600), "9600bit");
+        assert_eq!(r(64_000), "64Kbit");
+        assert_eq!(r(1_500_000), "1500Kbit");
+        assert_eq!(r(10_000_000), "10Mbit");
+        assert_eq!(r(1_000_000_000), "1Gbit");
+        assert_eq!(r(MAX_RATE_BITS), "100Gbit");
+        assert_eq!(r(1_000_000_000_000), "1000Gbit");
+        let t = |ns: u64| format_time(Duration::from_nanos(ns));
+        assert_eq!(t(250_000), "250us");
+        assert_eq!(t(100_000_000), "100ms");
+        assert_eq!(t(1_500_000_000), "1.5s");
+        assert_eq!(t(1_234_567_891), "1.234567891s");
+        assert_eq!(t(1_050_000), "1.05ms");
+        assert_eq!(t(0), "0s");
+        assert_eq!(t(7), "7ns");
+        assert_eq!(parse_percent("0.1").unwrap().to_string(), "0.1%");
+        assert_eq!(parse_percent("5").unwrap().to_string(), "5%");
+        assert_eq!(Framing::Slip.to_string(), "slip");
+    }
+
+    #[test]
+    fn merge_sets_only_what_is_named() {
+        let mut c = Conditions::default();
+        let mut u = ConditionsUpdate::default();
+        assert!(u.is_empty());
+        u.set("rate", "1200bit").unwrap();
+        u.set("framing", "slip").unwrap();
+        assert!(!u.is_empty());
+        c.merge(&u);
+        let mut u = ConditionsUpdate::default();
+        u.set("delay", "100ms").unwrap();
+        u.set("loss", "5%").unwrap();
+        c.merge(&u);
+        assert_eq!(c.rate, Some(Rate { bits_per_sec: 1200 }), "rate kept");
+        assert_eq!(c.framing, Framing::Slip, "framing kept");
+        assert_eq!(c.delay, Some(Duration::from_millis(100)));
+        assert_eq!(c.summary(), "rate 1200bit slip, delay 100ms, loss 5%");
+        assert_eq!(c.to_string(), c.summary());
+        // A zero removes one condition and keeps the rest.
+        let mut u = ConditionsUpdate::default();
+        u.set("loss", "0%").unwrap();
+        c.merge(&u);
+        assert_eq!(c.loss, None);
+        assert_eq!(c.summary(), "rate 1200bit slip, delay 100ms");
+        let mut u = ConditionsUpdate::default();
+        u.set("delay", "0").unwrap();
+        c.merge(&u);
+        assert_eq!(c.delay, None);
+        assert!(!c.is_empty());
+        // An empty update changes nothing.
+        let before = c.clone();
+        c.merge(&ConditionsUpdate::default());
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn update_errors_name_the_condition() {
+        let mut u = ConditionsUpdate::default();
+        assert_eq!(usage(u.set("loss", "120%")), "loss '120%' is over 100%");
+        assert_eq!(usage(u.set("rate", "0bit")), "rate '0bit' is below 1 bit/s");
+        assert!(
+            usage(u.set("delay", "5 parsecs")).starts_with("delay '5 parsecs' has an unknown unit")
+        );
+        assert!(usage(u.set("jitter", "-1ms")).starts_with("jitter '-1ms' is negative"));
+        assert!(usage(u.set("lose", "5%")).starts_with("condition 'lose' is unknown: use rate,"));
+        assert!(u.is_empty(), "failed sets change nothing");
+        u.set("drop_next", "1 tcp data").unwrap();
+        u.set("Duplicate", "1").unwrap();
+        u.set("reorder", "25%").unwrap();
+        u.set("corrupt", "0.1%").unwrap();
+        u.set("queue", "100").unwrap();
+        u.set("jitter", "10ms").unwrap();
+        u.set("rate", "10mbit").unwrap();
+        let mut c = Conditions::default();
+        c.merge(&u);
+        assert_eq!(
+            c.summary(),
+            "rate 10Mbit, jitter 10ms, duplicate 1%, reorder 25%, corrupt 0.1%, \
+             drop-next 1 tcp data, queue 100"
+        );
+    }
+
+    #[test]
+    fn emptiness_ignores_zero_values() {
+        assert!(Conditions::default().is_empty());
+        assert_eq!(Conditions::default().summary(), "none");
+        let zeros = Conditions {
+            delay: Some(Duration::ZERO),
+            loss: Some(Percent::new(0.0).unwrap()),
+            queue: Some(0),
+            drop_next: Some(DropRule::parse("0 tcp").unwrap()),
+            ..Conditions::default()
+        };
+        assert!(zeros.is_empty());
+        let slip = Conditions {
+            framing: Framing::Slip,
+            ..Conditions::default()
+        };
+        assert!(!slip.is_empty());
+        assert_eq!(slip.summary(), "framing slip");
+    }
+
+    #[test]
+    fn line_bytes_follow_the_framing() {
+        let p = ping(84);
+        assert_eq!(p.len(), 98);
+        assert_eq!(Framing::Ethernet.line_bytes(&p), 98);
+        assert_eq!(
+            Framing::Slip.line_bytes(&p),
+            86,
+            "84-byte datagram plus two END bytes"
+        );
+        // Ethernet padding is not sent on a serial line.
+        let mut small = ping(28);
+        small.resize(60, 0);
+        assert_eq!(Framing::Slip.line_bytes(&small), 30);
+        assert_eq!(Framing::Ethernet.line_bytes(&small), 60);
+        // Not IPv4, or too short: the frame without its header.
+        assert_eq!(Framing::Slip.line_bytes(&[0u8; 42]), 30);
+        assert_eq!(Framing::Slip.line_bytes(&[0u8; 3]), 2);
+        // netem's equivalent: rate in bytes per second at 10 bits a byte, overhead -12.
+        assert_eq!(98 + Framing::Slip.packet_overhead(), 86);
+        let t = Rate { bits_per_sec: 1200 }.line_time(Framing::Slip, &p);
+        assert_eq!(t, Duration::from_nanos(716_666_667));
+    }
+
+    #[test]
+    fn conditions_round_trip_through_json_and_reject_bad_values() {
+        let mut u = ConditionsUpdate::default();
+        for (n, v) in [
+            ("rate", "9600"),
+            ("framing", "slip"),
+            ("delay", "100ms"),
+            ("loss", "2.5%"),
+            ("drop-next", "2 tcp port 5001 data"),
+        ] {
+            u.set(n, v).unwrap();
+        }
+        let mut c = Conditions::default();
+        c.merge(&u);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"framing\":\"slip\""), "{json}");
+        assert!(json.contains("\"tcp port 5001 data\""), "{json}");
+        let back: Conditions = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert!(serde_json::from_str::<Conditions>(r#"{"loss": 120.0}"#).is_err());
+        assert!(serde_json::from_str::<Conditions>(r#"{"lose": 1.0}"#).is_err());
+        let partial: Conditions = serde_json::from_str(r#"{"queue": 5}"#).unwrap();
+        assert_eq!(partial.queue, Some(5));
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC*", name in "[a-z_-]{0,12}") {
+            let _ = parse_rate(&s);
+            let _ = parse_time(&s);
+            let _ = parse_percent(&s);
+            let _ = parse_framing(&s);
+            let _ = parse_queue(&s);
+            let _ = PacketFilter::parse(&s);
+            let _ = DropRule::parse(&s);
+            let _ = ConditionsUpdate::default().set(&name, &s);
+        }
+
+        #[test]
+        fn number_like_text_never_panics(s in "[-+ 0-9.%a-zA-Z]{0,30}") {
+            for r in [parse_rate(&s).map(|_| ()), parse_time(&s).map(|_| ()), parse_percent(&s).map(|_| ())] {
+                if let Err(e) = r {
+                    prop_assert!(matches!(e, Error::Usage(_)));
+                }
+            }
+        }
+
+        #[test]
+        fn displayed_values_parse_back_exactly(b in 1..=MAX_RATE_BITS, ns in 0..=3_600_000_000_000u64, p in 0.0..=100.0f64) {
+            let r = Rate { bits_per_sec: b };
+            prop_assert_eq!(parse_rate(&r.to_string()).unwrap(), r);
+            let d = Duration::from_nanos(ns);
+            prop_assert_eq!(parse_time(&format_time(d)).unwrap(), d);
+            let pc = Percent::new(p).unwrap();
+            prop_assert_eq!(parse_percent(&pc.to_string()).unwrap(), pc);
+        }
+    }
+}
