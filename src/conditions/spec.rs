@@ -368,7 +368,7 @@ impl fmt::Display for Rate {
         let mut v = self.bits_per_sec;
         let mut unit = 0;
         let units = ["bit", "Kbit", "Mbit", "Gbit"];
-        while unit + 1 < units.len() && v >= 1000 && v % 1000 == 0 {
+        while unit + 1 < units.len() && v >= 1000 && v.is_multiple_of(1000) {
             v /= 1000;
             unit += 1;
         }
