@@ -463,16 +463,14 @@ pub fn parse_queue(text: &str) -> Result<u32> {
     Ok(n as u32)
 }
 
-/// A decimal number as written: `digits / 10^scale`, with the text after it.
+/// A number as written (`1.5`) and the unit after it, lowercased (`mbit`).
 struct Quantity<'a> {
     number: &'a str,
-    digits: u128,
-    scale: u32,
     unit: String,
 }
 
-/// At most this many digits in a number: enough for any sane value, small enough that every
-/// computation below fits a u128.
+/// At most this many digits in an exact number: enough for any sane rate or time, small
+/// enough that every computation below fits a u128.
 const MAX_DIGITS: usize = 24;
 
 fn quantity<'a>(what: &str, text: &'a str, hint: &str) -> Result<Quantity<'a>> {
@@ -492,25 +490,46 @@ fn quantity<'a>(what: &str, text: &'a str, hint: &str) -> Result<Quantity<'a>> {
     if whole.is_empty() && frac.is_empty() || frac.contains('.') {
         return Err(bad("is not a number"));
     }
-    if whole.len() + frac.len() > MAX_DIGITS {
-        return Err(bad("has too many digits"));
-    }
-    let mut digits: u128 = 0;
-    for b in whole.bytes().chain(frac.bytes()) {
-        digits = digits * 10 + u128::from(b - b'0');
-    }
     Ok(Quantity {
         number,
-        digits,
-        scale: frac.len() as u32,
         unit: t[end..].trim().to_lowercase(),
     })
 }
 
-/// `digits * multiplier / 10^scale`, rounded to the nearest whole number.
-fn scaled(q: &Quantity<'_>, multiplier: u128) -> u128 {
-    let div = 10u128.pow(q.scale);
-    (q.digits * multiplier + div / 2) / div
+/// The number exactly, as `digits / 10^scale`.
+struct Exact {
+    digits: u128,
+    scale: u32,
+}
+
+impl Exact {
+    fn of(what: &str, text: &str, q: &Quantity<'_>, hint: &str) -> Result<Exact> {
+        let (whole, frac) = q.number.split_once('.').unwrap_or((q.number, ""));
+        if whole.len() + frac.len() > MAX_DIGITS {
+            return Err(Error::Usage(format!(
+                "{what} '{text}' has too many digits: {hint}"
+            )));
+        }
+        let mut digits: u128 = 0;
+        for b in whole.bytes().chain(frac.bytes()) {
+            digits = digits * 10 + u128::from(b - b'0');
+        }
+        Ok(Exact {
+            digits,
+            scale: frac.len() as u32,
+        })
+    }
+
+    /// `10^scale`: the value times this is `digits`.
+    fn divisor(&self) -> u128 {
+        10u128.pow(self.scale)
+    }
+
+    /// `digits * multiplier / 10^scale`, rounded to the nearest whole number.
+    fn scaled(&self, multiplier: u128) -> u128 {
+        let div = self.divisor();
+        (self.digits * multiplier + div / 2) / div
+    }
 }
 
 fn rate_named(what: &str, text: &str) -> Result<Rate> {
@@ -541,17 +560,18 @@ fn rate_named(what: &str, text: &str) -> Result<Rate> {
         }
     };
     // Compare exactly before rounding: 0.6bit is below 1 bit/s even if it rounds to 1.
-    let div = 10u128.pow(q.scale);
-    if q.digits * multiplier < div {
+    let x = Exact::of(what, text, &q, RATE_HINT)?;
+    let div = x.divisor();
+    if x.digits * multiplier < div {
         return Err(Error::Usage(format!("{what} '{text}' is below 1 bit/s")));
     }
-    if q.digits * multiplier > u128::from(MAX_RATE_BITS) * div {
+    if x.digits * multiplier > u128::from(MAX_RATE_BITS) * div {
         return Err(Error::Usage(format!(
             "{what} '{text}' is above 100gbit, the most the link emulator can do"
         )));
     }
     Ok(Rate {
-        bits_per_sec: scaled(&q, multiplier) as u64,
+        bits_per_sec: x.scaled(multiplier) as u64,
     })
 }
 
@@ -568,7 +588,7 @@ fn time_named(what: &str, text: &str) -> Result<Duration> {
             )));
         }
     };
-    let ns = scaled(&q, multiplier);
+    let ns = Exact::of(what, text, &q, TIME_HINT)?.scaled(multiplier);
     if ns > MAX_TIME.as_nanos() {
         return Err(Error::Usage(format!(
             "{what} '{text}' is above {}, the longest the link emulator takes",
@@ -713,6 +733,11 @@ mod tests {
         assert!(usage(parse_percent("5%%")).contains("unknown unit '%%'"));
         assert!(usage(parse_percent("nan")).contains("not a number"));
         assert!(usage(parse_percent("half")).contains("not a number"));
+        for tiny in [1e-300, f64::MIN_POSITIVE, 5e-324, 1.0 / 3.0] {
+            let p = Percent::new(tiny).unwrap();
+            assert_eq!(parse_percent(&p.to_string()).unwrap(), p, "{p}");
+        }
+        assert!(usage(parse_time(&"1".repeat(30))).contains("too many digits"));
         assert!(Percent::new(f64::NAN).is_err());
         assert!(Percent::new(-0.5).is_err());
         assert!(Percent::new(100.5).is_err());
