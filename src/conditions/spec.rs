@@ -186,7 +186,8 @@ impl Conditions {
         *self = self.normalized();
     }
 
-    /// The same conditions with every zero value (0 ms, 0%, a count or queue of 0) removed.
+    /// The same conditions with every zero value (a rate of 0, 0 ms, 0%, a count or queue of 0)
+    /// removed.
     pub fn normalized(&self) -> Conditions {
         let time = |d: Option<Duration>| d.filter(|d| !d.is_zero());
         let pct = |p: Option<Percent>| p.filter(|p| p.value() > 0.0);
