@@ -16,7 +16,7 @@
 //!    payload (ARP, an empty datagram) are left as they are.
 //! 5. `rate`: a serial line. The line is busy until the previous frame has left; a frame
 //!    starts at the later of its arrival and that time, and takes its own size divided by
-//!    the rate (counted as [`Framing`] says). An isolated frame is held for its full
+//!    the rate (counted as [`Framing`](super::spec::Framing) says). An isolated frame is held for its full
 //!    serialization time, unlike with a token bucket.
 //! 6. `queue`: with a rate, at most that many frames may be on the line (the one being sent
 //!    included); without a rate, at most that many may be in the delay. A frame arriving at a
