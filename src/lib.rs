@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod commands;
+pub mod conditions;
 pub mod error;
 pub mod experiment;
 pub mod lab;
