@@ -9,6 +9,7 @@
 
 pub mod capture;
 pub mod commands;
+pub mod conditions;
 pub mod error;
 pub mod experiment;
 pub mod lab;
