@@ -220,6 +220,7 @@ fn slip_line_at_1200_bits_both_ways() {
     // the first ping also waits for ARP: 42-byte frames take 0.24 s each way
     let rtts = p.ping(5, "1.5", 5);
     let m = median(rtts.clone());
+    eprintln!("1200 bit/s SLIP both ways: RTTs {rtts:?} ms");
     // 84-byte datagram + 2 END bytes, 10 bits a byte, each way: 2 * 860 / 1200 s
     assert!(
         (m - 1433.3).abs() < 1433.3 * 0.05,
@@ -278,11 +279,22 @@ fn worker_child() {
         eprintln!("skipped: worker_child runs only as a child of the kill test");
         return;
     };
-    run_worker(Path::new(&ns), "ca", &sock, &delay(20)).expect("worker");
+    let ms = std::env::var("TLCOND_DELAY_MS").map_or(20, |v| v.parse().unwrap_or(20));
+    let c = if ms == 0 {
+        Conditions::default()
+    } else {
+        delay(ms)
+    };
+    run_worker(Path::new(&ns), "ca", &sock, &c).expect("worker");
 }
 
 fn spawn_worker_child(p: &Pair, sock: &str) -> std::process::Child {
+    spawn_worker_child_with(p, sock, 20)
+}
+
+fn spawn_worker_child_with(p: &Pair, sock: &str, delay_ms: u64) -> std::process::Child {
     let child = Command::new(std::env::current_exe().expect("test binary"))
+        .env("TLCOND_DELAY_MS", delay_ms.to_string())
         .args([
             "--exact",
             "conditions::datapath::tests::worker_child",
@@ -384,4 +396,69 @@ fn netem_asked_on_a_kernel_without_it_is_an_error_or_works() {
         }
     }
     assert_eq!(p.snapshot(), before);
+}
+
+/// CPU seconds used so far by process `pid` (utime + stime of /proc/PID/stat).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading stat");
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<&str> = after_name.split_whitespace().collect();
+    // fields 14 and 15 of stat; 12 and 13 after the state field that follows the name
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Cost of the userspace datapath (empty conditions, the worker in a process of its own):
+/// added RTT, CPU at 1, 10 and 100 Mbit/s of UDP, and the TCP rate it sustains. A
+/// measurement, run by hand with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement of several seconds, run by hand"]
+fn measure_worker_cost() {
+    let Some(p) = Pair::new("cost", 18) else {
+        return;
+    };
+    let base = median(p.ping(100, "0.01", 1));
+    let sock = format!("tcplab-test-cost-{}", std::process::id());
+    let mut child = spawn_worker_child_with(&p, &sock, 0);
+    let with = median(p.ping(100, "0.01", 1));
+    eprintln!("median RTT without worker {base:.3} ms, with an empty one {with:.3} ms");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &p.b, "iperf3", "-s", "-p", "5201"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 -s");
+    std::thread::sleep(Duration::from_millis(500));
+    for rate in ["1M", "10M", "100M", "300M", "600M"] {
+        let cpu0 = cpu_seconds(child.id());
+        let out = in_ns(
+            &p.a,
+            &[
+                "iperf3", "-c", &p.addr_b, "-u", "-b", rate, "-t", "5", "-l", "1400",
+            ],
+        );
+        let cpu = (cpu_seconds(child.id()) - cpu0) / 5.0;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let receiver = text.lines().rfind(|l| l.contains("receiver")).unwrap_or("");
+        eprintln!(
+            "UDP {rate}bit/s: worker CPU {:.1} %; {receiver}",
+            cpu * 100.0
+        );
+    }
+    let cpu0 = cpu_seconds(child.id());
+    let out = in_ns(&p.a, &["iperf3", "-c", &p.addr_b, "-t", "5"]);
+    let cpu = (cpu_seconds(child.id()) - cpu0) / 5.0;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let receiver = text.lines().rfind(|l| l.contains("receiver")).unwrap_or("");
+    eprintln!("TCP: worker CPU {:.1} %; {receiver}", cpu * 100.0);
+    let stats = control(&sock, &ControlRequest::Stop(())).expect("stop");
+    eprintln!("{stats:?}");
+    let _ = child.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        with - base < 1.0,
+        "an empty worker adds {:.3} ms",
+        with - base
+    );
 }
