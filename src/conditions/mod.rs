@@ -11,6 +11,7 @@
 //! Invariants: nothing here does I/O or reads a clock; every input (text, frame, time) is
 //! handled without a panic; the shaper never delivers a frame before it was offered.
 
+pub mod datapath;
 pub mod filter;
 pub mod rng;
 pub mod shaper;
