@@ -3107,6 +3107,48 @@ mod tests {
         assert!(dot.contains("label=\"eth1\\n140.252.1.92\""));
     }
 
+    // ---------------------------------------------------------------- golden files
+
+    /// The drawings byte for byte as they were when the golden files in `testdata/` were
+    /// written: a change of layout or markup shows here first. After an intended change,
+    /// write them anew with `TCPLAB_BLESS=1 cargo test --lib report::svg`.
+    fn same_as_golden(file: &str, got: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/report/testdata")
+            .join(file);
+        if std::env::var_os("TCPLAB_BLESS").is_some() {
+            std::fs::write(&path, got).expect("write a golden file");
+            return;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        if let Some(i) = want.lines().zip(got.lines()).position(|(w, g)| w != g) {
+            let (w, g) = (want.lines().nth(i), got.lines().nth(i));
+            panic!("{file} differs at line {}:\nwant {w:?}\ngot  {g:?}", i + 1);
+        }
+        assert_eq!(want, got, "{file} differs in length");
+    }
+
+    #[test]
+    fn the_course_topology_is_drawn_as_before() {
+        same_as_golden("course.svg", &topology_svg(&course()));
+        same_as_golden("course.dot", &topology_dot(&course()));
+    }
+
+    #[test]
+    fn a_larger_topology_is_drawn_as_before() {
+        same_as_golden("stress-4-6.svg", &topology_svg(&stress(4, 6)));
+    }
+
+    #[test]
+    fn a_handshake_time_line_is_drawn_as_before() {
+        let hosts = names(&["bsdi", "svr4", "sun"]);
+        same_as_golden(
+            "handshake.svg",
+            &timeline_svg("handshake", &hosts, &handshake()),
+        );
+    }
+
     // ---------------------------------------------------------------- helpers
 
     #[test]
