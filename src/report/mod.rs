@@ -1,7 +1,19 @@
 //! Reports: a Markdown page per experiment run with its checks and, per capture, an SVG
 //! time-line drawn the way the book draws its figures; and the topology drawn (`tcplab graph`).
+//!
+//! Code map: [`svg`] is the drawings' public face (the functions and their inputs, re-exported
+//! from the modules beside it); `text` measures, shortens and escapes text; `canvas` writes
+//! SVG; `timeline` draws packet time-lines; `topology` draws the network (model, rows,
+//! placement, line routes, layout, drawing, one file each); `dot` writes Graphviz DOT.
 
+mod canvas;
+mod dot;
 pub mod svg;
+#[cfg(test)]
+mod test_support;
+mod text;
+mod timeline;
+mod topology;
 
 use crate::experiment::run::{LabView, RunResult};
 use crate::topology::Topology;
