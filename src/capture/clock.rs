@@ -100,3 +100,39 @@ impl Clock {
         wait.max(Duration::from_millis(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_request_cuts_off_later_packets_after_a_grace_time() {
+        let mut c = Clock::start(None);
+        let stop = AtomicBool::new(false);
+        let now = Instant::now();
+        c.notice_end(&stop, now);
+        assert_eq!(c.cutoff(), None);
+        assert!(c.wait_time(None) <= Duration::from_millis(POLL_MS));
+        stop.store(true, Ordering::Relaxed);
+        c.notice_end(&stop, now);
+        let cutoff = c.cutoff().expect("stopping");
+        assert!(cutoff >= c.start_ns && cutoff <= now_ns());
+        assert!(!c.grace_over(now));
+        assert!(c.grace_over(now + GRACE));
+        // A packet held until the past: wait the minimum.
+        assert_eq!(c.wait_time(Some(0)), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn the_duration_sets_the_cutoff_and_a_gone_interface_ends_at_once() {
+        let mut c = Clock::start(Some(Duration::from_secs(3)));
+        let never = AtomicBool::new(false);
+        c.notice_end(&never, c.start);
+        assert_eq!(c.cutoff(), None);
+        c.notice_end(&never, c.start + Duration::from_secs(3));
+        assert_eq!(c.cutoff(), Some(c.start_ns + 3_000_000_000));
+        c.end_at_once();
+        assert_eq!(c.cutoff(), Some(u64::MAX));
+        assert!(c.grace_over(Instant::now()));
+    }
+}

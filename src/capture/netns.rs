@@ -120,3 +120,49 @@ pub(super) fn choose_interfaces(
     }
     Ok(chosen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<(u32, String)> {
+        ["lo", "vb1", "vb2"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as u32 + 1, n.to_string()))
+            .collect()
+    }
+
+    fn names(v: &[(u32, String)]) -> Vec<&str> {
+        v.iter().map(|(_, n)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn none_named_means_all_but_lo() {
+        let chosen = choose_interfaces(&all(), &[], "bsdi").unwrap();
+        assert_eq!(chosen, [(2, "vb1".to_string()), (3, "vb2".to_string())]);
+        let err = choose_interfaces(&all()[..1], &[], "bsdi").unwrap_err();
+        assert!(matches!(err, CaptureError::NoInterfaces { .. }), "{err}");
+    }
+
+    #[test]
+    fn named_ones_in_their_order_each_once() {
+        let wanted = ["vb2", "lo", "vb2"].map(String::from);
+        let chosen = choose_interfaces(&all(), &wanted, "bsdi").unwrap();
+        assert_eq!(names(&chosen), ["vb2", "lo"]);
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_others() {
+        let err = choose_interfaces(&all(), &["eth9".into()], "bsdi").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "interface eth9 not found in bsdi (its interfaces: vb1, vb2)"
+        );
+        let err = choose_interfaces(&all()[..1], &["eth9".into()], "bsdi").unwrap_err();
+        assert!(
+            err.to_string().ends_with("(its interfaces: none but lo)"),
+            "{err}"
+        );
+    }
+}

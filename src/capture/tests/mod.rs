@@ -6,7 +6,7 @@
 mod lab;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,9 +109,14 @@ fn pcap_on_one_veth_ping_and_tcp() {
             .zip(&lines)
             .all(|(r, l)| r.ts == l.2 / 1000 * 1000)
     );
+    tshark_sees_pings_and_a_handshake(&file, summary.packets);
+}
 
-    let info = tshark(&file, &[]);
-    assert_eq!(info.len() as u64, summary.packets);
+/// tshark reads `file` cleanly: `packets` packets, 3 pings answered, a
+/// handshake to port 5001.
+fn tshark_sees_pings_and_a_handshake(file: &Path, packets: u64) {
+    let info = tshark(file, &[]);
+    assert_eq!(info.len() as u64, packets);
     let info = info.join("\n");
     assert_eq!(info.matches("Echo (ping) request").count(), 3, "{info}");
     assert_eq!(info.matches("Echo (ping) reply").count(), 3, "{info}");
@@ -119,7 +124,7 @@ fn pcap_on_one_veth_ping_and_tcp() {
         info.contains("[SYN]") && info.contains("[SYN, ACK]"),
         "{info}"
     );
-    let syns = tshark(&file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
+    let syns = tshark(file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
     assert!(
         syns.iter()
             .any(|l| l.split('\t').collect::<Vec<_>>() == ["1", "0", "5001"]),
