@@ -19,7 +19,7 @@
 //! - `session`: [`Capture`], which opens the rings and runs the loop that
 //!   takes packets from `merge` to `writer` and to the caller's callback (the
 //!   printing, which is up to the caller);
-//! - [`decode`] and [`pcap`]: the decoder and the file formats, used by
+//! - [`decode`](mod@decode) and [`pcap`]: the decoder and the file formats, used by
 //!   other parts of tcplab as well.
 //!
 //! ```no_run

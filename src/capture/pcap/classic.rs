@@ -22,7 +22,7 @@ pub struct PcapWriter<W: Write> {
 }
 
 impl<W: Write> PcapWriter<W> {
-    /// Writes the file header; `snaplen` 0 means [`DEFAULT_SNAPLEN`].
+    /// Writes the file header; `snaplen` 0 means [`DEFAULT_SNAPLEN`](super::DEFAULT_SNAPLEN).
     pub fn new(mut out: W, snaplen: u32, resolution: TsResolution) -> io::Result<Self> {
         let snaplen = effective_snaplen(snaplen);
         let magic = match resolution {
