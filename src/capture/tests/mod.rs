@@ -3,291 +3,16 @@
 //! them, and delete them on the way out, panic or not; without root they say
 //! "skipped: ..." and pass.
 
-use super::*;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::AtomicUsize;
+mod lab;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Skips (returns true) unless root with `ip` (and the other tools) at hand.
-fn skip_unless_root(test: &str, tools: &[&str]) -> bool {
-    if !is_root() {
-        eprintln!("skipped: {test} needs root (network namespaces, packet sockets)");
-        return true;
-    }
-    for t in std::iter::once(&"ip").chain(tools) {
-        if !have(t) {
-            eprintln!("skipped: {test} needs {t}");
-            return true;
-        }
-    }
-    false
-}
-
-fn run_cmd(args: &[&str]) -> Output {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace of our own, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        assert!(name.starts_with("tcplab-captest-"));
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        run_cmd(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        // No IPv6 chatter (router solicitations, MLD): exact packet counts.
-        for knob in ["all", "default"] {
-            let path = format!("net.ipv6.conf.{knob}.disable_ipv6=1");
-            let _ = Command::new("ip")
-                .args(["netns", "exec", &ns.name, "sysctl", "-q", "-w", &path])
-                .status();
-        }
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    fn ip(&self, args: &[&str]) -> Output {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend_from_slice(args);
-        run_cmd(&v)
-    }
-
-    /// `ip netns exec NAME timeout 20 ARGS...`
-    fn exec(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, "timeout", "20"])
-            .args(args);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Nodes a and b; link `i` is veth `va{i}` in a with 10.99.{i}.1/24 or, for
-/// link 1, 198.51.100.1/24, facing `vb{i}` in b (.2).
-struct Lab {
-    a: Netns,
-    b: Netns,
-}
-
-impl Lab {
-    fn new(links: usize) -> Lab {
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let stem = format!("tcplab-captest-{}-{n}", std::process::id());
-        let lab = Lab {
-            a: Netns::new(format!("{stem}-a")),
-            b: Netns::new(format!("{stem}-b")),
-        };
-        for i in 1..=links {
-            let (va, vb) = (format!("va{i}"), format!("vb{i}"));
-            run_cmd(&[
-                "ip",
-                "link",
-                "add",
-                &va,
-                "netns",
-                &lab.a.name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &vb,
-                "netns",
-                &lab.b.name,
-            ]);
-            let net = Lab::net(i);
-            lab.a
-                .ip(&["addr", "add", &format!("{net}.1/24"), "dev", &va]);
-            lab.b
-                .ip(&["addr", "add", &format!("{net}.2/24"), "dev", &vb]);
-            lab.a.ip(&["link", "set", &va, "up"]);
-            lab.b.ip(&["link", "set", &vb, "up"]);
-        }
-        lab
-    }
-
-    fn net(i: usize) -> String {
-        if i == 1 {
-            "198.51.100".into()
-        } else {
-            format!("10.99.{i}")
-        }
-    }
-
-    fn ping(&self, dst: &str, count: u32, size: u32) {
-        let out = self
-            .a
-            .exec(&[
-                "ping",
-                "-n",
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.2",
-                "-W",
-                "2",
-                "-s",
-                &size.to_string(),
-                dst,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ping {dst}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-
-    /// nc listens in b on dst:port; nc in a sends "hello\n" and closes.
-    fn tcp_exchange(&self, dst: &str, port: u16) {
-        let port_s = port.to_string();
-        let server = self
-            .b
-            .exec(&["nc", "-l", dst, &port_s])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let filter = format!("sport = :{port}");
-        let t0 = Instant::now();
-        loop {
-            let out = self.b.exec(&["ss", "-Hltn", &filter]).output().unwrap();
-            if !out.stdout.is_empty() {
-                break;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(5), "nc never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut client = self
-            .a
-            .exec(&["nc", "-N", "-w", "5", dst, &port_s])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        client.stdin.take().unwrap().write_all(b"hello\n").unwrap();
-        assert!(client.wait().unwrap().success(), "nc client failed");
-        let got = server.wait_with_output().unwrap();
-        assert_eq!(got.stdout, b"hello\n");
-    }
-}
-
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let p =
-            std::env::temp_dir().join(format!("tcplab-captest-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-type Lines = Vec<(String, String, u64)>;
-
-/// Opens the capture now (so that the traffic that follows is seen), runs it
-/// on a thread, and returns a function that stops it and gives the results.
-fn start(
-    spec: &CaptureSpec,
-    sink: Sink,
-) -> impl FnOnce() -> (Result<Summary, CaptureError>, Lines) {
-    let cap = Capture::open(spec).expect("open capture");
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let h = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let r = cap.run(sink, &stop2, &mut |iface, p, ts| {
-            lines.push((iface.to_string(), p.to_string(), ts));
-        });
-        (r, lines)
-    });
-    move || {
-        std::thread::sleep(Duration::from_millis(100));
-        stop.store(true, Ordering::SeqCst);
-        h.join().unwrap()
-    }
-}
-
-fn tshark(file: &Path, fields: &[&str]) -> Vec<String> {
-    let mut c = Command::new("tshark");
-    c.arg("-n").arg("-r").arg(file);
-    if !fields.is_empty() {
-        c.args(["-T", "fields"]);
-        for f in fields {
-            c.args(["-e", f]);
-        }
-    }
-    let out = c.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "tshark -r {}: {stderr}",
-        file.display()
-    );
-    let complaints: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("could be dangerous"))
-        .collect();
-    assert!(complaints.is_empty(), "tshark complained: {complaints:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn count_matching(lines: &Lines, needle: &str) -> usize {
-    lines.iter().filter(|(_, l, _)| l.contains(needle)).count()
-}
+use super::*;
+use lab::*;
 
 #[test]
 fn pcap_on_one_veth_ping_and_tcp() {
@@ -298,8 +23,8 @@ fn pcap_on_one_veth_ping_and_tcp() {
         return;
     }
     let lab = Lab::new(1);
-    let dir = TempDir::new("pcap");
-    let file = dir.0.join("b.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.pcap");
     let spec = CaptureSpec {
         netns: Some(lab.b.path()),
         interfaces: vec!["vb1".into()],
@@ -384,9 +109,14 @@ fn pcap_on_one_veth_ping_and_tcp() {
             .zip(&lines)
             .all(|(r, l)| r.ts == l.2 / 1000 * 1000)
     );
+    tshark_sees_pings_and_a_handshake(&file, summary.packets);
+}
 
-    let info = tshark(&file, &[]);
-    assert_eq!(info.len() as u64, summary.packets);
+/// tshark reads `file` cleanly: `packets` packets, 3 pings answered, a
+/// handshake to port 5001.
+fn tshark_sees_pings_and_a_handshake(file: &Path, packets: u64) {
+    let info = tshark(file, &[]);
+    assert_eq!(info.len() as u64, packets);
     let info = info.join("\n");
     assert_eq!(info.matches("Echo (ping) request").count(), 3, "{info}");
     assert_eq!(info.matches("Echo (ping) reply").count(), 3, "{info}");
@@ -394,7 +124,7 @@ fn pcap_on_one_veth_ping_and_tcp() {
         info.contains("[SYN]") && info.contains("[SYN, ACK]"),
         "{info}"
     );
-    let syns = tshark(&file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
+    let syns = tshark(file, &["tcp.flags.syn", "tcp.flags.ack", "tcp.dstport"]);
     assert!(
         syns.iter()
             .any(|l| l.split('\t').collect::<Vec<_>>() == ["1", "0", "5001"]),
@@ -408,8 +138,8 @@ fn pcapng_on_two_veths() {
         return;
     }
     let lab = Lab::new(2);
-    let dir = TempDir::new("pcapng");
-    let file = dir.0.join("b.pcapng");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.pcapng");
     assert_eq!(
         list_interfaces(Some(&lab.b.path())).unwrap(),
         ["vb1", "vb2"]
@@ -526,8 +256,8 @@ fn router_interfaces_merge_in_time_order() {
         "net.ipv4.ip_forward=1",
     ]);
 
-    let dir = TempDir::new("router");
-    let file = dir.0.join("r.pcapng");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.pcapng");
     let spec = CaptureSpec {
         netns: Some(lab.b.path()),
         ..CaptureSpec::default()
@@ -624,8 +354,8 @@ fn count_duration_snaplen_and_writer_sink() {
     assert!(decode(&big.data).to_string().contains("length 508"));
 
     // Duration: returns on time with a valid, empty file.
-    let dir = TempDir::new("dur");
-    let file = dir.0.join("quiet.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quiet.pcap");
     let spec = CaptureSpec {
         netns: Some(lab.a.path()),
         duration: Some(Duration::from_millis(300)),
@@ -646,38 +376,6 @@ fn count_duration_snaplen_and_writer_sink() {
     );
     assert_eq!((s.packets, s.format), (0, Format::Pcap));
     assert_eq!(read_file(&file).unwrap().len(), 0);
-}
-
-/// Sends one raw frame out of `iface` in `netns` (from a thread inside it).
-fn send_raw(netns: &Path, iface: &str, frame: &[u8]) {
-    let iface = iface.to_string();
-    in_netns(Some(netns), move || {
-        let idx = nix::net::if_::if_nametoindex(iface.as_str()).unwrap();
-        // SAFETY: plain socket(2); closed below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        assert!(fd >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: fd is ours.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: plain old data.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = idx as i32;
-        sll.sll_halen = 6;
-        // SAFETY: frame and sll are valid for the sizes given.
-        let n = unsafe {
-            libc::sendto(
-                fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(n, frame.len() as isize, "{}", io::Error::last_os_error());
-        Ok(())
-    })
-    .unwrap();
 }
 
 #[test]
@@ -702,8 +400,8 @@ fn vlan_tags_are_put_back() {
     ip.extend_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
     ip.resize(84, 0x61);
     frame.extend_from_slice(&ip);
-    let dir = TempDir::new("vlan");
-    let file = dir.0.join("v.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.pcap");
     let finish = start(&spec, Sink::File(file.clone()));
     send_raw(&lab.a.path(), "va1", &frame);
     let (summary, lines) = finish();
@@ -733,8 +431,8 @@ fn link_down_is_survived_and_deletion_reported() {
         interfaces: vec!["vb1".into(), "vb2".into()],
         ..CaptureSpec::default()
     };
-    let dir = TempDir::new("gone");
-    let file = dir.0.join("g.pcapng");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.pcapng");
     let cap = Capture::open(&spec).unwrap();
     let stop = AtomicBool::new(false);
     let result = std::thread::scope(|s| {

@@ -1,0 +1,139 @@
+//! The network layer: IPv4 headers and fragments.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use super::{Layer, Packet, be16, decode_ip_payload, fmt_ip_payload, ip_at};
+
+/// An IPv4 header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4 {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Time to live.
+    pub ttl: u8,
+    /// Protocol of the payload (1 ICMP, 6 TCP, 17 UDP, ...).
+    pub proto: u8,
+    /// Identification field.
+    pub id: u16,
+    /// Type of service / DSCP+ECN byte.
+    pub tos: u8,
+    /// The DF (don't fragment) flag.
+    pub dont_fragment: bool,
+    /// The MF (more fragments) flag.
+    pub more_fragments: bool,
+    /// Fragment offset in bytes (the header field times 8).
+    pub frag_offset: u16,
+    /// Total length field (0 for some GSO super-packets, see `payload_len`).
+    pub total_len: u16,
+    /// Header length in bytes (20 without options).
+    pub header_len: u8,
+    /// Payload length in bytes, from the header (not from what was captured).
+    pub payload_len: usize,
+}
+
+impl Ipv4 {
+    /// True when this datagram is a fragment (MF set or a non-zero offset).
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments || self.frag_offset != 0
+    }
+
+    /// True when the payload starts with the transport header (offset 0).
+    pub fn is_first_fragment(&self) -> bool {
+        self.frag_offset == 0
+    }
+}
+
+/// Reads an IPv4 header into `p.ipv4` and, for a first fragment, hands the
+/// payload to the next layer.
+pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
+    let Some(&vihl) = b.first() else {
+        p.truncated = Some(Layer::Ipv4);
+        return;
+    };
+    let hlen = usize::from(vihl & 0x0f) * 4;
+    if vihl >> 4 != 4 || hlen < 20 {
+        p.truncated = Some(Layer::Ipv4);
+        return;
+    }
+    let (Some(hdr), Some(total_len), Some(id), Some(frag), Some(src), Some(dst)) = (
+        b.get(..hlen),
+        be16(b, 2),
+        be16(b, 4),
+        be16(b, 6),
+        ip_at(b, 12),
+        ip_at(b, 16),
+    ) else {
+        p.truncated = Some(Layer::Ipv4);
+        return;
+    };
+    // A GSO super-packet may carry 0 (BIG TCP): then trust the captured length.
+    let payload_len = if total_len == 0 {
+        b.len() - hlen
+    } else {
+        usize::from(total_len).saturating_sub(hlen)
+    };
+    let ip = Ipv4 {
+        src,
+        dst,
+        ttl: hdr[8],
+        proto: hdr[9],
+        id,
+        tos: hdr[1],
+        dont_fragment: frag & 0x4000 != 0,
+        more_fragments: frag & 0x2000 != 0,
+        frag_offset: (frag & 0x1fff).wrapping_mul(8),
+        total_len,
+        header_len: hlen as u8,
+        payload_len,
+    };
+    p.ipv4 = Some(ip);
+    if usize::from(total_len) < hlen && total_len != 0 {
+        p.truncated = Some(Layer::Ipv4);
+        return;
+    }
+    if !ip.is_first_fragment() {
+        return;
+    }
+    // Drop Ethernet padding past the datagram's end.
+    let end = (hlen + payload_len).min(b.len());
+    let payload = &b[hlen..end];
+    decode_ip_payload(ip.proto, payload, payload_len, p);
+}
+
+/// The line of an IPv4 datagram: addresses (and ports), the layer above,
+/// where it was cut short, and the fragment it is.
+pub(super) fn fmt_ipv4(p: &Packet, ip: &Ipv4, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match p.ports() {
+        Some((sport, dport)) => write!(f, "IP {}.{sport} > {}.{dport}: ", ip.src, ip.dst)?,
+        None => write!(f, "IP {} > {}: ", ip.src, ip.dst)?,
+    }
+    if !ip.is_first_fragment() {
+        write!(f, "ip-proto-{}", ip.proto)?;
+    } else if !fmt_ip_payload(p, f)? && p.truncated.is_none() {
+        write!(f, "ip-proto-{} {}", ip.proto, ip.payload_len)?;
+    }
+    if let Some(layer) = p.truncated {
+        if layer == Layer::Ipv4 {
+            write!(f, "[|ip]")?;
+        } else {
+            if p.icmp.is_none() && p.tcp.is_none() {
+                write!(f, "{}", layer.tcpdump_name())?;
+            }
+            write!(f, " [|{}]", layer.tcpdump_name())?;
+        }
+    }
+    if ip.is_fragment() {
+        write!(
+            f,
+            " (frag {}:{}@{}{})",
+            ip.id,
+            ip.payload_len,
+            ip.frag_offset,
+            if ip.more_fragments { "+" } else { "" }
+        )?;
+    }
+    Ok(())
+}
