@@ -1,12 +1,14 @@
-//! Integration tests of the book's experiments (issue 4), on the real `tcplab` binary and the
-//! netns runtime: each of the ten built-in experiments runs green on a fresh course lab, with a
-//! report naming every check, well-formed SVGs and pcaps tshark reads; an experiment goes red,
-//! for the right reason, on a lab broken for it; `experiment list` and `graph`.
+//! Integration tests of the book's experiments, on the real `tcplab` binary and the netns
+//! runtime: every built-in experiment (every file of experiments/) runs green on a fresh course
+//! lab, with a report naming every check, well-formed SVGs and pcaps tshark reads; an
+//! experiment goes red, for the right reason, on a lab broken for it; `experiment list` and
+//! `graph`.
 //!
 //! Root only for the tests that build labs (without root they print `skipped: not root` and
-//! pass); `list` and `graph` need no privilege and run anyway. Every test has a lab of its own
+//! pass); `list` and `graph` need no privilege and run anyway. Every lab has a name of its own
 //! (`t<tag><pid>`, isolated, no uplink), removed by a drop guard even when the test panics, so
-//! the tests run in parallel. TCPLAB_TEST_SWITCH=ovs makes the LANs Open vSwitch bridges.
+//! the labs run in parallel. TCPLAB_TEST_SWITCH=ovs makes the LANs Open vSwitch bridges;
+//! TCPLAB_TEST_EXPERIMENTS=NAME[,NAME...] makes the green test run only those experiments.
 
 mod common;
 mod exp_common;
@@ -15,41 +17,58 @@ use common::{Lab, TempDir, lab_name, tcplab};
 use exp_common::*;
 use regex::Regex;
 
-// ---------------------------------------------------------------- 1: every experiment is green
+// ---------------------------------------------------------------- every experiment is green
 
-macro_rules! green {
-    ($test:ident, $tag:literal, $name:literal) => {
-        /// The experiment passes every check on a fresh course lab (netns runtime).
-        #[test]
-        fn $test() {
-            root_or_skip!();
-            assert_green($tag, $name);
-        }
-    };
-}
-
-green!(green_arp, "xarp", "arp");
-green!(green_proxy_arp, "xparp", "proxy-arp");
-green!(green_ping_slip, "xping", "ping-slip");
-green!(green_traceroute, "xtrace", "traceroute");
-green!(green_routing_tables, "xroute", "routing-tables");
-green!(green_udp_port_unreachable, "xudp", "udp-port-unreachable");
-green!(green_fragmentation, "xfrag", "fragmentation");
-green!(green_tcp_handshake, "xhand", "tcp-handshake");
-green!(green_tcp_rst, "xrst", "tcp-rst");
-green!(green_tcp_retransmit, "xretr", "tcp-retransmit");
-
-/// The green tests above cover exactly the experiments of the issue (a new experiment needs a test).
+/// Every built-in experiment passes every check, each on a fresh course lab of its own
+/// (`txok<i><pid>`, netns runtime), as many at a time as the test harness runs tests.
 #[test]
-fn the_ten_experiments_are_covered() {
-    let names: Vec<&str> = EXPERIMENTS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names.len(), 10);
-    for n in names {
-        assert_eq!(experiment(n).name, n);
-    }
+fn every_experiment_is_green() {
+    root_or_skip!();
+    let names = selected_experiments();
+    let failed = each_in_parallel(&names, test_threads(), |i, name| {
+        assert_green(&format!("xok{i}"), name)
+    });
+    assert!(
+        failed.is_empty(),
+        "not green: {failed:?} (the failure of each is printed above, under its name)"
+    );
 }
 
-// ---------------------------------------------------------------- 2, 3: red on a broken lab
+/// The built-in experiments, or those TCPLAB_TEST_EXPERIMENTS names (each must be one).
+fn selected_experiments() -> Vec<&'static str> {
+    let all = registered();
+    assert!(
+        !all.is_empty(),
+        "no built-in experiment: experiments/ holds no file"
+    );
+    let wanted = std::env::var("TCPLAB_TEST_EXPERIMENTS").unwrap_or_default();
+    let wanted: Vec<&str> = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return all;
+    }
+    for w in &wanted {
+        assert!(
+            all.contains(w),
+            "TCPLAB_TEST_EXPERIMENTS names '{w}', which is no built-in experiment: {all:?}"
+        );
+    }
+    all.into_iter().filter(|n| wanted.contains(n)).collect()
+}
+
+/// How many tests the harness runs at a time: RUST_TEST_THREADS, else one per CPU.
+fn test_threads() -> usize {
+    std::env::var("RUST_TEST_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
+
+// ---------------------------------------------------------------- red on a broken lab
 
 fn fail_line<'a>(
     res: &'a [(bool, String, String)],
@@ -67,7 +86,7 @@ fn fail_line<'a>(
     r
 }
 
-/// 2: on a lab whose netb has no proxy ARP, `experiment run proxy-arp` (bringing the lab up
+/// On a lab whose netb has no proxy ARP, `experiment run proxy-arp` (bringing the lab up
 /// itself from the topology file) exits 1 and fails the check on netb's reply: gemini's ARP
 /// requests for sun's 140.252.1.29 go unanswered.
 #[test]
@@ -130,7 +149,7 @@ fn proxy_arp_goes_red_without_netbs_proxy_arp() {
     );
 }
 
-/// 3: on a lab where bsdi does not forward (`router = false`), traceroute from slip goes red:
+/// On a lab where bsdi does not forward (`router = false`), traceroute from slip goes red:
 /// the first probe leaves slip but no router answers, so the hops of the book are not printed
 /// and no time exceeded comes back from bsdi.
 #[test]
@@ -183,24 +202,27 @@ fn traceroute_goes_red_when_bsdi_is_not_a_router() {
     );
 }
 
-// ---------------------------------------------------------------- 6: list
+// ---------------------------------------------------------------- list
 
-/// `experiment list` prints the ten experiments, one a line, each with its chapter.
+/// `experiment list` prints every built-in experiment, one a line, each with its chapter.
 #[test]
-fn experiment_list_names_the_ten_with_chapters() {
+fn experiment_list_names_every_experiment_with_its_chapter() {
     let out = tcplab(&["--runtime", "netns", "experiment", "list"]).expect_ok();
     let lines: Vec<&str> = out
         .stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
         .collect();
+    let names = registered();
+    assert!(!names.is_empty(), "no built-in experiment");
     assert_eq!(
         lines.len(),
-        10,
-        "ten experiments, one a line:\n{}",
+        names.len(),
+        "{} experiments, one a line:\n{}",
+        names.len(),
         out.stdout
     );
-    for (name, _) in EXPERIMENTS {
+    for name in names {
         let e = experiment(name);
         let re = Regex::new(&format!(
             r"^{}\s+ch\.\s*{}\s",
@@ -217,7 +239,7 @@ fn experiment_list_names_the_ten_with_chapters() {
     }
 }
 
-// ---------------------------------------------------------------- 5: graph
+// ---------------------------------------------------------------- graph
 
 fn graph(format: &str) -> String {
     // A lab name no one has up: the built-in course topology, whatever labs are up on the machine.

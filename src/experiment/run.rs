@@ -4,14 +4,13 @@
 use super::{Check, Experiment, Step};
 use crate::capture::decode::{Packet, decode};
 use crate::capture::{self, CaptureSpec, Sink};
-use crate::commands::link::resolve_ends;
 use crate::error::{Context, Error, Result};
 use crate::lab;
 use crate::net::Netlink;
 use crate::plan::Plan;
 use crate::runtime::{AnyRuntime, CmdOutput, Runtime};
 use crate::sys;
-use crate::topology::Topology;
+use crate::topology::{Topology, resolve_ends};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,9 +3,11 @@
 //!
 //! Nothing here touches the machine: a topology that fails validation never reaches the planner.
 
+mod ends;
 pub mod model;
 pub mod raw;
 mod validate;
+pub use ends::resolve_ends;
 pub use validate::check_lab_name;
 
 pub use model::*;

@@ -1,5 +1,5 @@
-//! Validation: every error of issue 2, each one line naming file, place and value; and the
-//! course topology's model and plan.
+//! Validation: every kind of refused input gives one line naming the file, the place and the
+//! value; and the course topology's model and plan.
 
 use super::*;
 use crate::plan::{self, Ns, PlanOptions};

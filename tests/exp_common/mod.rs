@@ -1,52 +1,22 @@
 //! Helpers of the experiment and capture integration tests (tests/experiments.rs,
-//! tests/capture.rs), on top of tests/common: the built-in experiments as the tests read them
-//! (straight from experiments/*.toml, not through tcplab), running one on a lab and checking its
-//! printed results, its report and its files, and reading pcaps with tshark and SVGs with python3.
+//! tests/capture.rs), on top of tests/common: the built-in experiments (the table build.rs
+//! makes of experiments/*.toml, read here with the toml crate, not with tcplab's parser),
+//! running one on a lab and checking its printed results, its report and its files, running
+//! several side by side, and reading pcaps with tshark and SVGs with python3.
 
 #![allow(dead_code)]
 
 use crate::common::{Lab, Out, TempDir, run, sh};
 use regex::Regex;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// The ten experiments of the issue, as (name, TOML text), read at build time from experiments/.
-pub const EXPERIMENTS: &[(&str, &str)] = &[
-    ("arp", include_str!("../../experiments/arp.toml")),
-    (
-        "proxy-arp",
-        include_str!("../../experiments/proxy-arp.toml"),
-    ),
-    (
-        "ping-slip",
-        include_str!("../../experiments/ping-slip.toml"),
-    ),
-    (
-        "traceroute",
-        include_str!("../../experiments/traceroute.toml"),
-    ),
-    (
-        "routing-tables",
-        include_str!("../../experiments/routing-tables.toml"),
-    ),
-    (
-        "udp-port-unreachable",
-        include_str!("../../experiments/udp-port-unreachable.toml"),
-    ),
-    (
-        "fragmentation",
-        include_str!("../../experiments/fragmentation.toml"),
-    ),
-    (
-        "tcp-handshake",
-        include_str!("../../experiments/tcp-handshake.toml"),
-    ),
-    ("tcp-rst", include_str!("../../experiments/tcp-rst.toml")),
-    (
-        "tcp-retransmit",
-        include_str!("../../experiments/tcp-retransmit.toml"),
-    ),
-];
+/// The names of the built-in experiments (one per file of experiments/), sorted.
+pub fn registered() -> Vec<&'static str> {
+    tcplab::experiment::BUILTIN.iter().map(|e| e.name).collect()
+}
 
 /// The course topology, as shipped.
 pub const COURSE_TOPOLOGY: &str = include_str!("../../topologies/tcpip-illustrated.toml");
@@ -69,12 +39,18 @@ pub struct ExpInfo {
     pub captures: Vec<String>,
 }
 
-/// Parse experiment `name` from [`EXPERIMENTS`].
+/// Parse built-in experiment `name`.
 pub fn experiment(name: &str) -> ExpInfo {
-    let (_, text) = EXPERIMENTS
+    let text = tcplab::experiment::BUILTIN
         .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no experiment {name} in the test's list"));
+        .find(|e| e.name == name)
+        .map(|e| e.text)
+        .unwrap_or_else(|| {
+            panic!(
+                "no built-in experiment {name} (experiments: {:?})",
+                registered()
+            )
+        });
     let t: toml::Table =
         toml::from_str(text).unwrap_or_else(|e| panic!("experiments/{name}.toml is not TOML: {e}"));
     let s = |v: &toml::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -303,6 +279,44 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 fn ext(p: &Path) -> &str {
     p.extension().and_then(|e| e.to_str()).unwrap_or("")
+}
+
+/// Run `each(i, names[i])` for every name, at most `width` at a time, each in a thread named
+/// after its name (so that a panic says which one); the names whose run panicked, in order.
+pub fn each_in_parallel(
+    names: &[&str],
+    width: usize,
+    each: impl Fn(usize, &str) + Sync,
+) -> Vec<String> {
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..width.clamp(1, names.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&name) = names.get(i) else { break };
+                    let ok = std::thread::scope(|one| {
+                        std::thread::Builder::new()
+                            .name(name.to_string())
+                            .spawn_scoped(one, || each(i, name))
+                            .expect("spawning a thread")
+                            .join()
+                            .is_ok()
+                    });
+                    if !ok {
+                        failed
+                            .lock()
+                            .expect("no panic holds the lock")
+                            .push(name.to_string());
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().expect("no panic holds the lock");
+    failed.sort_by_key(|n| names.iter().position(|x| x == n));
+    failed
 }
 
 /// Run experiment `name` on a fresh course lab `t<tag><pid>` (brought up first, removed at the

@@ -1,0 +1,91 @@
+//! The plan as text, one action a line, for `up --dry-run`.
+
+use super::{PREFIX, Plan};
+use std::fmt::Write as _;
+
+impl Plan {
+    /// Human-readable plan, for `up --dry-run`.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "lab {}", self.lab);
+        if let Some(sw) = &self.switch_ns {
+            let _ = writeln!(o, "namespace {sw} (switches)");
+        }
+        for n in &self.nodes {
+            let _ = writeln!(
+                o,
+                "node {} (namespace {}){}",
+                n.name,
+                n.netns,
+                if n.router { ", router" } else { "" }
+            );
+        }
+        for b in &self.bridges {
+            let _ = writeln!(
+                o,
+                "bridge {} ({}, network {}): ports {}",
+                b.name,
+                b.kind.as_str(),
+                b.network,
+                b.ports.join(", ")
+            );
+        }
+        for v in &self.veths {
+            let _ = writeln!(
+                o,
+                "veth {}: {}:{} <-> {}:{} mtu {}",
+                v.label,
+                self.ns_name(v.a.ns),
+                v.a.name,
+                self.ns_name(v.b.ns),
+                v.b.name,
+                v.mtu
+            );
+        }
+        for n in &self.nodes {
+            let name_of = |idx: u32| {
+                n.interfaces
+                    .iter()
+                    .find(|i| i.index == idx)
+                    .map_or("?", |i| i.name.as_str())
+            };
+            for (idx, a) in &n.addresses {
+                let _ = writeln!(o, "address {} {} {}", n.name, name_of(*idx), a);
+            }
+            for r in &n.routes {
+                let _ = writeln!(o, "route {} {}", n.name, r.route);
+            }
+            for (k, v) in n.sysctls.iter().chain(&n.iface_sysctls) {
+                let _ = writeln!(o, "sysctl {} net.{} = {}", n.name, k, v);
+            }
+            for (idx, a) in &n.proxy_neighbours {
+                let _ = writeln!(
+                    o,
+                    "proxy-arp {} {} answers for {}",
+                    n.name,
+                    name_of(*idx),
+                    a
+                );
+            }
+        }
+        if let Some(u) = &self.uplink {
+            let _ = writeln!(o, "host address {} {}", u.host_interface, u.host_address);
+            for r in &u.host_routes {
+                let _ = writeln!(
+                    o,
+                    "host route {} via {} dev {}",
+                    r, u.gateway, u.host_interface
+                );
+            }
+            for s in &u.masquerade {
+                let _ = writeln!(o, "host nat MASQUERADE {} out of {}", s, u.uplink);
+            }
+            let _ = writeln!(
+                o,
+                "host forward {} <-> {} (chain {PREFIX}-{})",
+                u.host_interface, u.uplink, self.lab
+            );
+        }
+        o
+    }
+}
