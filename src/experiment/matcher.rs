@@ -171,144 +171,157 @@ impl PacketMatch {
         Ok(())
     }
 
-    /// Whether `p` matches.
+    /// Whether `p` matches: every layer the match names holds.
     pub fn matches(&self, p: &Packet) -> bool {
-        if let Some(proto) = &self.proto {
-            let ok = match proto.as_str() {
-                "arp" => p.arp.is_some(),
-                "ip" => p.ipv4.is_some(),
-                "icmp" => p.icmp.is_some(),
-                "tcp" => p.tcp.is_some(),
-                "udp" => p.udp.is_some(),
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
+        self.proto_matches(p)
+            && self.arp_matches(p)
+            && self.eth_matches(p)
+            && self.ip_matches(p)
+            && self.icmp_matches(p)
+            && self.tcp_flags_match(p)
+            && self.ports_match(p)
+            && self.payload_matches(p)
+    }
+
+    /// `proto`: the packet has that layer.
+    fn proto_matches(&self, p: &Packet) -> bool {
+        match self.proto.as_deref() {
+            None => true,
+            Some("arp") => p.arp.is_some(),
+            Some("ip") => p.ipv4.is_some(),
+            Some("icmp") => p.icmp.is_some(),
+            Some("tcp") => p.tcp.is_some(),
+            Some("udp") => p.udp.is_some(),
+            Some(_) => false,
         }
-        if let Some(op) = &self.arp {
-            let Some(a) = &p.arp else { return false };
-            let want = match op.as_str() {
-                "request" => ArpOp::Request,
-                "reply" => ArpOp::Reply,
-                _ => return false,
-            };
-            if a.op != want {
-                return false;
-            }
+    }
+
+    /// `arp`, `sender_ip`, `target_ip`, `sender_mac`: an ARP packet with those.
+    fn arp_matches(&self, p: &Packet) -> bool {
+        let named = self.arp.is_some()
+            || self.sender_ip.is_some()
+            || self.target_ip.is_some()
+            || self.sender_mac.is_some();
+        if !named {
+            return true;
         }
-        if self.sender_ip.is_some() || self.target_ip.is_some() || self.sender_mac.is_some() {
-            let Some(a) = &p.arp else { return false };
-            if self.sender_ip.is_some_and(|x| x != a.sender_ip)
-                || self.target_ip.is_some_and(|x| x != a.target_ip)
-            {
-                return false;
-            }
-            if self
+        let Some(a) = &p.arp else { return false };
+        let op_ok = match self.arp.as_deref() {
+            None => true,
+            Some("request") => a.op == ArpOp::Request,
+            Some("reply") => a.op == ArpOp::Reply,
+            Some(_) => false,
+        };
+        op_ok
+            && self.sender_ip.is_none_or(|x| x == a.sender_ip)
+            && self.target_ip.is_none_or(|x| x == a.target_ip)
+            && self
                 .sender_mac
                 .as_deref()
-                .is_some_and(|m| !same_mac(&a.sender_mac, m))
-            {
-                return false;
-            }
-        }
-        if let Some(m) = &self.eth_src
-            && !p.ethernet.as_ref().is_some_and(|e| same_mac(&e.src, m))
-        {
-            return false;
-        }
-        let needs_ip = self.src.is_some()
+                .is_none_or(|m| same_mac(&a.sender_mac, m))
+    }
+
+    /// `eth_src`: the Ethernet source.
+    fn eth_matches(&self, p: &Packet) -> bool {
+        self.eth_src
+            .as_deref()
+            .is_none_or(|m| p.ethernet.as_ref().is_some_and(|e| same_mac(&e.src, m)))
+    }
+
+    /// `src`, `dst` and the fragment fields: an IPv4 packet with those.
+    fn ip_matches(&self, p: &Packet) -> bool {
+        let named = self.src.is_some()
             || self.dst.is_some()
             || self.fragment.is_some()
             || self.more_fragments.is_some()
             || self.frag_offset.is_some()
             || self.dont_fragment.is_some();
-        if needs_ip {
-            let Some(ip) = &p.ipv4 else { return false };
-            if self.src.is_some_and(|x| x != ip.src) || self.dst.is_some_and(|x| x != ip.dst) {
-                return false;
-            }
-            if self.fragment.is_some_and(|f| f != ip.is_fragment())
-                || self.more_fragments.is_some_and(|f| f != ip.more_fragments)
-                || self.dont_fragment.is_some_and(|f| f != ip.dont_fragment)
-            {
-                return false;
-            }
-            if let Some(off) = &self.frag_offset {
-                let ok = if off.trim() == ">0" {
-                    ip.frag_offset > 0
-                } else {
-                    off.trim().parse::<u16>().ok() == Some(ip.frag_offset)
-                };
-                if !ok {
-                    return false;
-                }
-            }
+        if !named {
+            return true;
         }
-        if self.icmp.is_some()
+        let Some(ip) = &p.ipv4 else { return false };
+        let offset_ok = match self.frag_offset.as_deref().map(str::trim) {
+            None => true,
+            Some(">0") => ip.frag_offset > 0,
+            Some(off) => off.parse::<u16>().ok() == Some(ip.frag_offset),
+        };
+        offset_ok
+            && self.src.is_none_or(|x| x == ip.src)
+            && self.dst.is_none_or(|x| x == ip.dst)
+            && self.fragment.is_none_or(|f| f == ip.is_fragment())
+            && self.more_fragments.is_none_or(|f| f == ip.more_fragments)
+            && self.dont_fragment.is_none_or(|f| f == ip.dont_fragment)
+    }
+
+    /// `icmp`, `icmp_type`, `icmp_code`, `icmp_seq`: an ICMP message with those.
+    fn icmp_matches(&self, p: &Packet) -> bool {
+        let named = self.icmp.is_some()
             || self.icmp_type.is_some()
             || self.icmp_code.is_some()
-            || self.icmp_seq.is_some()
-        {
-            let Some(i) = &p.icmp else { return false };
-            if self.icmp.as_deref().is_some_and(|k| !icmp_kind(i, k))
-                || self.icmp_type.is_some_and(|t| t != i.icmp_type)
-                || self.icmp_code.is_some_and(|c| c != i.code)
-                || self
-                    .icmp_seq
-                    .is_some_and(|s| i.echo.is_none_or(|e| e.seq != s))
-            {
-                return false;
-            }
+            || self.icmp_seq.is_some();
+        if !named {
+            return true;
         }
-        if self.flags.is_some() || self.flags_include.is_some() {
-            let Some(t) = &p.tcp else { return false };
-            if let Some(f) = &self.flags {
-                let Some(want) = flag_bits(f) else {
-                    return false;
+        let Some(i) = &p.icmp else { return false };
+        self.icmp.as_deref().is_none_or(|k| icmp_kind(i, k))
+            && self.icmp_type.is_none_or(|t| t == i.icmp_type)
+            && self.icmp_code.is_none_or(|c| c == i.code)
+            && self
+                .icmp_seq
+                .is_none_or(|s| i.echo.is_some_and(|e| e.seq == s))
+    }
+
+    /// `flags` (exactly those of S A F R, and P when given) and `flags_include` (at least
+    /// those): a TCP segment with them.
+    fn tcp_flags_match(&self, p: &Packet) -> bool {
+        if self.flags.is_none() && self.flags_include.is_none() {
+            return true;
+        }
+        let Some(t) = &p.tcp else { return false };
+        let exact_ok = match self.flags.as_deref().map(flag_bits) {
+            None => true,
+            Some(None) => false,
+            Some(Some(want)) => {
+                let psh = if want & TcpFlags::PSH.0 != 0 {
+                    TcpFlags::PSH.0
+                } else {
+                    0
                 };
-                let mask = TcpFlags::SYN.0
-                    | TcpFlags::ACK.0
-                    | TcpFlags::FIN.0
-                    | TcpFlags::RST.0
-                    | if want & TcpFlags::PSH.0 != 0 {
-                        TcpFlags::PSH.0
-                    } else {
-                        0
-                    };
-                if t.flags.0 & mask != want {
-                    return false;
-                }
+                let mask = TcpFlags::SYN.0 | TcpFlags::ACK.0 | TcpFlags::FIN.0 | TcpFlags::RST.0;
+                t.flags.0 & (mask | psh) == want
             }
-            if let Some(f) = &self.flags_include {
-                let Some(want) = flag_bits(f) else {
-                    return false;
-                };
-                if t.flags.0 & want != want {
-                    return false;
-                }
-            }
+        };
+        let include_ok = match self.flags_include.as_deref().map(flag_bits) {
+            None => true,
+            Some(None) => false,
+            Some(Some(want)) => t.flags.0 & want == want,
+        };
+        exact_ok && include_ok
+    }
+
+    /// `sport`, `dport`: a TCP or UDP packet with those ports.
+    fn ports_match(&self, p: &Packet) -> bool {
+        if self.sport.is_none() && self.dport.is_none() {
+            return true;
         }
-        if self.sport.is_some() || self.dport.is_some() {
-            let Some((s, d)) = p.ports() else {
-                return false;
-            };
-            if self.sport.is_some_and(|x| x != s) || self.dport.is_some_and(|x| x != d) {
-                return false;
-            }
-        }
-        if let Some(min) = self.min_payload {
-            let len = p
-                .tcp
-                .as_ref()
-                .map(|t| t.payload_len)
-                .or(p.udp.as_ref().map(|u| u.payload_len))
-                .unwrap_or(0);
-            if len < min {
-                return false;
-            }
-        }
-        true
+        let Some((s, d)) = p.ports() else {
+            return false;
+        };
+        self.sport.is_none_or(|x| x == s) && self.dport.is_none_or(|x| x == d)
+    }
+
+    /// `min_payload`: at least that many bytes of TCP or UDP payload.
+    fn payload_matches(&self, p: &Packet) -> bool {
+        let Some(min) = self.min_payload else {
+            return true;
+        };
+        let len = p
+            .tcp
+            .as_ref()
+            .map(|t| t.payload_len)
+            .or(p.udp.as_ref().map(|u| u.payload_len))
+            .unwrap_or(0);
+        len >= min
     }
 }
 
@@ -431,6 +444,58 @@ mod tests {
             ..Default::default()
         };
         assert!(!wrong.matches(&syn));
+    }
+
+    fn frame_arp(op: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 28];
+        f[0..6].copy_from_slice(&[0xff; 6]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        let a = &mut f[14..];
+        a[0..8].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 0]);
+        a[6..8].copy_from_slice(&op.to_be_bytes());
+        a[8..14].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        a[14..18].copy_from_slice(&[140, 252, 1, 11]);
+        a[24..28].copy_from_slice(&[140, 252, 1, 29]);
+        f
+    }
+
+    #[test]
+    fn each_layer_named_must_be_there_and_hold() {
+        let request = decode(&frame_arp(1));
+        let reply = decode(&frame_arp(2));
+        let syn = decode(&frame_tcp(0x02, 0));
+        let m = |f: fn(&mut PacketMatch)| {
+            let mut m = PacketMatch::default();
+            f(&mut m);
+            m
+        };
+        let arp_request = m(|m| {
+            m.arp = Some("request".into());
+            m.target_ip = Some("140.252.1.29".parse().unwrap());
+            m.sender_mac = Some("02:00:00:00:00:01".into());
+        });
+        assert!(arp_request.matches(&request));
+        assert!(!arp_request.matches(&reply), "a reply is not a request");
+        assert!(!arp_request.matches(&syn), "no ARP layer");
+        let eth = m(|m| m.eth_src = Some("02:00:00:00:00:01".into()));
+        assert!(eth.matches(&request));
+        let other_eth = m(|m| m.eth_src = Some("02:00:00:00:00:02".into()));
+        assert!(!other_eth.matches(&request));
+        assert!(m(|m| m.proto = Some("arp".into())).matches(&reply));
+        assert!(!m(|m| m.proto = Some("udp".into())).matches(&syn));
+        assert!(m(|m| m.proto = Some("tcp".into())).matches(&syn));
+        assert!(!m(|m| m.icmp_type = Some(8)).matches(&syn), "no ICMP layer");
+        assert!(!m(|m| m.sport = Some(1234)).matches(&request), "no ports");
+        assert!(m(|m| m.sport = Some(1234)).matches(&syn));
+        assert!(!m(|m| m.fragment = Some(true)).matches(&syn));
+        assert!(m(|m| m.frag_offset = Some("0".into())).matches(&syn));
+        assert!(!m(|m| m.frag_offset = Some(">0".into())).matches(&syn));
+        assert!(!m(|m| m.src = Some("140.252.1.11".parse().unwrap())).matches(&request));
+        assert!(
+            PacketMatch::default().matches(&request),
+            "nothing named: anything"
+        );
     }
 
     #[test]

@@ -172,7 +172,9 @@ fn default_min_retransmits() -> usize {
     3
 }
 
-/// Parse an experiment (after template substitution), checking its references.
+/// Parse an experiment (after template substitution), checking its references: its name,
+/// its steps (names of captures and runs, durations, link states), then its checks (packet
+/// matches, then what each check refers to).
 pub fn parse(text: &str, file: &str) -> Result<Experiment> {
     let e: Experiment = toml::from_str(text).map_err(|err| {
         let place = err.span().map_or("file".to_string(), |s| {
@@ -185,142 +187,160 @@ pub fn parse(text: &str, file: &str) -> Result<Experiment> {
             message: err.message().trim().replace('\n', " "),
         }
     })?;
-    let bad = |place: String, message: String| Error::Topology {
-        file: file.into(),
-        place,
-        message,
-    };
-    let mut captures: Vec<String> = Vec::new();
-    let mut runs: Vec<String> = Vec::new();
-    let safe_name = |n: &str| {
-        !n.is_empty()
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            && !n.starts_with('.')
-    };
+    let refuse = Refuse { file };
     if !safe_name(&e.name) {
-        return Err(bad(
-            "name".into(),
+        return Err(refuse.at(
+            "name",
             format!(
                 "'{}' is not a name of letters, digits, '-', '_' and '.'",
                 e.name
             ),
         ));
     }
-    let seconds_ok = |x: f64| x.is_finite() && (0.0..=3600.0).contains(&x);
-    for (k, s) in e.steps.iter().chain(&e.cleanup).enumerate() {
-        let place = format!("steps[{k}]");
-        match s {
-            Step::Capture { node, name, .. } => {
-                let n = name.clone().unwrap_or_else(|| node.clone());
-                if !safe_name(&n) {
-                    return Err(bad(
-                        place,
-                        format!("capture name '{n}' must be letters, digits, '-', '_' and '.'"),
-                    ));
-                }
-                if captures.contains(&n) {
-                    return Err(bad(
-                        place,
-                        format!("two captures are named '{n}': give one a `name`"),
-                    ));
-                }
-                captures.push(n);
-            }
-            Step::Run { name, timeout, .. } => {
-                if let Some(n) = name {
-                    if runs.contains(n) {
-                        return Err(bad(place, format!("two run steps are named '{n}'")));
-                    }
-                    runs.push(n.clone());
-                }
-                if timeout.is_some_and(|t| !seconds_ok(t) || t == 0.0) {
-                    return Err(bad(
-                        place,
-                        "timeout must be a number of seconds from 0 to 3600".into(),
-                    ));
-                }
-            }
-            Step::Join { name } if !runs.contains(name) => {
-                return Err(bad(
-                    place,
-                    format!("join names '{name}', which no earlier run step is named"),
-                ));
-            }
-            Step::Wait { seconds } if !seconds_ok(*seconds) => {
-                return Err(bad(
-                    place,
-                    format!("wait of {seconds} s: give 0 to 3600 seconds"),
-                ));
-            }
-            Step::WaitListen {
-                timeout: Some(t), ..
-            } if !seconds_ok(*t) => {
-                return Err(bad(
-                    place,
-                    format!("timeout of {t} s: give 0 to 3600 seconds"),
-                ));
-            }
-            Step::Link { state, .. } if state != "up" && state != "down" => {
-                return Err(bad(
-                    place,
-                    format!("link state '{state}' is neither up nor down"),
-                ));
-            }
-            _ => {}
-        }
+    let mut names = StepNames::default();
+    for (k, step) in e.steps.iter().chain(&e.cleanup).enumerate() {
+        names
+            .check_step(step)
+            .map_err(|m| refuse.at(format!("steps[{k}]"), m))?;
     }
     for (i, c) in e.checks.iter().enumerate() {
         for (k, m) in c.sequence.iter().flatten().enumerate() {
             m.validate()
-                .map_err(|msg| bad(format!("checks[{i}].sequence[{k}]"), msg))?;
+                .map_err(|msg| refuse.at(format!("checks[{i}].sequence[{k}]"), msg))?;
         }
     }
     for (i, c) in e.checks.iter().enumerate() {
-        let place = format!("checks[{i}]");
-        let kinds = [
-            c.command.is_some(),
-            c.capture.is_some(),
-            c.routes_of.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if kinds != 1 {
-            return Err(bad(
-                place,
-                "a check names exactly one of `command`, `capture` or `routes_of`".into(),
-            ));
-        }
-        if let Some(cmd) = &c.command {
-            if !runs.contains(cmd) {
-                return Err(bad(place, format!("no run step is named '{cmd}'")));
-            }
-            if let Some(re) = &c.output_matches {
-                // Templates such as {netb.eth1.mac} are filled in before the run: check the
-                // expression with a stand-in for them.
-                let stand_in = template_regex().replace_all(re, "X");
-                regex::Regex::new(&stand_in).map_err(|err| {
-                    bad(
-                        format!("checks[{i}].output_matches"),
-                        err.to_string().replace('\n', " "),
-                    )
-                })?;
-            }
-        }
-        if let Some(cap) = &c.capture {
-            if !captures.contains(cap) {
-                return Err(bad(place, format!("no capture step is named '{cap}'")));
-            }
-            if c.sequence.is_none() && c.retransmits.is_none() {
-                return Err(bad(
-                    place,
-                    "a capture check needs `sequence` or `retransmits`".into(),
-                ));
-            }
-        }
+        check_check(c, &names).map_err(|(field, m)| refuse.at(format!("checks[{i}]{field}"), m))?;
     }
     Ok(e)
+}
+
+/// Makes the errors of one experiment file.
+struct Refuse<'a> {
+    file: &'a str,
+}
+
+impl Refuse<'_> {
+    /// An error at `place` of the file.
+    fn at(&self, place: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Topology {
+            file: self.file.into(),
+            place: place.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A name usable as a file name: letters, digits, '-', '_' and '.', not starting with '.'.
+fn safe_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !n.starts_with('.')
+}
+
+/// A duration in seconds a step may take: 0 to 3600.
+fn seconds_ok(x: f64) -> bool {
+    x.is_finite() && (0.0..=3600.0).contains(&x)
+}
+
+/// The names steps give, in order, for later steps and checks to refer to.
+#[derive(Default)]
+struct StepNames {
+    captures: Vec<String>,
+    runs: Vec<String>,
+}
+
+impl StepNames {
+    /// Check one step against the steps before it, and record the name it gives.
+    fn check_step(&mut self, step: &Step) -> std::result::Result<(), String> {
+        match step {
+            Step::Capture { node, name, .. } => {
+                let n = name.clone().unwrap_or_else(|| node.clone());
+                if !safe_name(&n) {
+                    return Err(format!(
+                        "capture name '{n}' must be letters, digits, '-', '_' and '.'"
+                    ));
+                }
+                if self.captures.contains(&n) {
+                    return Err(format!("two captures are named '{n}': give one a `name`"));
+                }
+                self.captures.push(n);
+            }
+            Step::Run { name, timeout, .. } => {
+                if let Some(n) = name {
+                    if self.runs.contains(n) {
+                        return Err(format!("two run steps are named '{n}'"));
+                    }
+                    self.runs.push(n.clone());
+                }
+                if timeout.is_some_and(|t| !seconds_ok(t) || t == 0.0) {
+                    return Err("timeout must be a number of seconds from 0 to 3600".into());
+                }
+            }
+            Step::Join { name } if !self.runs.contains(name) => {
+                return Err(format!(
+                    "join names '{name}', which no earlier run step is named"
+                ));
+            }
+            Step::Wait { seconds } if !seconds_ok(*seconds) => {
+                return Err(format!("wait of {seconds} s: give 0 to 3600 seconds"));
+            }
+            Step::WaitListen {
+                timeout: Some(t), ..
+            } if !seconds_ok(*t) => {
+                return Err(format!("timeout of {t} s: give 0 to 3600 seconds"));
+            }
+            Step::Link { state, .. } if state != "up" && state != "down" => {
+                return Err(format!("link state '{state}' is neither up nor down"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Check one check: it names exactly one subject, which a step gave, with what that kind of
+/// check needs. An error is (the field it is at, e.g. `.output_matches`, or "", message).
+fn check_check(c: &Check, names: &StepNames) -> std::result::Result<(), (&'static str, String)> {
+    let kinds = [
+        c.command.is_some(),
+        c.capture.is_some(),
+        c.routes_of.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if kinds != 1 {
+        return Err((
+            "",
+            "a check names exactly one of `command`, `capture` or `routes_of`".into(),
+        ));
+    }
+    if let Some(cmd) = &c.command {
+        if !names.runs.contains(cmd) {
+            return Err(("", format!("no run step is named '{cmd}'")));
+        }
+        if let Some(re) = &c.output_matches {
+            // Templates such as {netb.eth1.mac} are filled in before the run: check the
+            // expression with a stand-in for them.
+            let stand_in = template_regex().replace_all(re, "X");
+            regex::Regex::new(&stand_in)
+                .map_err(|err| (".output_matches", err.to_string().replace('\n', " ")))?;
+        }
+    }
+    if let Some(cap) = &c.capture {
+        if !names.captures.contains(cap) {
+            return Err(("", format!("no capture step is named '{cap}'")));
+        }
+        if c.sequence.is_none() && c.retransmits.is_none() {
+            return Err((
+                "",
+                "a capture check needs `sequence` or `retransmits`".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `{node.iface.mac}` / `{node.iface.ip}` references in an experiment's text.
@@ -406,6 +426,46 @@ mod tests {
         assert!(e.contains("unknown experiment 'no-such-experiment'"), "{e}");
         for b in BUILTIN {
             assert!(e.contains(b.name), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_steps_and_checks_are_refused_at_their_place() {
+        let head = "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n";
+        let run = "[[steps]]\naction='run'\nnode='a'\ncommand='true'\nname='r'\n";
+        let cases = [
+            (
+                "[[steps]]\naction='capture'\nnode='a'\n[[steps]]\naction='capture'\nnode='a'\n",
+                "x.toml: steps[1]: two captures are named 'a'",
+            ),
+            (
+                "[[steps]]\naction='join'\nname='r'\n",
+                "x.toml: steps[0]: join names 'r'",
+            ),
+            (
+                "[[steps]]\naction='wait'\nseconds=-1.0\n",
+                "x.toml: steps[0]: wait of -1 s",
+            ),
+            (
+                "[[steps]]\naction='link'\nstate='sideways'\nends=['a:b']\n",
+                "x.toml: steps[0]: link state 'sideways'",
+            ),
+            (
+                &format!("{run}[[checks]]\ndescription='c'\ncommand='r'\noutput_matches='('\n"),
+                "x.toml: checks[0].output_matches: ",
+            ),
+            (
+                &format!("{run}[[checks]]\ndescription='c'\ncommand='r'\ncapture='r'\n"),
+                "x.toml: checks[0]: a check names exactly one of",
+            ),
+            (
+                "[[steps]]\naction='capture'\nnode='a'\n[[checks]]\ndescription='c'\ncapture='a'\n",
+                "x.toml: checks[0]: a capture check needs `sequence` or `retransmits`",
+            ),
+        ];
+        for (body, says) in cases {
+            let e = parse(&format!("{head}{body}"), "x.toml").unwrap_err();
+            assert!(e.to_string().starts_with(says), "{body}: {e}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! The plan as text, one action a line, for `up --dry-run`.
 
-use super::{PREFIX, Plan};
+use super::{NodePlan, PREFIX, Plan, UplinkPlan};
 use std::fmt::Write as _;
 
 impl Plan {
@@ -43,49 +43,59 @@ impl Plan {
             );
         }
         for n in &self.nodes {
-            let name_of = |idx: u32| {
-                n.interfaces
-                    .iter()
-                    .find(|i| i.index == idx)
-                    .map_or("?", |i| i.name.as_str())
-            };
-            for (idx, a) in &n.addresses {
-                let _ = writeln!(o, "address {} {} {}", n.name, name_of(*idx), a);
-            }
-            for r in &n.routes {
-                let _ = writeln!(o, "route {} {}", n.name, r.route);
-            }
-            for (k, v) in n.sysctls.iter().chain(&n.iface_sysctls) {
-                let _ = writeln!(o, "sysctl {} net.{} = {}", n.name, k, v);
-            }
-            for (idx, a) in &n.proxy_neighbours {
-                let _ = writeln!(
-                    o,
-                    "proxy-arp {} {} answers for {}",
-                    n.name,
-                    name_of(*idx),
-                    a
-                );
-            }
+            render_node(&mut o, n);
         }
         if let Some(u) = &self.uplink {
-            let _ = writeln!(o, "host address {} {}", u.host_interface, u.host_address);
-            for r in &u.host_routes {
-                let _ = writeln!(
-                    o,
-                    "host route {} via {} dev {}",
-                    r, u.gateway, u.host_interface
-                );
-            }
-            for s in &u.masquerade {
-                let _ = writeln!(o, "host nat MASQUERADE {} out of {}", s, u.uplink);
-            }
-            let _ = writeln!(
-                o,
-                "host forward {} <-> {} (chain {PREFIX}-{})",
-                u.host_interface, u.uplink, self.lab
-            );
+            render_uplink(&mut o, u, &self.lab);
         }
         o
     }
+}
+
+/// A node's addresses, routes, sysctls and proxy ARP entries.
+fn render_node(o: &mut String, n: &NodePlan) {
+    let name_of = |idx: u32| {
+        n.interfaces
+            .iter()
+            .find(|i| i.index == idx)
+            .map_or("?", |i| i.name.as_str())
+    };
+    for (idx, a) in &n.addresses {
+        let _ = writeln!(o, "address {} {} {}", n.name, name_of(*idx), a);
+    }
+    for r in &n.routes {
+        let _ = writeln!(o, "route {} {}", n.name, r.route);
+    }
+    for (k, v) in n.sysctls.iter().chain(&n.iface_sysctls) {
+        let _ = writeln!(o, "sysctl {} net.{} = {}", n.name, k, v);
+    }
+    for (idx, a) in &n.proxy_neighbours {
+        let _ = writeln!(
+            o,
+            "proxy-arp {} {} answers for {}",
+            n.name,
+            name_of(*idx),
+            a
+        );
+    }
+}
+
+/// What the host does for the uplink.
+fn render_uplink(o: &mut String, u: &UplinkPlan, lab: &str) {
+    let _ = writeln!(o, "host address {} {}", u.host_interface, u.host_address);
+    for r in &u.host_routes {
+        let _ = writeln!(
+            o,
+            "host route {} via {} dev {}",
+            r, u.gateway, u.host_interface
+        );
+    }
+    for s in &u.masquerade {
+        let _ = writeln!(o, "host nat MASQUERADE {} out of {}", s, u.uplink);
+    }
+    let _ = writeln!(
+        o,
+        "host forward {} <-> {} (chain {PREFIX}-{})",
+        u.host_interface, u.uplink, lab
+    );
 }

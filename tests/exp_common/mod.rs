@@ -345,8 +345,19 @@ pub fn assert_green(tag: &str, name: &str) {
         out.code, 0,
         "experiment {name} is not green on the netns runtime: {what}"
     );
+    assert_all_passed(&exp, &out.stdout, &what);
+    let report_path = out_dir.join("report.md");
+    let report = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("{}: {e}; {what}", report_path.display()));
+    assert_report_and_files(&exp, &out_dir, &report);
+}
+
+/// The output of a green run of `exp`: `N passed, 0 failed` with N its number of checks, and a
+/// PASS line for every check. `what` describes the run for messages.
+fn assert_all_passed(exp: &ExpInfo, stdout: &str, what: &str) {
+    let name = &exp.name;
     let (passed, failed) =
-        summary(&out.stdout).unwrap_or_else(|| panic!("no `N passed, M failed` line: {what}"));
+        summary(stdout).unwrap_or_else(|| panic!("no `N passed, M failed` line: {what}"));
     assert!(
         passed >= 1 && failed == 0,
         "summary says {passed} passed, {failed} failed: {what}"
@@ -357,7 +368,7 @@ pub fn assert_green(tag: &str, name: &str) {
         "{name} has {} checks: {what}",
         exp.checks.len()
     );
-    let res = results(&out.stdout);
+    let res = results(stdout);
     assert_eq!(
         res.len(),
         exp.checks.len(),
@@ -369,17 +380,19 @@ pub fn assert_green(tag: &str, name: &str) {
             "no PASS line for check `{c}`: {what}"
         );
     }
+}
 
-    let report_path = out_dir.join("report.md");
-    let report = std::fs::read_to_string(&report_path)
-        .unwrap_or_else(|e| panic!("{}: {e}; {what}", report_path.display()));
+/// What a run of `exp` leaves in `out_dir`: a report naming every check, a pcap or pcapng and
+/// an SVG per capture, every SVG well-formed XML, every capture file read by tshark with as
+/// many packets as `report` says.
+fn assert_report_and_files(exp: &ExpInfo, out_dir: &Path, report: &str) {
     for c in &exp.checks {
         assert!(
             report.contains(c.as_str()),
             "report.md does not mention check `{c}`:\n{report}"
         );
     }
-    let files = files_in(&out_dir);
+    let files = files_in(out_dir);
     for cap in &exp.captures {
         let pcap = out_dir.join(format!("{cap}.pcap"));
         let pcapng = out_dir.join(format!("{cap}.pcapng"));
@@ -396,53 +409,60 @@ pub fn assert_green(tag: &str, name: &str) {
     }
     for f in &files {
         match ext(f) {
-            "svg" => {
-                if let Some(e) = xml_error(f) {
-                    let text = std::fs::read_to_string(f).unwrap_or_default();
-                    panic!(
-                        "{} is not well-formed XML: {e}\n--- the file:\n{text}",
-                        f.display()
-                    );
-                }
-            }
-            "pcap" | "pcapng" => {
-                let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-                let want = if ext(f) == "pcap" {
-                    CaptureFormat::Pcap
-                } else {
-                    CaptureFormat::Pcapng
-                };
-                assert_eq!(
-                    capture_format(&bytes),
-                    want,
-                    "{} does not start as a {} file does",
-                    f.display(),
-                    ext(f)
-                );
-                let n = tshark_count(f);
-                assert!(
-                    n >= 1,
-                    "{} holds no packet (the checks on it passed)",
-                    f.display()
-                );
-                // The report's heading of the capture gives its packet count: the file must hold as many.
-                let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-                let re = Regex::new(&format!(
-                    r"Capture `{}`[^\n(]*\((\d+) packets",
-                    regex::escape(stem)
-                ))
-                .unwrap();
-                if let Some(c) = re.captures(&report) {
-                    let said: usize = c[1].parse().unwrap();
-                    assert_eq!(
-                        n,
-                        said,
-                        "report.md says capture {stem} has {said} packets, tshark reads {n} in {}",
-                        f.display()
-                    );
-                }
-            }
+            "svg" => assert_svg(f),
+            "pcap" | "pcapng" => assert_capture_file(f, report),
             _ => {}
         }
+    }
+}
+
+/// `f` is well-formed XML.
+fn assert_svg(f: &Path) {
+    if let Some(e) = xml_error(f) {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        panic!(
+            "{} is not well-formed XML: {e}\n--- the file:\n{text}",
+            f.display()
+        );
+    }
+}
+
+/// Capture file `f` is what its extension says, tshark reads it, and it holds as many packets
+/// as `report` says.
+fn assert_capture_file(f: &Path, report: &str) {
+    let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    let want = if ext(f) == "pcap" {
+        CaptureFormat::Pcap
+    } else {
+        CaptureFormat::Pcapng
+    };
+    assert_eq!(
+        capture_format(&bytes),
+        want,
+        "{} does not start as a {} file does",
+        f.display(),
+        ext(f)
+    );
+    let n = tshark_count(f);
+    assert!(
+        n >= 1,
+        "{} holds no packet (the checks on it passed)",
+        f.display()
+    );
+    // The report's heading of the capture gives its packet count: the file must hold as many.
+    let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let re = Regex::new(&format!(
+        r"Capture `{}`[^\n(]*\((\d+) packets",
+        regex::escape(stem)
+    ))
+    .unwrap();
+    if let Some(c) = re.captures(report) {
+        let said: usize = c[1].parse().unwrap();
+        assert_eq!(
+            n,
+            said,
+            "report.md says capture {stem} has {said} packets, tshark reads {n} in {}",
+            f.display()
+        );
     }
 }
