@@ -928,15 +928,10 @@ fn other_labs(snaps: &[&Snapshot], ours: &[&str]) -> Vec<String> {
     labs.into_iter().collect()
 }
 
-/// FNV-1a folded to 16 bits: how tcplab names a lab's host-side OVS ports and long bridge
-/// names (`tl<hash>p<n>`, `tl<hash><network>`; see `ovs_port_name` in src/plan.rs).
-fn lab_hash(lab: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in lab.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    (h >> 16) ^ (h & 0xffff)
+/// How tcplab names a lab's host-side OVS ports (`tl<hash>p<n>`; see `ovs_port_name` in
+/// src/plan/mod.rs).
+fn lab_hash(lab: &str) -> u16 {
+    tcplab::util::short_hash(lab)
 }
 
 /// Whether a snapshot line belongs to a lab other than ours: it names another lab, or a
