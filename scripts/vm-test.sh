@@ -325,11 +325,11 @@ if [ "$done_" = 1 ]; then
   # The guest powers itself off: give it a moment before the trap kills QEMU.
   for _ in $(seq 1 20); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.25; done
 elif [ "$why" = boot ]; then
-  last=$(tr -d '\r' <"$RUN/console.log" | grep -v '^\s*$' | tail -n1 | cut -c1-120)
+  last=$(tr -d '\r' <"$RUN/console.log" | grep -v '^\s*$' | tail -n1 | cut -c1-120 || true)
   echo "FAIL boot: the guest's init did not start within ${BOOT_TIMEOUT} s (accel $ACCEL; last console line: ${last:-none})"
   FAILED=$((FAILED + 1))
 elif [ "$booted" = 0 ]; then
-  last=$( (cat "$RUN/qemu.log"; tr -d '\r' <"$RUN/console.log") | grep -v '^\s*$' | tail -n1 | cut -c1-160)
+  last=$( (cat "$RUN/qemu.log"; tr -d '\r' <"$RUN/console.log") | grep -v '^\s*$' | tail -n1 | cut -c1-160 || true)
   echo "FAIL boot: $why (${last:-no output})"
   FAILED=$((FAILED + 1))
 else

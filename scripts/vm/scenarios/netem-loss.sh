@@ -18,7 +18,7 @@ out=$(tcplab exec slip ping -q -c 500 -i 0.02 -W 2 140.252.13.66 2>&1)
 sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' <<<"$out")
 recv=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' <<<"$out")
 # The 0.5% and 99.5% quantiles of Binomial(n, 0.2), from its probabilities.
-read -r lo hi < <(awk -v n="${sent:-500}" -v p=0.2 'BEGIN {
+bounds=$(awk -v n="${sent:-500}" -v p=0.2 'BEGIN {
   q = 1 - p; f = q ^ n; c = 0; lo = -1
   for (k = 0; k <= n; k++) {
     c += f
@@ -27,6 +27,7 @@ read -r lo hi < <(awk -v n="${sent:-500}" -v p=0.2 'BEGIN {
     f = f * (n - k) / (k + 1) * p / q
   }
   print lo, hi }')
+lo=${bounds% *} hi=${bounds#* }
 lost=$(( ${sent:-0} - ${recv:-0} ))
 info "netem-loss: $lost of ${sent:-?} lost, 99% interval [$lo, $hi]"
 if [ "${sent:-0}" = 500 ] && [ "$lost" -ge "$lo" ] && [ "$lost" -le "$hi" ]; then pass netem-loss
