@@ -65,6 +65,18 @@ pub enum Object {
         /// bridge names, for messages
         names: Vec<String>,
     },
+    /// Conditions on what leaves one interface of a node: a worker process serving `control`,
+    /// and the qdisc, filter and TAP it installs in the node's namespace.
+    LinkConditions {
+        /// the node
+        node: String,
+        /// its namespace
+        netns: String,
+        /// the interface
+        iface: String,
+        /// the worker's control socket (an abstract unix socket name)
+        control: String,
+    },
 }
 
 /// The state of one lab.
@@ -83,12 +95,19 @@ pub struct LabState {
     /// Switch override given to `up`, if any.
     #[serde(default)]
     pub switch: Option<NetworkKind>,
+    /// Profile of link conditions given to `up`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// True once `up` finished.
     pub complete: bool,
     /// pid of the `up` that wrote it.
     pub pid: u32,
     /// Everything created, in order.
     pub objects: Vec<Object>,
+    /// The conditions set on interfaces, by `NODE:IFACE` (what `link set` asked for; kept so
+    /// they can be shown and applied again).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub conditions: std::collections::BTreeMap<String, crate::conditions::spec::Conditions>,
     /// The directory the record lives in.
     #[serde(skip, default = "state_dir")]
     pub dir: PathBuf,
@@ -104,9 +123,11 @@ impl LabState {
             topology_text: String::new(),
             uplink: None,
             switch: None,
+            profile: None,
             complete: false,
             pid: std::process::id(),
             objects: Vec::new(),
+            conditions: Default::default(),
             dir: dir.to_path_buf(),
         }
     }
@@ -210,6 +231,7 @@ impl LabState {
         let opts = crate::plan::PlanOptions {
             uplink: self.uplink.clone(),
             switch_override: self.switch,
+            profile: self.profile.clone(),
         };
         crate::plan::plan(topo, &self.lab, &opts)
     }

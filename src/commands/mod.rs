@@ -9,6 +9,7 @@ pub mod experiment;
 pub mod graph;
 pub mod image;
 pub mod link;
+pub mod link_worker;
 pub mod man;
 pub mod status;
 pub mod up;
@@ -75,8 +76,12 @@ pub enum Command {
     Capture(capture::CaptureCmd),
     /// Build the node image for the docker runtime
     Image(image::ImageCmd),
-    /// Cut (down) or restore (up) a line: NODE:IFACE, or the two NODEs of a point-to-point line
+    /// Cut (down) or restore (up) a line, or set its conditions (rate, delay, loss...):
+    /// NODE:IFACE, or the two NODEs of a point-to-point line
     Link(link::LinkCmd),
+    /// Keep one interface's conditions (started by `link set`)
+    #[command(name = "link-worker", hide = true)]
+    LinkWorker(link_worker::LinkWorkerCmd),
     /// The book's experiments: list them, or run one with checks and a report
     Experiment(experiment::ExperimentCmd),
     /// Draw the topology (SVG or Graphviz DOT) to standard output
@@ -99,6 +104,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Link(c) => block_on(c.exec(&cli.global)),
         Command::Experiment(c) => block_on(c.exec(&cli.global)),
         Command::Graph(c) => c.exec(&cli.global),
+        Command::LinkWorker(c) => c.exec(),
         Command::Completions(c) => c.exec(),
         Command::Man(c) => c.exec(),
     }
@@ -140,6 +146,7 @@ impl GlobalOpts {
             runtime: self.runtime,
             switch: self.switch_override(),
             privileges: None,
+            profile: None,
             quiet: self.quiet,
         }
     }

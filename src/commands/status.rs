@@ -60,6 +60,9 @@ impl StatusCmd {
                     i.mtu,
                     i.addresses.join(" ")
                 );
+                if let Some(c) = st.conditions.get(&format!("{}:{}", n.name, i.name)) {
+                    println!("  {:<10} conditions: {c}", "");
+                }
             }
         }
         Ok(0)

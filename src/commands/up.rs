@@ -20,6 +20,10 @@ pub struct UpCmd {
     /// (auto); overrides the topology's `privileges`
     #[arg(long, value_parser = ["auto", "privileged", "capabilities"])]
     pub privileges: Option<String>,
+    /// Apply the topology's profile of link conditions (the built-in topology's `book`: the
+    /// book's line speeds)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 impl UpCmd {
@@ -28,15 +32,20 @@ impl UpCmd {
         let ctx = g.resolve()?;
         let mut opts = g.start_options();
         opts.uplink = self.uplink.clone();
+        opts.profile = self.profile.clone();
         opts.privileges = self.privileges.as_deref().map(|p| match p {
             "privileged" => Privileges::Privileged,
             "capabilities" => Privileges::Capabilities,
             _ => Privileges::Auto,
         });
         if self.dry_run {
+            if let Some(p) = &opts.profile {
+                ctx.topology.profile(p)?;
+            }
             let options = PlanOptions {
                 uplink: opts.uplink.clone(),
                 switch_override: opts.switch,
+                profile: opts.profile.clone(),
             };
             print!("{}", plan::plan(&ctx.topology, &ctx.lab, &options).render());
             return Ok(0);

@@ -70,6 +70,28 @@ pub(crate) async fn apply<S: System, R: Runtime>(
     if plan.uplink.is_some() {
         uplink_phase(sys, plan, state, &ns.host, progress).await?;
     }
+    conditions_phase(sys, plan, state, progress).await
+}
+
+/// Phase 6: the link conditions of the topology and of the profile asked for, each end's
+/// worker recorded before it starts.
+async fn conditions_phase<S: System>(
+    sys: &S,
+    plan: &Plan,
+    state: &mut LabState,
+    progress: &Progress,
+) -> Result<()> {
+    if plan.conditions.is_empty() {
+        return Ok(());
+    }
+    let mut phase = progress.phase("conditions", plan.conditions.len() as u64);
+    for e in &plan.conditions {
+        super::conditions::apply_end(sys, state, plan, &e.node, &e.interface, &e.conditions)
+            .await
+            .with_context(|| format!("conditions on {}:{}", e.node, e.interface))?;
+        phase.advance(1);
+    }
+    phase.finish();
     Ok(())
 }
 

@@ -73,8 +73,11 @@ pub async fn teardown<S: System, R: Runtime>(
     let staged = objects
         .iter()
         .any(|o| matches!(o, Object::Container { .. }));
-    let first =
-        |o: &&Object| staged && matches!(o, Object::Container { .. } | Object::OvsBridges { .. });
+    // Conditions workers go in the first stage always: a worker holds its node's namespace.
+    let first = |o: &&Object| {
+        matches!(o, Object::LinkConditions { .. })
+            || (staged && matches!(o, Object::Container { .. } | Object::OvsBridges { .. }))
+    };
     let (early, late): (Vec<&Object>, Vec<&Object>) = objects.iter().rev().partition(first);
     let host = host.as_ref();
     let mut results = futures::future::join_all(
@@ -124,6 +127,7 @@ fn describe(obj: &Object) -> String {
         Object::HostSysctl { key, .. } => format!("host sysctl net.{key}"),
         Object::Container { name } => format!("container {name}"),
         Object::OvsBridges { names } => format!("Open vSwitch bridges {}", names.join(", ")),
+        Object::LinkConditions { node, iface, .. } => format!("conditions on {node}:{iface}"),
     }
 }
 
@@ -157,6 +161,12 @@ async fn remove_object<S: System, R: Runtime>(
         }
         Object::Container { .. } => runtime.remove(obj).await.map(|_| ()),
         Object::OvsBridges { .. } => sys.ovs_delete_lab(lab).await,
+        Object::LinkConditions {
+            netns,
+            iface,
+            control,
+            ..
+        } => sys.stop_link_worker(netns, iface, control),
     }
 }
 
@@ -188,6 +198,7 @@ pub async fn find_unrecorded<S: System>(sys: &S, lab: &str, topo: &Topology) -> 
         &PlanOptions {
             uplink: None,
             switch_override: Some(NetworkKind::Ovs),
+            profile: None,
         },
     );
     if let Ok(host) = sys.host() {

@@ -9,6 +9,7 @@
 //! - [`start`]: what `tcplab up` and `experiment run` share: choose the runtime, bring the lab up.
 
 mod apply;
+mod conditions;
 mod context;
 mod down;
 mod link;
@@ -19,6 +20,10 @@ mod up;
 mod tests;
 
 pub use apply::host_alias;
+pub use conditions::{
+    EndConditions, apply_end, clear_end, control_name, end_key, set_conditions,
+    show as show_conditions,
+};
 pub use context::LabContext;
 pub use down::{DownReport, down, find_unrecorded, teardown};
 pub use link::set_link;
@@ -43,6 +48,8 @@ pub struct StartOptions {
     pub switch: Option<crate::topology::NetworkKind>,
     /// Docker privileges for every node, overriding the topology.
     pub privileges: Option<Privileges>,
+    /// The topology's profile of link conditions to apply.
+    pub profile: Option<String>,
     /// Say nothing while building images.
     pub quiet: bool,
 }
@@ -63,6 +70,9 @@ pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -
             ctx.topology_file,
             opts.uplink.as_deref().unwrap_or_default()
         )));
+    }
+    if let Some(p) = &opts.profile {
+        ctx.topology.profile(p)?;
     }
     let mut topology = ctx.topology.clone();
     if let Some(p) = opts.privileges {
@@ -90,6 +100,7 @@ pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -
         options: PlanOptions {
             uplink: opts.uplink.clone(),
             switch_override: opts.switch,
+            profile: opts.profile.clone(),
         },
     };
     let result = up(&RealSystem::new(), &rt, req, progress).await;

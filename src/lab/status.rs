@@ -34,6 +34,8 @@ pub struct LabStatus {
     pub uplink: Option<String>,
     /// Nodes.
     pub nodes: Vec<NodeStatus>,
+    /// Conditions set on interfaces, by `NODE:IFACE`, in one line each.
+    pub conditions: std::collections::BTreeMap<String, String>,
 }
 
 /// Read the status of a lab that has a record.
@@ -73,5 +75,10 @@ pub async fn status<S: System>(sys: &S, state: &LabState, topo: &Topology) -> Re
         complete: state.complete,
         uplink: state.uplink.clone(),
         nodes,
+        conditions: state
+            .conditions
+            .iter()
+            .map(|(k, c)| (k.clone(), c.summary()))
+            .collect(),
     })
 }

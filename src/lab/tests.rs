@@ -21,6 +21,7 @@ fn quiet() -> Progress {
 
 struct Case {
     lab: &'static str,
+    profile: Option<&'static str>,
     uplink: Option<&'static str>,
     switch: Option<NetworkKind>,
     containers: bool,
@@ -31,24 +32,28 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         lab: "t1",
+        profile: None,
         uplink: None,
         switch: Some(NetworkKind::Linux),
         containers: false,
     },
     Case {
         lab: "t2",
+        profile: Some("book"),
         uplink: Some("eth9"),
         switch: Some(NetworkKind::Linux),
         containers: false,
     },
     Case {
         lab: "t3",
+        profile: None,
         uplink: Some("eth9"),
         switch: Some(NetworkKind::Ovs),
         containers: true,
     },
     Case {
         lab: "t4",
+        profile: Some("book"),
         uplink: None,
         switch: None,
         containers: true,
@@ -85,6 +90,7 @@ fn request<'a>(topo: &'a Topology, case: &Case) -> UpRequest<'a> {
         options: PlanOptions {
             uplink: case.uplink.map(String::from),
             switch_override: case.switch,
+            profile: case.profile.map(String::from),
         },
     }
 }
@@ -277,6 +283,7 @@ async fn up_refuses_a_lab_that_is_up_and_leftovers_it_did_not_record() {
     let s = setup();
     let bad = Case {
         lab: "t5",
+        profile: None,
         uplink: Some("nosuch0"),
         switch: None,
         containers: false,

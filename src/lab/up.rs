@@ -57,6 +57,7 @@ pub async fn up<S: System, R: Runtime>(
     state.topology_text = req.topology_text;
     state.uplink = req.options.uplink.clone();
     state.switch = req.options.switch_override;
+    state.profile = req.options.profile.clone();
     state.save()?;
     // Signal handlers before anything is created, so a Ctrl-C at any point rolls back.
     let stop = interrupted()?;

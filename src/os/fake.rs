@@ -6,6 +6,7 @@
 //! exactly as before, bystanders (another lab's objects, the host's own) included.
 
 use super::{NetOps, RouteEntry, System, VethRequest};
+use crate::conditions::spec::Conditions;
 use crate::error::{Error, Result};
 use crate::net::netlink::LinkInfoView;
 use crate::net::ovsdb::{BridgeSpec, Datapath};
@@ -32,7 +33,7 @@ pub struct FakeLink {
 }
 
 /// Everything the fake machine holds.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct World {
     pub namespaces: BTreeSet<String>,
     pub links: BTreeMap<(String, String), FakeLink>,
@@ -44,6 +45,8 @@ pub struct World {
     pub firewall_chains: BTreeSet<String>,
     pub ovs_bridges: BTreeMap<String, String>,
     pub containers: BTreeSet<String>,
+    /// Conditions workers by control socket: (namespace, interface, conditions).
+    pub workers: BTreeMap<String, (String, String, Conditions)>,
 }
 
 impl World {
@@ -559,6 +562,51 @@ impl System for FakeSystem {
     async fn ovs_delete_lab(&self, lab: &str) -> Result<()> {
         self.change(format!("ovs delete lab {lab}"), |w| {
             w.ovs_bridges.retain(|_, l| l != lab);
+            Ok(())
+        })
+    }
+    fn start_link_worker(
+        &self,
+        netns: &str,
+        iface: &str,
+        control: &str,
+        conditions: &Conditions,
+    ) -> Result<()> {
+        self.change(format!("start worker {control}"), |w| {
+            if !w
+                .links
+                .contains_key(&(netns.to_string(), iface.to_string()))
+            {
+                return Err(no_such(iface));
+            }
+            if w.workers.contains_key(control) {
+                return Err(Error::Other(format!("worker {control} runs already")));
+            }
+            w.workers.insert(
+                control.into(),
+                (netns.into(), iface.into(), conditions.clone()),
+            );
+            Ok(())
+        })
+    }
+    fn update_link_worker(&self, control: &str, conditions: &Conditions) -> Result<bool> {
+        self.change(format!("update worker {control}"), |w| {
+            Ok(match w.workers.get_mut(control) {
+                Some(entry) => {
+                    entry.2 = conditions.clone();
+                    true
+                }
+                None => false,
+            })
+        })
+    }
+    fn link_worker_stats(&self, control: &str) -> Option<crate::conditions::datapath::Stats> {
+        self.read(|w| w.workers.contains_key(control))
+            .then(crate::conditions::datapath::Stats::default)
+    }
+    fn stop_link_worker(&self, _netns: &str, _iface: &str, control: &str) -> Result<()> {
+        self.change(format!("stop worker {control}"), |w| {
+            w.workers.remove(control);
             Ok(())
         })
     }

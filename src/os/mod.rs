@@ -9,11 +9,13 @@
 //!
 //! Invariant: nothing in here decides anything; it only does what it is told and reports.
 
+pub mod link_worker;
 pub mod real;
 
 #[cfg(test)]
 pub(crate) mod fake;
 
+use crate::conditions::spec::Conditions;
 use crate::error::Result;
 use crate::net::netlink::LinkInfoView;
 use crate::net::ovsdb::{BridgeSpec, Datapath};
@@ -125,6 +127,22 @@ pub trait System {
     async fn ovs_create_bridges(&self, specs: &[BridgeSpec]) -> Result<Datapath>;
     /// Delete every bridge labelled as lab `lab`'s (OVS not running: nothing to delete).
     async fn ovs_delete_lab(&self, lab: &str) -> Result<()>;
+    /// Start a conditions worker for what leaves `iface` in namespace `netns`, serving the
+    /// control socket `control`; returns once it applies `conditions` (or with its error).
+    fn start_link_worker(
+        &self,
+        netns: &str,
+        iface: &str,
+        control: &str,
+        conditions: &Conditions,
+    ) -> Result<()>;
+    /// Change a running worker's conditions live. Ok(false): no worker answers on `control`.
+    fn update_link_worker(&self, control: &str, conditions: &Conditions) -> Result<bool>;
+    /// A running worker's counters (None: nothing answers on `control`).
+    fn link_worker_stats(&self, control: &str) -> Option<crate::conditions::datapath::Stats>;
+    /// Stop the worker on `control` (killing it if it does not answer) and remove what a
+    /// worker installs on `iface` in `netns`, if the namespace still exists.
+    fn stop_link_worker(&self, netns: &str, iface: &str, control: &str) -> Result<()>;
     /// Where lab records live.
     fn state_dir(&self) -> PathBuf;
 }

@@ -1,7 +1,8 @@
 //! The real machine: rtnetlink per namespace, /run/netns and /etc/netns files, sysctl files,
 //! iptables-restore, OVSDB, SIOCETHTOOL.
 
-use super::{NetOps, RouteEntry, System, VethRequest};
+use super::{NetOps, RouteEntry, System, VethRequest, link_worker};
+use crate::conditions::spec::Conditions;
 use crate::error::{Context, Error, Result};
 use crate::net::netlink::{LinkInfoView, Netlink};
 use crate::net::ovsdb::{self, BridgeSpec, Datapath, OvsError, Ovsdb};
@@ -316,6 +317,28 @@ impl System for RealSystem {
                 .map_err(|e| ovs_error("removing the lab's bridges", e))
         })
         .await
+    }
+
+    fn start_link_worker(
+        &self,
+        netns: &str,
+        iface: &str,
+        control: &str,
+        conditions: &Conditions,
+    ) -> Result<()> {
+        link_worker::start(&sys::netns_path(netns), iface, control, conditions)
+    }
+
+    fn update_link_worker(&self, control: &str, conditions: &Conditions) -> Result<bool> {
+        link_worker::update(control, conditions)
+    }
+
+    fn link_worker_stats(&self, control: &str) -> Option<crate::conditions::datapath::Stats> {
+        link_worker::stats(control)
+    }
+
+    fn stop_link_worker(&self, netns: &str, iface: &str, control: &str) -> Result<()> {
+        link_worker::stop(&sys::netns_path(netns), iface, control)
     }
 
     fn state_dir(&self) -> PathBuf {

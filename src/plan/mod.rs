@@ -9,6 +9,7 @@ mod nodes;
 mod render;
 mod wires;
 
+use crate::topology::model::EndConditions;
 use crate::topology::{NetworkKind, Privileges, Route, Topology};
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -162,6 +163,8 @@ pub struct Plan {
     pub veths: Vec<VethPlan>,
     /// Uplink.
     pub uplink: Option<UplinkPlan>,
+    /// Link conditions to apply once the lab is up, per interface.
+    pub conditions: Vec<EndConditions>,
 }
 
 /// Options that change the plan.
@@ -171,6 +174,8 @@ pub struct PlanOptions {
     pub uplink: Option<String>,
     /// Make every LAN of this kind, whatever the file says.
     pub switch_override: Option<NetworkKind>,
+    /// The topology's profile of link conditions to apply.
+    pub profile: Option<String>,
 }
 
 /// Host-side name of an OVS port (host names must be unique across labs and fit 15 bytes):
@@ -190,6 +195,22 @@ pub fn ovs_bridge_name(lab: &str, network: &str) -> String {
         let h = crate::util::fnv1a64(&[lab.as_bytes(), network.as_bytes()]);
         format!("tl{:08x}", (h >> 32) as u32 ^ h as u32)
     }
+}
+
+/// The conditions `up` applies: the topology's always-on ones, then the profile's (which
+/// replace an end's always-on conditions). An unknown profile adds nothing (`up` refuses it
+/// before planning).
+fn conditions_of(topo: &Topology, profile: Option<&str>) -> Vec<EndConditions> {
+    let mut out: Vec<EndConditions> = Vec::new();
+    let profile = profile
+        .and_then(|p| topo.profiles.iter().find(|x| x.name == p))
+        .map(|p| p.ends.as_slice())
+        .unwrap_or_default();
+    for e in topo.conditions.iter().chain(profile) {
+        out.retain(|x| !(x.node == e.node && x.interface == e.interface));
+        out.push(e.clone());
+    }
+    out
 }
 
 /// Compute the plan for `topo` as lab `lab`: the nodes with their interfaces, addresses,
@@ -225,6 +246,7 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         bridges,
         veths,
         uplink,
+        conditions: conditions_of(topo, opts.profile.as_deref()),
     }
 }
 
@@ -300,6 +322,7 @@ mod tests {
             let opts = PlanOptions {
                 uplink: Some("eth9".into()),
                 switch_override,
+                profile: None,
             };
             let p = plan(&topo, "tcpip", &opts);
             let mut ends = 0;

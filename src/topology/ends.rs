@@ -4,13 +4,16 @@
 use super::Topology;
 use crate::error::{Error, Result};
 
-/// `NODE:IFACE` -> that interface; `A B` -> both ends of the point-to-point line between them,
-/// as (node, interface) pairs. `lab` names the lab in error messages.
+/// `NODE:IFACE...` -> those interfaces; `A B` -> both ends of the point-to-point line between
+/// them, as (node, interface) pairs. `lab` names the lab in error messages.
 pub fn resolve_ends(topo: &Topology, lab: &str, ends: &[String]) -> Result<Vec<(String, String)>> {
     match ends {
-        [one] => resolve_interface(topo, lab, one).map(|end| vec![end]),
-        [a, b] => resolve_link(topo, lab, a, b),
-        _ => Err(Error::Usage("give NODE:IFACE or two NODEs".into())),
+        [a, b] if !a.contains(':') && !b.contains(':') => resolve_link(topo, lab, a, b),
+        [] => Err(Error::Usage("give NODE:IFACE or two NODEs".into())),
+        many => many
+            .iter()
+            .map(|end| resolve_interface(topo, lab, end))
+            .collect(),
     }
 }
 

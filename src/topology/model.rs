@@ -18,6 +18,10 @@ pub struct Topology {
     pub networks: Vec<Network>,
     /// Point-to-point lines in file order.
     pub links: Vec<Link>,
+    /// Conditions always on, per interface (from the file's `conditions` tables).
+    pub conditions: Vec<EndConditions>,
+    /// Named sets of conditions for `up --profile`.
+    pub profiles: Vec<Profile>,
     /// The gateway's line to the host, when the topology has one.
     pub uplink: Option<Uplink>,
 }
@@ -258,5 +262,47 @@ impl Topology {
             }
         }
         out
+    }
+}
+
+/// Conditions on what leaves one interface of a node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndConditions {
+    /// The node.
+    pub node: String,
+    /// Its interface.
+    pub interface: String,
+    /// The conditions.
+    pub conditions: crate::conditions::spec::Conditions,
+}
+
+/// A named set of link conditions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Its conditions, per interface.
+    pub ends: Vec<EndConditions>,
+}
+
+impl Topology {
+    /// The conditions of profile `name`, or a usage error listing the profiles.
+    pub fn profile(&self, name: &str) -> crate::error::Result<&Profile> {
+        self.profiles
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.profiles.iter().map(|p| p.name.as_str()).collect();
+                crate::error::Error::Usage(if names.is_empty() {
+                    format!("profile '{name}' does not exist: the topology has no [profiles]")
+                } else {
+                    format!(
+                        "profile '{name}' does not exist (the topology's profiles: {})",
+                        names.join(", ")
+                    )
+                })
+            })
     }
 }

@@ -28,6 +28,28 @@ pub struct RawTopology {
     /// The gateway's line to the host, used only when `up` is given an uplink interface.
     #[serde(default)]
     pub uplink: Option<RawUplink>,
+    /// Named sets of link conditions, applied by `up --profile NAME`.
+    #[serde(default)]
+    pub profiles: indexmap_like::OrderedMap<RawProfile>,
+}
+
+/// Link conditions as written: condition name -> value in tc's units (`rate = "9600bit"`,
+/// `framing = "slip"`, `delay = "100ms"`, `loss = "5%"`, `queue = 100`).
+pub type RawConditions = BTreeMap<String, toml::Value>;
+
+/// A named set of link conditions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    /// Free text shown by `up --profile` errors and the README.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Conditions for both directions of point-to-point lines, by line name.
+    #[serde(default)]
+    pub links: BTreeMap<String, RawConditions>,
+    /// Conditions for what leaves one interface, by `NODE:IFACE`.
+    #[serde(default)]
+    pub ends: BTreeMap<String, RawConditions>,
 }
 
 /// Defaults applied to every node.
@@ -115,6 +137,9 @@ pub struct RawEndpoint {
     /// `A.B.C.D` (prefix taken from the network) or `A.B.C.D/N`; absent: no address.
     #[serde(default)]
     pub address: Option<String>,
+    /// Conditions on what leaves this interface, always on.
+    #[serde(default)]
+    pub conditions: Option<RawConditions>,
 }
 
 /// A point-to-point line.
@@ -131,6 +156,9 @@ pub struct RawLink {
     pub a: RawEndpoint,
     /// Side B.
     pub b: RawEndpoint,
+    /// Conditions on both directions of the line, always on.
+    #[serde(default)]
+    pub conditions: Option<RawConditions>,
 }
 
 /// The line from a node to the host, NATed out of the uplink.

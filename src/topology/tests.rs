@@ -261,6 +261,7 @@ fn course_plan_isolated() {
         &PlanOptions {
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
+            profile: None,
         },
     );
     assert_eq!(p.switch_ns.as_deref(), Some("tcplab-tcpip"));
@@ -321,6 +322,7 @@ fn course_plan_with_uplink() {
     let opts = PlanOptions {
         uplink: Some("enp0s3".into()),
         switch_override: Some(NetworkKind::Linux),
+        profile: None,
     };
     let p = plan::plan(&t, "tcpip", &opts);
     let u = p.uplink.as_ref().unwrap();
@@ -354,6 +356,7 @@ fn shifted_indexes_move_every_reference_in_that_namespace_only() {
         &PlanOptions {
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
+            profile: None,
         },
     );
     let netb = p.nodes.iter().position(|n| n.name == "netb").unwrap();
@@ -435,6 +438,7 @@ members = [
         &PlanOptions {
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
+            profile: None,
         },
     );
     let ports = &p.bridges[0].ports;

@@ -8,6 +8,7 @@
 //! [`names`], numbers (MTUs, prefixes, addresses) by [`addresses`].
 
 mod addresses;
+mod conditions;
 mod endpoints;
 mod names;
 mod node;
@@ -63,12 +64,16 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         let image = rn.image.clone().or_else(|| raw.defaults.image.clone());
         nodes.push(node::node(&c, name, rn, interfaces, image, privileges)?);
     }
+    let always = conditions::always_on(&c, &raw, &links)?;
+    let profiles = conditions::profiles(&c, &raw, &links, &nodes)?;
     Ok(Topology {
         name: raw.name,
         description: raw.description,
         nodes,
         networks,
         links,
+        conditions: always,
+        profiles,
         uplink,
     })
 }

@@ -144,6 +144,7 @@ pub(super) fn uplink(c: &Checker, u: &RawUplink, ends: &mut Endpoints) -> Result
         node: u.node.clone(),
         interface: u.interface.clone(),
         address: None,
+        conditions: None,
     };
     let node = ends.add("uplink".into(), &ep, Some(addr), mtu, Attachment::Uplink)?;
     if let Some(first) = ends.owner_of(host_address.addr()) {
