@@ -9,7 +9,23 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = tcplab::commands::Cli::parse();
+    let cli = match tcplab::commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                e.exit();
+            }
+            // One line, as every other error: what is wrong, and where to look.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad command line");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("tcplab: {first} (see `tcplab --help`)");
+            std::process::exit(2);
+        }
+    };
     let code = match tcplab::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

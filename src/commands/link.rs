@@ -61,36 +61,36 @@ pub enum LinkAction {
 pub struct ConditionArgs {
     /// Line speed: each packet takes size/rate to leave, behind the one before
     /// (e.g. 1200bit, 9600bit, 64kbit, 10mbit)
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     pub rate: Option<String>,
     /// What the rate counts: ethernet (the frame) or slip (the IP datagram + 2 END bytes,
     /// 10 bits a byte)
-    #[arg(long, value_name = "FRAMING")]
+    #[arg(long, value_name = "FRAMING", allow_hyphen_values = true)]
     pub framing: Option<String>,
     /// One-way delay (e.g. 250us, 100ms, 1.5s; a bare number is microseconds, as in tc)
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub delay: Option<String>,
     /// The delay varies by up to this much either way (order is kept)
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub jitter: Option<String>,
     /// Random loss (e.g. 5%)
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub loss: Option<String>,
     /// Drop the next N packets that match a filter: "N [tcp|udp|icmp] [port P] [data]"
     /// (e.g. "1 tcp data": the next TCP segment carrying data)
-    #[arg(long, value_name = "N FILTER")]
+    #[arg(long, value_name = "N FILTER", allow_hyphen_values = true)]
     pub drop_next: Option<String>,
     /// Random duplication (percent)
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub duplicate: Option<String>,
     /// This share of packets skips the delay and overtakes the others (percent)
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub reorder: Option<String>,
     /// Random single-bit corruption of the IP payload (percent)
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", allow_hyphen_values = true)]
     pub corrupt: Option<String>,
     /// At most this many packets waiting (tail drop)
-    #[arg(long, value_name = "PACKETS")]
+    #[arg(long, value_name = "PACKETS", allow_hyphen_values = true)]
     pub queue: Option<String>,
 }
 

@@ -118,8 +118,34 @@ pub enum Step {
         /// new MTU
         mtu: u32,
     },
+    /// Set or clear link conditions (as `tcplab link set|clear`): NODE:IFACE (one direction)
+    /// or the two nodes of a line (both). `set` names conditions in tc's units
+    /// (`{ rate = "1200bit", framing = "slip" }`); `clear = true` removes them all.
+    Conditions {
+        /// as for `link`
+        ends: Vec<String>,
+        /// conditions to set (the others stay)
+        #[serde(default)]
+        set: std::collections::BTreeMap<String, String>,
+        /// remove every condition of the ends
+        #[serde(default)]
+        clear: bool,
+    },
     /// Stop every capture (done anyway before the checks).
     Stop {},
+}
+
+impl Step {
+    /// The conditions update of a `conditions` step (errors name the value).
+    pub fn conditions_update(
+        set: &std::collections::BTreeMap<String, String>,
+    ) -> crate::Result<crate::conditions::spec::ConditionsUpdate> {
+        let mut u = crate::conditions::spec::ConditionsUpdate::default();
+        for (k, v) in set {
+            u.set(k, v)?;
+        }
+        Ok(u)
+    }
 }
 
 /// A check: on a command (`command`), on captured packets (`capture` with `sequence` or
@@ -293,6 +319,12 @@ impl StepNames {
             }
             Step::Link { state, .. } if state != "up" && state != "down" => {
                 return Err(format!("link state '{state}' is neither up nor down"));
+            }
+            Step::Conditions { set, clear, .. } => {
+                if set.is_empty() == !*clear {
+                    return Err("a conditions step either sets conditions or clears them".into());
+                }
+                Step::conditions_update(set).map_err(|e| e.to_string())?;
             }
             _ => {}
         }

@@ -339,9 +339,45 @@ async fn run_steps(
                         .with_context(|| format!("node {node}"))?;
                 }
             }
+            Step::Conditions { ends, set, clear } => {
+                let targets = resolve_ends(view.topology, view.lab, ends)?;
+                conditions_step(view, &targets, set, *clear).await?;
+                for (node, iface) in &targets {
+                    log(&format!(
+                        "conditions {node}:{iface} {}",
+                        if *clear {
+                            "cleared".to_string()
+                        } else {
+                            format!("{set:?}")
+                        }
+                    ));
+                }
+            }
             Step::Stop {} => stop_captures(st.captures, st.done)?,
         }
     }
+    Ok(())
+}
+
+/// A `conditions` step: the lab's record changed under its lock, as `tcplab link set` does.
+async fn conditions_step(
+    view: &LabView<'_>,
+    targets: &[(String, String)],
+    set: &std::collections::BTreeMap<String, String>,
+    clear: bool,
+) -> Result<()> {
+    let sys = crate::os::real::RealSystem::new();
+    let _lock = crate::state::LabLock::acquire(view.lab)?;
+    let mut state = crate::state::LabState::load(view.lab)?
+        .ok_or_else(|| Error::Usage(format!("lab '{}' is not up", view.lab)))?;
+    if clear {
+        for (node, iface) in targets {
+            lab::clear_end(&sys, &mut state, node, iface)?;
+        }
+        return Ok(());
+    }
+    let update = Step::conditions_update(set)?;
+    lab::set_conditions(&sys, &mut state, view.plan, targets, &update).await?;
     Ok(())
 }
 
