@@ -1,7 +1,7 @@
 //! The userspace datapath, for every kernel: a clsact qdisc on the interface with an egress
 //! filter that redirects every frame the node sends to a TAP device; the frame loop
 //! ([`super::worker`]) reads them there and writes each, at its time, out of the interface
-//! through an `AF_PACKET` socket. Two filters can do it ([`Redirect`]):
+//! through an `AF_PACKET` socket. Two filters can do it (`Redirect`):
 //! - an eBPF classifier ([`super::bpf`]) that lets frames marked [`PASS_MARK`] pass: the
 //!   worker's socket marks its frames, which then take the interface's normal transmit path
 //!   (qdisc, packet taps: a capture on the interface sees each once, when it leaves);
@@ -71,7 +71,7 @@ fn heal_leftover(tc: &Tc, ifindex: u32, tap: &str) -> Result<()> {
     let ours = tc
         .filters(ifindex, true)?
         .iter()
-        .any(|f| f.pref == FILTER_PREF);
+        .any(|f| f.pref == FILTER_PREF && (f.kind == "bpf" || f.kind == "u32"));
     if !ours {
         return Ok(());
     }
