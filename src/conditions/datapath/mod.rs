@@ -2,25 +2,34 @@
 //! node's network namespace) is delayed, rate-limited, lost, ... as [`Conditions`] say.
 //!
 //! Two datapaths do it:
-//! - **netem** ([`netem`]): the kernel's netem qdisc as the interface's root qdisc, set through
-//!   rtnetlink. Distro kernels have it; nothing runs in userspace.
+//! - **netem** ([`netem`]): the kernel's netem qdisc (handle [`NETEM_HANDLE`]) as the
+//!   interface's root qdisc, set through rtnetlink. Distro kernels have it; nothing runs in
+//!   userspace.
 //! - **userspace** ([`userspace`], [`worker`]): for every kernel (and for a deterministic
 //!   `drop_next`, which netem cannot do). A clsact egress filter redirects the node's frames to
 //!   a TAP device; a worker thread feeds them to the [`Shaper`](crate::conditions::shaper::Shaper)
-//!   and writes each out of the interface at its time through an `AF_PACKET` socket that
-//!   bypasses the qdisc and the egress hook.
+//!   and writes each out of the interface at its time through an `AF_PACKET` socket. The
+//!   filter is an eBPF classifier ([`bpf`]) that lets the worker's frames (marked
+//!   [`PASS_MARK`]) take the normal transmit path; where the kernel loads no eBPF program, a
+//!   u32 filter with a mirred action, and the worker's socket bypasses the qdisc.
 //!
 //! [`Worker::start`] picks one ([`Datapath::Auto`]: netem when the kernel has it and the
 //! conditions need nothing else), [`WorkerHandle`] changes the conditions live and stops them;
 //! [`run_worker`] is the same as a daemon process served over an abstract unix socket;
-//! [`remove_leftovers`] removes what a killed worker left (the redirect: its link is dead).
+//! [`remove_leftovers`] removes what a killed worker left (the redirect: its link is dead; or
+//! its netem qdisc).
+//!
+//! Captures: a capture on the conditioned interface sees each frame the node sends once, when
+//! it leaves the conditions (after netem; after the worker, with the eBPF classifier). With
+//! the u32 + mirred fallback it sees none of them (the worker's socket bypasses the packet
+//! taps): the peer's end, or the TAP, sees them; the counters' datapath name says which
+//! redirect is in use (`userspace-bpf`, `userspace-mirred`).
 //!
 //! Invariants: no `tc` process is run; a namespace is entered only by a thread made for it;
-//! only what this module made (recorded, or named [`tap_name`] / priority [`FILTER_PREF`]) is
-//! ever removed. Frames the conditioned interface sends are not seen by a capture on that
-//! interface with the userspace datapath (a packet socket with qdisc bypass skips the capture
-//! taps): the peer's end, or the TAP, sees them.
+//! only what this module made (recorded, or named [`tap_name`] / priority [`FILTER_PREF`] with
+//! kind `bpf` or `u32` / root handle [`NETEM_HANDLE`]) is ever removed.
 
+pub mod bpf;
 mod daemon;
 pub mod netem;
 mod tap;
@@ -28,18 +37,21 @@ mod tc;
 pub mod userspace;
 pub mod worker;
 
+pub use bpf::PASS_MARK;
 pub use daemon::{ControlReply, ControlRequest, control, run_worker};
+pub use netem::NETEM_HANDLE;
 
 use crate::conditions::spec::Conditions;
 use crate::error::{Error, Result};
 use netem::{NetemOutcome, apply_netem, netem_can_express, no_netem, remove_netem};
 use serde::{Deserialize, Serialize};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use tc::Tc;
 use userspace::UserspaceWorker;
 
-/// Priority (`pref`) of tcplab's redirect filter on a clsact egress hook: how
-/// [`remove_leftovers`] recognises it.
+/// Priority (`pref`) of tcplab's redirect filter on a clsact egress hook: with its kind (`bpf`
+/// or `u32`), how [`remove_leftovers`] recognises it.
 pub const FILTER_PREF: u16 = 0x7c1;
 /// Prefix of the TAP devices the userspace datapath makes.
 pub const TAP_PREFIX: &str = "tlc-";
@@ -78,7 +90,8 @@ pub enum Datapath {
 /// Counters of a conditioned direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
-    /// `netem` or `userspace`
+    /// `netem`, or `userspace-bpf` / `userspace-mirred` (the userspace datapath with the eBPF
+    /// classifier, or with the u32 + mirred fallback)
     pub datapath: String,
     /// frames the node sent
     pub frames_in: u64,
@@ -109,6 +122,9 @@ pub struct Capabilities {
     pub clsact: bool,
     /// the u32 classifier with the mirred action
     pub mirred: bool,
+    /// eBPF classifiers (cls_bpf, direct action) loaded through bpf(2)
+    #[serde(default)]
+    pub bpf: bool,
     /// TUN/TAP devices
     pub tap: bool,
 }
@@ -142,18 +158,25 @@ impl Capabilities {
 
     /// Whether the userspace datapath works here.
     pub fn userspace_datapath(&self) -> bool {
-        self.clsact && self.mirred && self.tap
+        self.clsact && (self.bpf || self.mirred) && self.tap
     }
 }
 
 fn probe_on(tc: &Tc, index: u32, caps: &mut Capabilities) -> Result<()> {
-    caps.netem = match tc.replace_root(index, "netem", netem::netem_options(&Conditions::default()))
-    {
+    let options = netem::netem_options(&Conditions::default());
+    caps.netem = match tc.replace_root(index, NETEM_HANDLE, "netem", options) {
         Ok(()) => true,
         Err(e) if tc::is_unsupported(&e) => false,
         Err(e) => return Err(tc::netlink_error(e, "trying a netem qdisc")),
     };
     caps.clsact = tc.add_clsact(index).is_ok();
+    caps.bpf = caps.clsact
+        && bpf::load_redirect(index)
+            .and_then(|prog| tc.add_egress_bpf(index, FILTER_PREF, prog.as_fd(), bpf::FILTER_NAME))
+            .is_ok();
+    if caps.bpf {
+        tc.delete_egress_filters(index, FILTER_PREF)?;
+    }
     caps.mirred = caps.clsact && tc.add_egress_redirect(index, FILTER_PREF, index).is_ok();
     Ok(())
 }
@@ -222,6 +245,7 @@ impl WorkerHandle {
             &self.netns,
             &self.iface,
             c,
+            None,
         )?))
     }
 
@@ -282,7 +306,8 @@ impl WorkerHandle {
                     )));
                 }
                 self.remove_netem()?;
-                self.inner = Inner::Userspace(UserspaceWorker::start(&self.netns, &self.iface, c)?);
+                self.inner =
+                    Inner::Userspace(UserspaceWorker::start(&self.netns, &self.iface, c, None)?);
                 Ok(())
             }
             Inner::Stopped => Err(Error::Usage(format!(
@@ -337,10 +362,11 @@ impl Drop for WorkerHandle {
     }
 }
 
-/// Remove what a killed userspace worker left on interface `iface` of the namespace at
-/// `netns`: its redirect filter (priority [`FILTER_PREF`] on the clsact egress hook), the clsact
-/// qdisc when no filter is left in it, and a TAP device named [`tap_name`]. Nothing else is
-/// touched. True if anything was removed.
+/// Remove what a killed worker left on interface `iface` of the namespace at `netns`: its
+/// redirect filter (priority [`FILTER_PREF`], kind `bpf` or `u32`, on the clsact egress hook),
+/// the clsact qdisc when no filter is left in it, a TAP device named [`tap_name`], and a netem
+/// root qdisc of handle [`NETEM_HANDLE`]. Nothing else is touched. True if anything was
+/// removed.
 pub fn remove_leftovers(netns: &Path, iface: &str) -> Result<bool> {
     let iface = iface.to_string();
     crate::sys::in_netns(netns, move || {
@@ -350,7 +376,7 @@ pub fn remove_leftovers(netns: &Path, iface: &str) -> Result<bool> {
             let ours = tc
                 .filters(index, true)?
                 .iter()
-                .any(|f| f.pref == FILTER_PREF && f.kind == "u32");
+                .any(|f| f.pref == FILTER_PREF && (f.kind == "bpf" || f.kind == "u32"));
             if ours {
                 removed |= tc.delete_egress_filters(index, FILTER_PREF)?;
                 let left = tc.filters(index, true)?.len() + tc.filters(index, false)?.len();
@@ -358,6 +384,7 @@ pub fn remove_leftovers(netns: &Path, iface: &str) -> Result<bool> {
                     removed |= tc.delete_clsact(index)?;
                 }
             }
+            removed |= remove_netem(&tc, index)?;
         }
         let tap = tap_name(&iface);
         if tc.is_tun(&tap)?

@@ -10,6 +10,8 @@ use crate::conditions::spec::{Conditions, Framing, Percent};
 use crate::error::{Error, Result};
 use std::time::Duration;
 
+/// The parent of a root qdisc (`TC_H_ROOT`).
+const TC_H_ROOT: u32 = u32::MAX;
 const TCA_NETEM_REORDER: u16 = 3;
 const TCA_NETEM_CORRUPT: u16 = 4;
 const TCA_NETEM_RATE: u16 = 6;
@@ -17,6 +19,9 @@ const TCA_NETEM_RATE64: u16 = 8;
 const TCA_NETEM_LATENCY64: u16 = 10;
 const TCA_NETEM_JITTER64: u16 = 11;
 
+/// The handle of the netem root qdisc tcplab makes, `7c1:`: how it is told from a root qdisc
+/// somebody else made.
+pub const NETEM_HANDLE: u32 = 0x07c1_0000;
 /// netem's queue length when none is given (what `tc` uses).
 const DEFAULT_LIMIT: u32 = 1000;
 /// Nanoseconds in one psched tick, the unit of `tc_netem_qopt`'s latency and jitter
@@ -127,9 +132,10 @@ pub(crate) enum NetemOutcome {
     Unsupported,
 }
 
-/// Make netem doing `c` the root qdisc of interface `index` (replacing an earlier one).
+/// Make netem doing `c`, with handle [`NETEM_HANDLE`], the root qdisc of interface `index`
+/// (changing an earlier one of ours in place).
 pub(crate) fn apply_netem(tc: &Tc, index: u32, c: &Conditions) -> Result<NetemOutcome> {
-    match tc.replace_root(index, "netem", netem_options(c)) {
+    match tc.replace_root(index, NETEM_HANDLE, "netem", netem_options(c)) {
         Ok(()) => Ok(NetemOutcome::Applied),
         Err(e) if is_unsupported(&e) => Ok(NetemOutcome::Unsupported),
         Err(e) => Err(netlink_error(
@@ -139,17 +145,18 @@ pub(crate) fn apply_netem(tc: &Tc, index: u32, c: &Conditions) -> Result<NetemOu
     }
 }
 
-/// Remove the netem root qdisc of interface `index` if it still is one (the kernel then puts
-/// the interface's default qdisc back); true if one was removed.
+/// Remove the root qdisc of interface `index` if it is tcplab's netem (kind `netem`, handle
+/// [`NETEM_HANDLE`]; the kernel then puts the interface's default qdisc back); true if one was
+/// removed.
 pub(crate) fn remove_netem(tc: &Tc, index: u32) -> Result<bool> {
-    let root_is_netem = tc
+    let ours = tc
         .qdiscs(index)?
         .iter()
-        .any(|q| q.parent == u32::MAX && q.kind == "netem");
-    if !root_is_netem {
+        .any(|q| q.parent == TC_H_ROOT && q.kind == "netem" && q.handle == NETEM_HANDLE);
+    if !ours {
         return Ok(false);
     }
-    tc.delete_root(index)
+    tc.delete_root(index, NETEM_HANDLE)
 }
 
 /// The error for a kernel without netem when netem was asked for.

@@ -1,5 +1,6 @@
 //! The file descriptors of the userspace datapath: the TAP device the node's frames are
-//! redirected to, the `AF_PACKET` socket that puts them on the wire, and the timerfd and
+//! redirected to, the `AF_PACKET` socket that puts them on the wire (marked, or past the
+//! qdisc: [`SendPath`]), and the timerfd and
 //! eventfd that wake the worker. Each acts in the network namespace of the thread that opens it.
 
 use std::io;
@@ -7,7 +8,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// `PACKET_QDISC_BYPASS` from `<linux/if_packet.h>`: frames sent on the socket skip the
-/// device's qdisc and its egress tc hook (so they are not redirected to the TAP again).
+/// device's qdisc, its egress tc hook (so they are not redirected to the TAP again) and the
+/// packet taps (captures on the interface do not see them).
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 
 /// Largest frame read from the TAP: the kernel segments GSO frames for the TAP (it has no
@@ -89,30 +91,53 @@ impl AsRawFd for Tap {
     }
 }
 
-/// An `AF_PACKET` socket that sends whole Ethernet frames out of one interface, bypassing its
-/// qdisc and egress tc hook.
+/// How the worker's frames go out of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendPath {
+    /// through the interface's transmit path (egress hook, root qdisc, packet taps) with this
+    /// `skb->mark`, which the egress classifier lets pass
+    Marked(u32),
+    /// straight to the driver, past the qdisc, the egress hook and the packet taps (for a
+    /// classifier that cannot tell the worker's frames from the node's)
+    QdiscBypass,
+}
+
+/// An `AF_PACKET` socket that sends whole Ethernet frames out of one interface.
 pub(crate) struct WireSender {
     fd: OwnedFd,
 }
 
+fn set_int_option(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: u32,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live 4-byte integer of the size given.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 impl WireSender {
-    /// Open the socket on interface `ifindex` (protocol 0: it never receives).
-    pub(crate) fn open(ifindex: u32) -> io::Result<WireSender> {
+    /// Open the socket on interface `ifindex`, sending by `path` (protocol 0: it never
+    /// receives).
+    pub(crate) fn open(ifindex: u32, path: SendPath) -> io::Result<WireSender> {
         // SAFETY: plain socket(2).
         let fd = owned(unsafe {
             libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
         })?;
-        let one: libc::c_int = 1;
-        // SAFETY: `one` is a live c_int of the size given.
-        check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                PACKET_QDISC_BYPASS,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })?;
+        match path {
+            SendPath::Marked(mark) => set_int_option(&fd, libc::SOL_SOCKET, libc::SO_MARK, mark)?,
+            SendPath::QdiscBypass => set_int_option(&fd, libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1)?,
+        }
         // SAFETY: sockaddr_ll is plain old data.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;

@@ -12,7 +12,10 @@ use netlink_packet_core::{
 use rtnetlink::LinkUnspec;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
-use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use rtnetlink::packet_route::tc::{
+    TcAttribute, TcBpfFlags, TcFilterBpfOption, TcHandle, TcMessage, TcOption,
+};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// `TCA_OPTIONS` (from `<linux/rtnetlink.h>`), for qdiscs whose options are a raw struct.
 const TCA_OPTIONS: u16 = 2;
@@ -193,6 +196,31 @@ impl Tc {
             .with_context(|| format!("removing the clsact qdisc of interface {index}"))
     }
 
+    /// Add, at priority `pref` of interface `index`'s egress hook for every protocol, a
+    /// cls_bpf filter named `name` running program `prog` in direct-action mode (the
+    /// program's return value is the verdict; no action is attached).
+    pub(crate) fn add_egress_bpf(
+        &self,
+        index: u32,
+        pref: u16,
+        prog: BorrowedFd<'_>,
+        name: &str,
+    ) -> Result<()> {
+        let mut m = TcMessage::with_index(index as i32);
+        m.header.parent = EGRESS_PARENT.into();
+        m.header.info = u32::from(pref) << 16 | u32::from((libc::ETH_P_ALL as u16).to_be());
+        m.attributes.push(TcAttribute::Kind("bpf".into()));
+        m.attributes.push(TcAttribute::Options(vec![
+            TcOption::Bpf(TcFilterBpfOption::ProgFd(prog.as_raw_fd() as u32)),
+            TcOption::Bpf(TcFilterBpfOption::ProgName(name.to_string())),
+            TcOption::Bpf(TcFilterBpfOption::Flags(TcBpfFlags::DirectAction)),
+        ]));
+        let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        self.request(RouteNetlinkMessage::NewTrafficFilter(m), flags)
+            .map(|_| ())
+            .with_context(|| format!("adding an eBPF filter to interface {index}"))
+    }
+
     /// Add, at priority `pref` of interface `index`'s egress hook, a u32 filter matching every
     /// frame with a mirred action redirecting it to the egress of interface `target`.
     pub(crate) fn add_egress_redirect(&self, index: u32, pref: u16, target: u32) -> Result<()> {
@@ -257,16 +285,19 @@ impl Tc {
             .with_context(|| format!("removing filter {pref} of interface {index}"))
     }
 
-    /// Make a qdisc of `kind` with raw options the root qdisc of interface `index`, replacing
-    /// what was there.
+    /// Make a qdisc of `kind` with handle `handle` and raw options the root qdisc of
+    /// interface `index`: changed in place when the root is that qdisc already, else put in
+    /// place of what was there.
     pub(crate) fn replace_root(
         &self,
         index: u32,
+        handle: u32,
         kind: &str,
         options: Vec<u8>,
     ) -> std::result::Result<(), rtnetlink::Error> {
         let mut m = TcMessage::with_index(index as i32);
         m.header.parent = TcHandle::ROOT;
+        m.header.handle = handle.into();
         m.attributes.push(TcAttribute::Kind(kind.to_string()));
         m.attributes
             .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, options)));
@@ -275,11 +306,12 @@ impl Tc {
             .map(|_| ())
     }
 
-    /// Remove interface `index`'s root qdisc (the kernel puts its default back); false if it
-    /// had none of its own.
-    pub(crate) fn delete_root(&self, index: u32) -> Result<bool> {
+    /// Remove interface `index`'s root qdisc if its handle is `handle` (the kernel checks it
+    /// and puts its default qdisc back); false if it had none of its own.
+    pub(crate) fn delete_root(&self, index: u32, handle: u32) -> Result<bool> {
         let mut m = TcMessage::with_index(index as i32);
         m.header.parent = TcHandle::ROOT;
+        m.header.handle = handle.into();
         gone_is_fine(self.request(RouteNetlinkMessage::DelQueueDiscipline(m), NLM_F_ACK))
             .with_context(|| format!("removing the root qdisc of interface {index}"))
     }

@@ -4,6 +4,8 @@
 use super::*;
 use crate::conditions::spec::{Framing, Rate};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Two namespaces joined by a veth, removed on drop.
@@ -465,4 +467,286 @@ fn measure_worker_cost() {
         "an empty worker adds {:.3} ms",
         with - base
     );
+}
+
+/// One frame a test capture saw.
+struct Seen {
+    /// the kernel's timestamp (CLOCK_REALTIME), in ms
+    at_ms: f64,
+    /// sent by this end (`PACKET_OUTGOING`)
+    outgoing: bool,
+    frame: Vec<u8>,
+}
+
+impl Seen {
+    /// `(type, sequence)` of an ICMP echo request (8) or reply (0) in an IPv4 frame.
+    fn echo(&self) -> Option<(u8, u16)> {
+        let f = &self.frame;
+        if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[23] != 1 {
+            return None;
+        }
+        let icmp = 14 + usize::from(f[14] & 0x0f) * 4;
+        let t = *f.get(icmp)?;
+        let seq = u16::from_be_bytes([*f.get(icmp + 6)?, *f.get(icmp + 7)?]);
+        matches!(t, 0 | 8).then_some((t, seq))
+    }
+}
+
+/// A capture on one interface as tcpdump makes it (an `AF_PACKET` socket of every protocol
+/// bound to the interface, kernel timestamps), on a thread in the interface's namespace.
+struct TestCapture {
+    stop: Arc<AtomicBool>,
+    thread: crate::sys::NsThread<Vec<Seen>>,
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, value: libc::c_int) {
+    // SAFETY: `value` is a live c_int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+}
+
+/// Receive one frame (or none within the socket's timeout) with its timestamp.
+fn receive(fd: i32, buf: &mut [u8]) -> Option<Seen> {
+    // SAFETY: plain old data, all zeroes valid.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: plain old data, all zeroes valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at live buffers of the sizes given.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return None;
+    }
+    let mut at_ms = f64::NAN;
+    // SAFETY: the control buffer was filled by the kernel; CMSG_* walk it within its length.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                at_ms = ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Some(Seen {
+        at_ms,
+        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
+        frame: buf[..n as usize].to_vec(),
+    })
+}
+
+impl TestCapture {
+    /// Start capturing on `iface` of the namespace at `netns`; returns once the socket is bound.
+    fn start(netns: &Path, iface: &str) -> TestCapture {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let (flag, iface) = (stop.clone(), iface.to_string());
+        let thread = crate::sys::spawn_in_netns(netns, move || {
+            let name = std::ffi::CString::new(iface.clone()).expect("name");
+            // SAFETY: plain if_nametoindex(3) and socket(2).
+            let (index, fd) = unsafe {
+                (
+                    libc::if_nametoindex(name.as_ptr()),
+                    libc::socket(
+                        libc::AF_PACKET,
+                        libc::SOCK_RAW,
+                        i32::from((libc::ETH_P_ALL as u16).to_be()),
+                    ),
+                )
+            };
+            assert!(index > 0 && fd >= 0, "capture socket on {iface}");
+            // SAFETY: `fd` is ours alone.
+            let owned =
+                unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
+            let timeout = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 50_000,
+            };
+            // SAFETY: `timeout` is a live timeval of the size given.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&timeout as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                )
+            };
+            // SAFETY: plain old data.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+            sll.sll_ifindex = index as i32;
+            // SAFETY: `sll` is a valid sockaddr_ll of the size given.
+            let rc = unsafe {
+                libc::bind(
+                    fd,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "binding the capture to {iface}");
+            let _ = ready_tx.send(());
+            let mut buf = vec![0u8; 65_536];
+            let mut seen = Vec::new();
+            while !flag.load(Ordering::SeqCst) {
+                seen.extend(receive(fd, &mut buf));
+            }
+            drop(owned);
+            Ok(seen)
+        })
+        .expect("capture thread");
+        ready_rx.recv().expect("the capture started");
+        TestCapture { stop, thread }
+    }
+
+    fn finish(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("capture")
+    }
+}
+
+/// The timestamps of the echo frames of `kind` with sequence `seq`, sent (`outgoing`) or
+/// received by the capturing end.
+fn echo_times(seen: &[Seen], kind: u8, seq: u16, outgoing: bool) -> Vec<f64> {
+    seen.iter()
+        .filter(|s| s.outgoing == outgoing && s.echo() == Some((kind, seq)))
+        .map(|s| s.at_ms)
+        .collect()
+}
+
+#[test]
+fn captures_on_the_conditioned_interface_see_each_frame_once_when_it_leaves() {
+    let Some(p) = Pair::new("capture", 19) else {
+        return;
+    };
+    let w = Worker::start_with(&p.path_a(), "ca", &delay(100), Datapath::Userspace).expect("a");
+    if w.stats().datapath != "userspace-bpf" {
+        eprintln!(
+            "skipped: this kernel loads no eBPF classifier ({:?})",
+            w.stats()
+        );
+        return;
+    }
+    // the TAP sees each frame when the node sends it; ca when it leaves; cb when it arrives
+    let node = TestCapture::start(&p.path_a(), &tap_name("ca"));
+    let wire = TestCapture::start(&p.path_a(), "ca");
+    let peer = TestCapture::start(&p.path_b(), "cb");
+    let rtts = p.ping(5, "0.3", 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let (node, wire, peer) = (node.finish(), wire.finish(), peer.finish());
+    let stats = w.stop().expect("stopping");
+    eprintln!("rtts {rtts:?}; {stats:?}");
+    assert_eq!(rtts.len(), 5, "replies {rtts:?}");
+    for seq in 1..=5 {
+        let sent = echo_times(&node, 8, seq, true);
+        let left = echo_times(&wire, 8, seq, true);
+        let arrived = echo_times(&peer, 8, seq, false);
+        let (replies, back) = (
+            echo_times(&peer, 0, seq, true),
+            echo_times(&wire, 0, seq, false),
+        );
+        eprintln!("echo {seq}: sent {sent:?} left {left:?} arrived {arrived:?}");
+        assert_eq!(
+            (
+                sent.len(),
+                left.len(),
+                arrived.len(),
+                replies.len(),
+                back.len()
+            ),
+            (1, 1, 1, 1, 1),
+            "echo {seq} seen once at each place"
+        );
+        let shaped = left[0] - sent[0];
+        assert!(
+            (99.0..120.0).contains(&shaped),
+            "echo {seq} left after {shaped} ms"
+        );
+        let transit = arrived[0] - left[0];
+        assert!(
+            (-0.5..5.0).contains(&transit),
+            "echo {seq} arrived {transit} ms after"
+        );
+    }
+    // no loop: ca sends exactly the frames the node sent, each once
+    let node_sent = node.iter().filter(|s| s.outgoing).count();
+    let wire_sent = wire.iter().filter(|s| s.outgoing).count();
+    assert_eq!(node_sent, wire_sent, "frames sent by the node and by ca");
+    assert_eq!(stats.frames_out as usize, wire_sent, "{stats:?}");
+}
+
+#[test]
+fn mirred_fallback_conditions_and_says_so() {
+    let Some(p) = Pair::new("mirred", 20) else {
+        return;
+    };
+    let before = p.snapshot();
+    let w = userspace::UserspaceWorker::start(
+        &p.path_a(),
+        "ca",
+        &delay(40),
+        Some(userspace::Redirect::Mirred),
+    )
+    .expect("starting with u32 and mirred");
+    assert_eq!(w.stats().datapath, "userspace-mirred");
+    let rtt = median(p.ping(4, "0.2", 1));
+    assert!((40.0..46.0).contains(&rtt), "rtt {rtt}");
+    let stats = w.stop().expect("stopping");
+    assert_eq!(stats.datapath, "userspace-mirred");
+    assert!(stats.frames_out >= 4, "{stats:?}");
+    assert_eq!(p.snapshot(), before);
+}
+
+#[test]
+fn leftovers_are_only_tcplabs_filters_and_qdiscs() {
+    let Some(p) = Pair::new("left", 21) else {
+        return;
+    };
+    if Command::new("tc").arg("-V").output().is_err() {
+        eprintln!("skipped: leftovers_are_only_tcplabs_filters_and_qdiscs needs tc (iproute2)");
+        return;
+    }
+    let tc = |args: &str| {
+        let out = in_ns(&p.a, &["sh", "-c", &format!("tc {args}")]);
+        assert!(
+            out.status.success(),
+            "tc {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // somebody else's: a root qdisc with tcplab's handle but not netem, an egress filter at
+    // another priority
+    tc("qdisc add dev ca root handle 7c1: pfifo");
+    tc("qdisc add dev ca clsact");
+    tc("filter add dev ca egress pref 100 protocol all u32 match u32 0 0");
+    let theirs = p.snapshot();
+    assert!(!remove_leftovers(&p.path_a(), "ca").expect("nothing of ours"));
+    assert_eq!(p.snapshot(), theirs);
+    // ours, u32 kind (the fallback's), next to theirs: only ours goes, clsact stays for theirs
+    tc(&format!(
+        "filter add dev ca egress pref {FILTER_PREF} protocol all u32 match u32 0 0"
+    ));
+    assert!(remove_leftovers(&p.path_a(), "ca").expect("removing ours"));
+    assert_eq!(p.snapshot(), theirs);
 }

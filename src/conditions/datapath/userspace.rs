@@ -1,22 +1,58 @@
-//! The userspace datapath, for every kernel: a clsact qdisc on the interface with an egress u32
-//! match-all filter whose mirred action redirects every frame the node sends to a TAP device;
-//! the frame loop ([`super::worker`]) reads them there and writes each, at its time, out of the
-//! interface through an `AF_PACKET` socket that bypasses the qdisc and the egress hook.
+//! The userspace datapath, for every kernel: a clsact qdisc on the interface with an egress
+//! filter that redirects every frame the node sends to a TAP device; the frame loop
+//! ([`super::worker`]) reads them there and writes each, at its time, out of the interface
+//! through an `AF_PACKET` socket. Two filters can do it (`Redirect`):
+//! - an eBPF classifier ([`super::bpf`]) that lets frames marked [`PASS_MARK`] pass: the
+//!   worker's socket marks its frames, which then take the interface's normal transmit path
+//!   (qdisc, packet taps: a capture on the interface sees each once, when it leaves);
+//! - where the kernel loads no eBPF program, a u32 match-all filter with a mirred action, which
+//!   redirects everything: the worker's socket then bypasses the qdisc and the egress hook, and
+//!   captures on the interface do not see the frames it sends.
 //!
 //! What is made is recorded and removed on stop, and only that. The TAP is not persistent: it
 //! disappears with the worker's descriptor, even when the worker is killed; the filter and the
 //! qdisc stay then (the link is dead) until [`super::remove_leftovers`] removes them.
 
-use super::tap::{Tap, Wake, WireSender, monotonic_now, tighten_timer_slack};
+use super::bpf::{FILTER_NAME, PASS_MARK, load_redirect};
+use super::tap::{SendPath, Tap, Wake, WireSender, monotonic_now, tighten_timer_slack};
 use super::tc::Tc;
 use super::worker::{self, Command, Ended, Line, LoopIo};
 use super::{FILTER_PREF, Stats, tap_name};
 use crate::conditions::spec::Conditions;
 use crate::error::{Context, Error, Result};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
+
+/// How the node's frames are taken to the TAP, and so how the worker sends them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redirect {
+    /// a cls_bpf classifier ([`super::bpf`]); the worker's marked frames pass it and take the
+    /// normal transmit path, where captures on the interface see them
+    Bpf,
+    /// a u32 match-all filter with a mirred action; the worker's frames bypass the qdisc, and
+    /// captures on the interface miss them
+    Mirred,
+}
+
+impl Redirect {
+    /// The datapath's name in the counters.
+    pub(crate) fn datapath_name(self) -> &'static str {
+        match self {
+            Redirect::Bpf => "userspace-bpf",
+            Redirect::Mirred => "userspace-mirred",
+        }
+    }
+
+    fn send_path(self) -> SendPath {
+        match self {
+            Redirect::Bpf => SendPath::Marked(PASS_MARK),
+            Redirect::Mirred => SendPath::QdiscBypass,
+        }
+    }
+}
 
 /// What the datapath made on an interface.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +61,8 @@ struct Made {
     ifindex: u32,
     /// the clsact qdisc is ours (the interface had none)
     clsact: bool,
-    /// the redirect filter is in place
-    filter: bool,
+    /// the redirect filter in place
+    redirect: Option<Redirect>,
 }
 
 /// Remove a redirect filter a killed worker left: it exists while no TAP of that name does
@@ -35,7 +71,7 @@ fn heal_leftover(tc: &Tc, ifindex: u32, tap: &str) -> Result<()> {
     let ours = tc
         .filters(ifindex, true)?
         .iter()
-        .any(|f| f.pref == FILTER_PREF);
+        .any(|f| f.pref == FILTER_PREF && (f.kind == "bpf" || f.kind == "u32"));
     if !ours {
         return Ok(());
     }
@@ -48,8 +84,32 @@ fn heal_leftover(tc: &Tc, ifindex: u32, tap: &str) -> Result<()> {
     Ok(())
 }
 
+/// Put the redirect of interface `ifindex` to the TAP `tap_index` in place: `want`, or the eBPF
+/// classifier where the kernel takes it and the u32 filter with mirred elsewhere.
+fn add_redirect(tc: &Tc, ifindex: u32, tap_index: u32, want: Option<Redirect>) -> Result<Redirect> {
+    let mut bpf_error = None;
+    if want != Some(Redirect::Mirred) {
+        let attached = load_redirect(tap_index)
+            .and_then(|prog| tc.add_egress_bpf(ifindex, FILTER_PREF, prog.as_fd(), FILTER_NAME));
+        match attached {
+            Ok(()) => return Ok(Redirect::Bpf),
+            Err(e) if want == Some(Redirect::Bpf) => return Err(e),
+            Err(e) => bpf_error = Some(e),
+        }
+    }
+    match tc.add_egress_redirect(ifindex, FILTER_PREF, tap_index) {
+        Ok(()) => Ok(Redirect::Mirred),
+        Err(e) => Err(match bpf_error {
+            Some(b) => Error::Environment(format!(
+                "no egress redirect works here: eBPF classifier: {b}; u32 with mirred: {e}"
+            )),
+            None => e,
+        }),
+    }
+}
+
 /// Make the TAP and the redirect on interface `iface` of the calling thread's namespace.
-fn install(tc: &Tc, iface: &str) -> Result<(Tap, WireSender, Made)> {
+fn install(tc: &Tc, iface: &str, want: Option<Redirect>) -> Result<(Tap, WireSender, Made)> {
     let ifindex = tc
         .link_index(iface)?
         .ok_or_else(|| Error::Usage(format!("no interface {iface} in the node's namespace")))?;
@@ -62,25 +122,32 @@ fn install(tc: &Tc, iface: &str) -> Result<(Tap, WireSender, Made)> {
         .link_index(&name)?
         .ok_or_else(|| Error::Other(format!("TAP device {name} vanished after creation")))?;
     tc.set_up(tap_index)?;
-    let wire =
-        WireSender::open(ifindex).with_context(|| format!("opening a packet socket on {iface}"))?;
     let mut made = Made {
         ifindex,
         clsact: tc.add_clsact(ifindex)?,
-        filter: false,
+        redirect: None,
     };
-    if let Err(e) = tc.add_egress_redirect(ifindex, FILTER_PREF, tap_index) {
-        let _ = uninstall(tc, made);
-        return Err(e.context(format!("redirecting {iface} to {name}")));
+    let redirect = match add_redirect(tc, ifindex, tap_index, want) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = uninstall(tc, made);
+            return Err(e.context(format!("redirecting {iface} to {name}")));
+        }
+    };
+    made.redirect = Some(redirect);
+    match WireSender::open(ifindex, redirect.send_path()) {
+        Ok(wire) => Ok((tap, wire, made)),
+        Err(e) => {
+            let _ = uninstall(tc, made);
+            Err(e).with_context(|| format!("opening a packet socket on {iface}"))
+        }
     }
-    made.filter = true;
-    Ok((tap, wire, made))
 }
 
 /// Remove what [`install`] made (the TAP goes with its descriptor). Gone already is fine:
 /// the interface may have been deleted.
 fn uninstall(tc: &Tc, made: Made) -> Result<()> {
-    if made.filter {
+    if made.redirect.is_some() {
         tc.delete_egress_filters(made.ifindex, FILTER_PREF)?;
     }
     if made.clsact {
@@ -103,8 +170,14 @@ pub(crate) struct UserspaceWorker {
 
 impl UserspaceWorker {
     /// Enter the namespace at `netns` on a thread of its own, install the redirect on `iface`
-    /// and run the frame loop there; returns once the redirect is in place.
-    pub(crate) fn start(netns: &Path, iface: &str, c: &Conditions) -> Result<UserspaceWorker> {
+    /// (`want`, or the best the kernel has: [`add_redirect`]) and run the frame loop there;
+    /// returns once the redirect is in place.
+    pub(crate) fn start(
+        netns: &Path,
+        iface: &str,
+        c: &Conditions,
+        want: Option<Redirect>,
+    ) -> Result<UserspaceWorker> {
         let (commands, receiver) = channel();
         let wake = Arc::new(Wake::new().context("creating an eventfd")?);
         let stats = Arc::new(Mutex::new(Stats {
@@ -112,37 +185,37 @@ impl UserspaceWorker {
             ..Stats::default()
         }));
         let running = Arc::new(AtomicBool::new(true));
-        let (ready_tx, ready_rx) = sync_channel::<Result<()>>(1);
-        let seed =
-            crate::util::fnv1a64(&[iface.as_bytes(), &monotonic_now().as_nanos().to_ne_bytes()]);
-        let (iface_owned, c, thread_wake, thread_stats, thread_running) = (
-            iface.to_string(),
-            c.clone(),
-            wake.clone(),
-            stats.clone(),
-            running.clone(),
-        );
+        let (ready_tx, ready_rx) = sync_channel::<Result<Redirect>>(1);
+        let job = Job {
+            iface: iface.to_string(),
+            conditions: c.clone(),
+            seed: crate::util::fnv1a64(&[
+                iface.as_bytes(),
+                &monotonic_now().as_nanos().to_ne_bytes(),
+            ]),
+            want,
+            wake: wake.clone(),
+            stats: stats.clone(),
+        };
+        let thread_running = running.clone();
         let thread = crate::sys::spawn_in_netns(netns, move || {
-            let ended = serve(
-                &iface_owned,
-                &c,
-                seed,
-                thread_wake,
-                thread_stats,
-                receiver,
-                ready_tx,
-            );
+            let ended = serve(job, receiver, ready_tx);
             thread_running.store(false, Ordering::SeqCst);
             ended
         })?;
         let started = match ready_rx.recv() {
-            Ok(Ok(())) => Ok(UserspaceWorker {
-                commands,
-                wake,
-                stats,
-                running,
-                thread: Some(thread),
-            }),
+            Ok(Ok(redirect)) => {
+                if let Ok(mut s) = stats.lock() {
+                    s.datapath = redirect.datapath_name().into();
+                }
+                Ok(UserspaceWorker {
+                    commands,
+                    wake,
+                    stats,
+                    running,
+                    thread: Some(thread),
+                })
+            }
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -196,18 +269,27 @@ impl Drop for UserspaceWorker {
     }
 }
 
-/// The worker thread, inside the namespace: install, report ready, loop, uninstall.
-fn serve(
-    iface: &str,
-    c: &Conditions,
+/// What the worker thread is given.
+struct Job {
+    iface: String,
+    conditions: Conditions,
     seed: u64,
+    want: Option<Redirect>,
     wake: Arc<Wake>,
     stats: Arc<Mutex<Stats>>,
+}
+
+/// The worker thread, inside the namespace: install, report ready (with the redirect in
+/// use), loop, uninstall.
+fn serve(
+    job: Job,
     commands: std::sync::mpsc::Receiver<Command>,
-    ready: std::sync::mpsc::SyncSender<Result<()>>,
+    ready: std::sync::mpsc::SyncSender<Result<Redirect>>,
 ) -> Result<Ended> {
     tighten_timer_slack();
-    let setup = Tc::open_here().and_then(|tc| install(&tc, iface).map(|parts| (tc, parts)));
+    let iface = job.iface.as_str();
+    let setup =
+        Tc::open_here().and_then(|tc| install(&tc, iface, job.want).map(|parts| (tc, parts)));
     let (tc, (tap, wire, made)) = match setup {
         Ok(v) => v,
         Err(e) => {
@@ -215,14 +297,20 @@ fn serve(
             return Ok(Ended::Stopped);
         }
     };
-    let _ = ready.send(Ok(()));
+    let redirect = made.redirect.unwrap_or(Redirect::Mirred);
+    let _ = ready.send(Ok(redirect));
     let io = LoopIo {
         tap,
         wire,
         ifindex: made.ifindex,
-        wake,
+        wake: job.wake,
     };
-    let mut line = Line::new(c, seed, stats);
+    let mut line = Line::new(
+        &job.conditions,
+        job.seed,
+        redirect.datapath_name(),
+        job.stats,
+    );
     let ended = worker::run(&io, &mut line, &commands);
     // The redirect goes first, then the TAP (closing it removes it).
     let removed = match ended {

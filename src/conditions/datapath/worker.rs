@@ -75,15 +75,21 @@ pub(crate) struct Line {
 }
 
 impl Line {
-    /// A line doing `c`, publishing its counters to `shared`.
-    pub(crate) fn new(c: &Conditions, seed: u64, shared: Arc<Mutex<Stats>>) -> Line {
+    /// A line doing `c`, publishing its counters, under the datapath name `datapath`, to
+    /// `shared`.
+    pub(crate) fn new(
+        c: &Conditions,
+        seed: u64,
+        datapath: &str,
+        shared: Arc<Mutex<Stats>>,
+    ) -> Line {
         Line {
             shaper: Shaper::new(c, seed),
             heap: BinaryHeap::new(),
             pending_bytes: 0,
             seq: 0,
             stats: Stats {
-                datapath: "userspace".into(),
+                datapath: datapath.into(),
                 ..Stats::default()
             },
             late: vec![0; LATE_BUCKETS],
@@ -278,7 +284,7 @@ mod tests {
             rate: Some(Rate { bits_per_sec: 8000 }),
             ..Default::default()
         };
-        let mut line = Line::new(&c, 1, shared.clone());
+        let mut line = Line::new(&c, 1, "userspace-bpf", shared.clone());
         let t0 = Duration::from_secs(10);
         line.offer(t0, vec![1; 100]);
         line.offer(t0, vec![2; 100]);
@@ -298,6 +304,7 @@ mod tests {
         let mut line = Line::new(
             &Conditions::default(),
             1,
+            "userspace-bpf",
             Arc::new(Mutex::new(Stats::default())),
         );
         assert_eq!(line.late_p99_us(), 0);
