@@ -340,18 +340,7 @@ async fn run_steps(
                 }
             }
             Step::Conditions { ends, set, clear } => {
-                let targets = resolve_ends(view.topology, view.lab, ends)?;
-                conditions_step(view, &targets, set, *clear).await?;
-                for (node, iface) in &targets {
-                    log(&format!(
-                        "conditions {node}:{iface} {}",
-                        if *clear {
-                            "cleared".to_string()
-                        } else {
-                            format!("{set:?}")
-                        }
-                    ));
-                }
+                conditions_step(view, ends, set, *clear, log).await?
             }
             Step::Stop {} => stop_captures(st.captures, st.done)?,
         }
@@ -362,10 +351,21 @@ async fn run_steps(
 /// A `conditions` step: the lab's record changed under its lock, as `tcplab link set` does.
 async fn conditions_step(
     view: &LabView<'_>,
-    targets: &[(String, String)],
+    ends: &[String],
     set: &std::collections::BTreeMap<String, String>,
     clear: bool,
+    log: &dyn Fn(&str),
 ) -> Result<()> {
+    let targets = resolve_ends(view.topology, view.lab, ends)?;
+    let targets = targets.as_slice();
+    for (node, iface) in targets {
+        let what = if clear {
+            "cleared".to_string()
+        } else {
+            format!("{set:?}")
+        };
+        log(&format!("conditions {node}:{iface} {what}"));
+    }
     let sys = crate::os::real::RealSystem::new();
     let _lock = crate::state::LabLock::acquire(view.lab)?;
     let mut state = crate::state::LabState::load(view.lab)?
