@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# benches/docker_updown.sh: the course lab on docker + Open vSwitch (issue 3's numbers).
+# benches/docker_updown.sh: the course lab on docker + Open vSwitch.
 # A benchmark: prints numbers, asserts nothing. Needs root, a running dockerd and OVS, and
 # the node image (it is built first if missing). A few minutes.
 #

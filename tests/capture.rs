@@ -1,4 +1,4 @@
-//! Integration tests of `tcplab capture` (issue 4) on the real binary and the netns runtime:
+//! Integration tests of `tcplab capture` on the real binary and the netns runtime:
 //! all of a node's interfaces go to pcapng, one interface to classic pcap, `-w -` to standard
 //! output; SIGTERM and SIGINT end a capture with a complete file and a summary; the packet lines
 //! on stderr read like `tcpdump -n`; an unknown node or interface is refused in one line.

@@ -1,4 +1,4 @@
-//! Integration tests of the docker runtime on Open vSwitch (issue 3): the real `tcplab` binary
+//! Integration tests of the docker runtime on Open vSwitch: the real `tcplab` binary
 //! builds the built-in course lab (its two LANs are `kind = "ovs"`) as Docker containers with
 //! `--runtime docker`, and the tests check what a student would see, then that `down` leaves the
 //! host exactly as it was: no container, no OVS bridge or port, no veth, route, firewall rule,

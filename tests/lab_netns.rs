@@ -1,4 +1,4 @@
-//! Integration tests of the netns runtime (issue 2): the real `tcplab` binary builds the
+//! Integration tests of the netns runtime: the real `tcplab` binary builds the
 //! course lab in network namespaces, and the tests check what a student would see, then that
 //! `down` leaves the host exactly as it was. Root only: without root each test says
 //! `skipped: not root` and passes.
