@@ -85,6 +85,8 @@ fn code_only(line: &str, in_block: &mut bool) -> String {
 struct Shape {
     code_lines: usize,
     long_fns: Vec<(String, usize, usize)>,
+    /// Every function: name, first line, length.
+    fns: Vec<(String, usize, usize)>,
 }
 
 fn measure(text: &str) -> Shape {
@@ -111,6 +113,7 @@ fn measure(text: &str) -> Shape {
         .filter(|(l, s)| !**s && !l.trim().is_empty() && !l.trim_start().starts_with("//"))
         .count();
     let mut long_fns = Vec::new();
+    let mut fns = Vec::new();
     for (i, c) in code.iter().enumerate() {
         if skip[i] {
             continue;
@@ -125,21 +128,23 @@ fn measure(text: &str) -> Shape {
         let end = item_end(&code, i);
         // Declarations without a body (trait methods) end on their own line with `;`.
         let len = end - i + 1;
+        let name = t
+            .split("fn ")
+            .nth(1)
+            .unwrap_or("")
+            .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+            .next()
+            .unwrap_or("")
+            .to_string();
         if len > MAX_FN_LINES {
-            let name = t
-                .split("fn ")
-                .nth(1)
-                .unwrap_or("")
-                .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            long_fns.push((name, i + 1, len));
+            long_fns.push((name.clone(), i + 1, len));
         }
+        fns.push((name, i + 1, len));
     }
     Shape {
         code_lines,
         long_fns,
+        fns,
     }
 }
 
@@ -175,6 +180,8 @@ fn no_big_rooms_and_no_long_functions() {
     files.sort();
     assert!(files.len() > 10, "found only {} source files", files.len());
     let mut problems = Vec::new();
+    let mut sizes = Vec::new();
+    let mut all_fns = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let shape = measure(&text);
@@ -188,12 +195,22 @@ fn no_big_rooms_and_no_long_functions() {
                 shape.code_lines
             ));
         }
+        sizes.push((shape.code_lines, rel.to_string()));
+        for (name, line, len) in &shape.fns {
+            all_fns.push((*len, format!("{rel}:{line} {name}")));
+        }
         for (name, line, len) in shape.long_fns {
             problems.push(format!(
                 "{rel}:{line}: fn {name} has {len} lines (at most {MAX_FN_LINES})"
             ));
         }
     }
+    // The largest rooms, for whoever plans the next split (`cargo test --test code_shape --
+    // --nocapture`).
+    sizes.sort_by(|a, b| b.cmp(a));
+    all_fns.sort_by(|a, b| b.cmp(a));
+    eprintln!("largest files (non-test lines): {:?}", &sizes[..5.min(sizes.len())]);
+    eprintln!("longest functions (lines): {:?}", &all_fns[..5.min(all_fns.len())]);
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
