@@ -18,7 +18,8 @@
 #     ARP entries are made before conditions are set, so no ping waits for ARP. The serial RTT
 #     is slip -> bsdi-bsdiside (140.252.13.66) with `link set slip bsdi` (both directions):
 #     a default ping is 84 bytes of IP, 86 on the line with SLIP's two END bytes, 10 bits a byte:
-#     86 x 10 / rate each way (1433.3 ms RTT at 1200 bit/s, 179.2 ms at 9600 bit/s).
+#     86 x 10 / rate each way (1433.3 ms RTT at 1200 bit/s, 179.2 ms at 9600 bit/s). ping prints
+#     times of 100 ms and more in whole milliseconds, from 10 ms on to 0.1 ms.
 #     Delay, jitter and loss are set on bsdi:bsdiside only (bsdi -> slip: the replies), so the
 #     expected RTT is the one-way delay; with jitter J the delay is uniform in [delay-J, delay+J],
 #     standard deviation J/sqrt(3); pings 100 ms apart, more than the 2J spread, so the order
@@ -179,7 +180,7 @@ clear_all
 # ---- 1. set vs measured
 say ""
 say "== 1. set vs measured"
-T1='%-44s %-26s %-30s %s\n'
+T1='%-44s %-28s %-31s %s\n'
 printf "$T1" "condition (where)" "expected" "measured" "how"
 
 # base RTT slip -> bsdi, and ARP on the slip line made before any condition
@@ -193,8 +194,8 @@ for r in 1200 9600; do
     set_cond slip bsdi -- --rate "${r}bit" --framing slip
     if [ "$r" = 1200 ]; then ping_from slip "$TMP/p" -c 5 -i 2 -W 5 "$BSDI_SIDE"
     else ping_from slip "$TMP/p" -c 5 -i 1 -W 3 "$BSDI_SIDE"; fi
-    read -r n mn med mx _ _ < <(rtts "$TMP/p" | summary)
-    printf "$T1" "rate ${r}bit slip (slip bsdi, both ways)" "RTT $exp ms" "RTT $(f1 "$med") ms ($(f1 "$mn")-$(f1 "$mx"))" "median of $n/5 pings"
+    read -r n _ med _ _ _ < <(rtts "$TMP/p" | summary)
+    printf "$T1" "rate ${r}bit slip (slip bsdi, both ways)" "RTT $exp ms" "RTT $(f1 "$med") ms" "median of $n/5 pings: $(rtts "$TMP/p" | tr '\n' ' ')"
     clear_all
 done
 
@@ -211,7 +212,8 @@ ping_from slip "$TMP/p" -c 1 -W 3 "$BSDI_SIDE"
 set_cond bsdi:bsdiside -- --delay 100ms --jitter 20ms
 ping_from slip "$TMP/p" -c 100 -i 0.1 -W 3 "$BSDI_SIDE"
 read -r n mn med mx mean sd < <(rtts "$TMP/p" | summary)
-printf "$T1" "delay 100ms jitter 20ms (bsdi:bsdiside)" "RTT 80-120, med 100 ms" "min $(f1 "$mn") med $(f1 "$med") max $(f1 "$mx") ms" "$n/100 pings"
+out=$(rtts "$TMP/p" | awk '$1 < 80 || $1 > 120 { k++ } END { print k + 0 }')
+printf "$T1" "delay 100ms jitter 20ms (bsdi:bsdiside)" "RTT 80-120, med 100 ms" "min $(f1 "$mn") med $(f1 "$med") max $(f1 "$mx") ms" "$n/100 pings, $out outside 80-120"
 printf "$T1" "  its standard deviation" "$(awk 'BEGIN { printf "%.2f ms (20/sqrt 3)", 20 / sqrt(3) }')" "$(f2 "$sd") ms (mean $(f1 "$mean"))" "sample stddev"
 clear_all
 
@@ -249,8 +251,11 @@ for b in 1 10 100; do
         node aix iperf3 -c "$SLIP" -u -b "${b}M" -t "$DUR" -J >"$TMP/iperf.json" 2>"$TMP/err"
         t1=$EPOCHREALTIME; c1=$(cpu_ticks "$WPID")
         cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v k="$TCK" 'BEGIN { printf "%.2f", 100 * (b - a) / k / (e - s) }')
-        loss=$(jq -r '.end.sum.lost_percent // empty' "$TMP/iperf.json" 2>/dev/null)
-        rx=$(jq -r '(.end.sum.bytes * 8 / .end.sum.seconds / 1e6) * (1 - .end.sum.lost_percent / 100) // empty' "$TMP/iperf.json" 2>/dev/null)
+        # the receiver's view: packets = the highest sequence number seen, lost = the gaps
+        loss=$(jq -r '.end.sum_received.lost_percent // empty' "$TMP/iperf.json" 2>/dev/null)
+        rx=$(jq -r '.end | (sum_sent.bytes / sum_sent.packets) as $len
+            | (sum_received.packets - sum_received.lost_packets) * $len * 8 / sum_received.seconds / 1e6' \
+            "$TMP/iperf.json" 2>/dev/null)
         echo "$cpu" >>"$TMP/cpu"; echo "${loss:--}" >>"$TMP/loss"; echo "${rx:--}" >>"$TMP/rx"
         runs+="$cpu/$(f2 "${loss:--}") "
     done

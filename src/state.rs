@@ -236,9 +236,14 @@ impl LabState {
         crate::plan::plan(topo, &self.lab, &opts)
     }
 
-    /// Record objects (before creating them) and save.
+    /// Record objects (before creating them) and save. An object recorded already is not
+    /// recorded twice (a repair makes again what the record names).
     pub fn record(&mut self, objects: impl IntoIterator<Item = Object>) -> Result<()> {
-        self.objects.extend(objects);
+        for o in objects {
+            if !self.objects.contains(&o) {
+                self.objects.push(o);
+            }
+        }
         self.save()
     }
 }

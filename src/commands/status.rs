@@ -1,4 +1,4 @@
-//! `tcplab status [--json]`
+//! `tcplab status [--json] [--check]`
 
 use super::GlobalOpts;
 use crate::error::{Error, Result};
@@ -13,6 +13,9 @@ pub struct StatusCmd {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
+    /// Exit 1 when the lab is degraded (anything of its plan missing; `tcplab up` repairs it)
+    #[arg(long)]
+    pub check: bool,
 }
 
 impl StatusCmd {
@@ -33,7 +36,7 @@ impl StatusCmd {
                 "{}",
                 serde_json::to_string_pretty(&st).map_err(|e| Error::Other(e.to_string()))?
             );
-            return Ok(0);
+            return Ok(self.exit_code(&st));
         }
         println!(
             "lab {} ({} runtime{}{})",
@@ -43,14 +46,22 @@ impl StatusCmd {
                 .as_deref()
                 .map(|u| format!(", uplink {u}"))
                 .unwrap_or_default(),
-            if st.complete {
-                ""
-            } else {
+            if !st.complete {
                 ", INCOMPLETE: run `tcplab down`"
+            } else if st.degraded {
+                ", DEGRADED: `tcplab up` repairs it"
+            } else {
+                ""
             }
         );
+        for p in &st.problems {
+            println!("  ! {p}");
+        }
         for n in &st.nodes {
             println!("{:<10} {}", n.name, n.state);
+            for p in &n.problems {
+                println!("  ! {p}");
+            }
             for i in &n.interfaces {
                 println!(
                     "  {:<10} {:<5} {:<17} mtu {:<5} {}",
@@ -65,6 +76,10 @@ impl StatusCmd {
                 }
             }
         }
-        Ok(0)
+        Ok(self.exit_code(&st))
+    }
+
+    fn exit_code(&self, st: &lab::LabStatus) -> i32 {
+        i32::from(self.check && (st.degraded || !st.complete))
     }
 }

@@ -54,7 +54,23 @@ impl UpCmd {
         let progress = g.progress();
         let start = Instant::now();
         let started = lab::start(&ctx, &opts, &progress).await?;
-        let plan = &started.plan;
+        if let lab::UpOutcome::Repaired(_, made) = &started.outcome {
+            if made.is_empty() {
+                progress.note(&format!(
+                    "lab '{}' is up and whole: nothing to change",
+                    ctx.lab
+                ));
+            } else {
+                progress.note(&format!(
+                    "lab '{}' repaired in {:.0} ms: made again {}",
+                    ctx.lab,
+                    start.elapsed().as_secs_f64() * 1000.0,
+                    made.join(", ")
+                ));
+            }
+            return Ok(0);
+        }
+        let plan = started.outcome.plan();
         progress.note(&format!(
             "lab '{}' is up: {} {} nodes in {:.0} ms{} (try `tcplab exec {} ping {}`)",
             ctx.lab,

@@ -62,15 +62,79 @@ pub(crate) async fn apply<S: System, R: Runtime>(
     host: S::Net,
     progress: &Progress,
 ) -> Result<()> {
-    let ns = nodes_phase(sys, runtime, plan, state, host, progress).await?;
+    let mut fresh = Repair::Fresh;
+    let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fresh).await?;
     let plan: &Plan = plan;
-    links_phase(plan, state, &ns, progress).await?;
-    ovs_phase(sys, plan, state, progress).await?;
-    addresses_phase(sys, plan, &ns, progress).await?;
+    links_phase(plan, state, &ns, progress, &mut fresh).await?;
+    ovs_phase(sys, plan, state, progress, &mut fresh).await?;
+    addresses_phase(sys, plan, &ns, progress, &mut fresh).await?;
     if plan.uplink.is_some() {
         uplink_phase(sys, plan, state, &ns.host, progress).await?;
     }
     conditions_phase(sys, plan, state, progress).await
+}
+
+/// Repair a lab that is up: every phase again, making only what is missing (nodes, namespaces,
+/// bridges, links, OVS bridges, addresses, routes, proxy ARP entries, sysctls), then the
+/// conditions whose worker is gone. Returns what it made again (empty: nothing was missing).
+pub(crate) async fn repair<S: System, R: Runtime>(
+    sys: &S,
+    runtime: &R,
+    plan: &mut Plan,
+    state: &mut LabState,
+    progress: &Progress,
+) -> Result<Vec<String>> {
+    let mut fix = Repair::Missing(Vec::new());
+    let host = sys.host()?;
+    let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fix).await?;
+    let plan: &Plan = plan;
+    links_phase(plan, state, &ns, progress, &mut fix).await?;
+    ovs_phase(sys, plan, state, progress, &mut fix).await?;
+    addresses_phase(sys, plan, &ns, progress, &mut fix).await?;
+    let ends: Vec<(String, crate::conditions::spec::Conditions)> =
+        state.conditions.clone().into_iter().collect();
+    for (key, c) in ends {
+        let (node, iface) = key.split_once(':').unwrap_or((key.as_str(), ""));
+        let control = super::conditions::control_name(&state.dir, &state.lab, node, iface);
+        if sys.link_worker_stats(&control).is_none() {
+            super::conditions::apply_end(sys, state, plan, node, iface, &c)
+                .await
+                .with_context(|| format!("conditions on {key}"))?;
+            fix.note(format!("conditions on {key}"));
+        }
+    }
+    Ok(match fix {
+        Repair::Missing(v) => v,
+        Repair::Fresh => Vec::new(),
+    })
+}
+
+/// Whether a phase builds a new lab (everything is created) or repairs one (only what is
+/// missing is created, and each repair is noted).
+pub(crate) enum Repair {
+    /// A new lab: create everything.
+    Fresh,
+    /// An existing lab: create what is missing, noting what.
+    Missing(Vec<String>),
+}
+
+impl Repair {
+    fn repairing(&self) -> bool {
+        matches!(self, Repair::Missing(_))
+    }
+    fn noted(&self, what: &str) -> bool {
+        matches!(self, Repair::Missing(v) if v.iter().any(|x| x == what))
+    }
+    fn note(&mut self, what: String) {
+        if let Repair::Missing(v) = self {
+            v.push(what);
+        }
+    }
+}
+
+/// An error the kernel gives when what is added is there already (a repair re-adds it).
+fn exists_already(e: &Error) -> bool {
+    matches!(e, Error::Netlink { message, .. } if message.contains("file exists"))
 }
 
 /// Phase 6: the link conditions of the topology and of the profile asked for, each end's
@@ -105,33 +169,48 @@ async fn nodes_phase<S: System, R: Runtime>(
     state: &mut LabState,
     host: S::Net,
     progress: &Progress,
+    repair: &mut Repair,
 ) -> Result<Namespaces<S::Net>> {
     let mut phase = progress.phase("nodes", plan.nodes.len() as u64);
-    let mut objects: Vec<Object> = Vec::new();
-    objects.extend(
-        plan.switch_ns
-            .iter()
-            .map(|s| Object::Netns { name: s.clone() }),
-    );
-    objects.extend(runtime.objects(plan));
-    objects.extend(plan.nodes.iter().map(|n| Object::EtcDir {
-        path: sys.etc_dir(&n.netns).display().to_string(),
-    }));
-    state.record(objects)?;
-    for n in &plan.nodes {
-        sys.write_etc_hosts(&n.netns, &n.hosts)?;
-    }
-    let switch = match &plan.switch_ns {
-        Some(name) => {
-            let sysctls: Vec<(String, String)> = SWITCH_SYSCTLS
+    if !repair.repairing() {
+        let mut objects: Vec<Object> = Vec::new();
+        objects.extend(
+            plan.switch_ns
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            Some(sys.create_netns(name, &sysctls)?)
+                .map(|s| Object::Netns { name: s.clone() }),
+        );
+        objects.extend(runtime.objects(plan));
+        objects.extend(plan.nodes.iter().map(|n| Object::EtcDir {
+            path: sys.etc_dir(&n.netns).display().to_string(),
+        }));
+        state.record(objects)?;
+    }
+    for n in &plan.nodes {
+        if !(repair.repairing() && sys.etc_dir_exists(&n.netns)) {
+            sys.write_etc_hosts(&n.netns, &n.hosts)?;
+        }
+    }
+    let switch_sysctls: Vec<(String, String)> = SWITCH_SYSCTLS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let switch = match &plan.switch_ns {
+        Some(name) if repair.repairing() && sys.netns_exists(name) => {
+            sys.enter_netns(&[(name.clone(), switch_sysctls)])?.pop()
+        }
+        Some(name) => {
+            repair.note(format!("namespace {name}"));
+            Some(sys.create_netns(name, &switch_sysctls)?)
         }
         None => None,
     };
-    runtime.create_nodes(plan).await?;
+    if repair.repairing() {
+        for node in runtime.ensure_nodes(plan).await? {
+            repair.note(format!("node {node}"));
+        }
+    } else {
+        runtime.create_nodes(plan).await?;
+    }
     let wanted: Vec<(String, Vec<(String, String)>)> = plan
         .nodes
         .iter()
@@ -148,12 +227,15 @@ async fn nodes_phase<S: System, R: Runtime>(
     phase.finish();
     // The plan numbers interfaces from 2, as in a namespace holding only lo. Where the kernel
     // already put devices in new namespaces (tunl0, gre0, sit0... when those modules are
-    // loaded), move the plan's numbers past them.
-    for (i, h) in nodes.iter().enumerate() {
-        shift_past_existing(plan, Ns::Node(i), h).await?;
-    }
-    if let Some(sw) = &switch {
-        shift_past_existing(plan, Ns::Switch, sw).await?;
+    // loaded), move the plan's numbers past them. (A repair finds the lab's own interfaces
+    // there, and asks the kernel for indexes instead: see `links_phase`.)
+    if !repair.repairing() {
+        for (i, h) in nodes.iter().enumerate() {
+            shift_past_existing(plan, Ns::Node(i), h).await?;
+        }
+        if let Some(sw) = &switch {
+            shift_past_existing(plan, Ns::Switch, sw).await?;
+        }
     }
     Ok(Namespaces {
         host,
@@ -177,14 +259,22 @@ async fn links_phase<N: NetOps>(
     state: &mut LabState,
     ns: &Namespaces<N>,
     progress: &Progress,
+    repair: &mut Repair,
 ) -> Result<()> {
     let mut phase = progress.phase("links", (plan.bridges.len() + plan.veths.len()) as u64);
     for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Linux) {
-        ns.handle(Ns::Switch)?
-            .add_bridge(&b.name, b.index)
+        let sw = ns.handle(Ns::Switch)?;
+        if repair.repairing() && sw.link_index(&b.name).await?.is_some() {
+            continue;
+        }
+        repair.note(format!("bridge {}", b.network));
+        sw.add_bridge(&b.name, b.index)
             .await
             .with_context(|| format!("network {}", b.network))?;
         phase.advance(1);
+    }
+    if repair.repairing() {
+        return repair_veths(plan, ns, repair).await;
     }
     let host_links: Vec<Object> = plan
         .veths
@@ -237,6 +327,53 @@ async fn links_phase<N: NetOps>(
     Ok(())
 }
 
+/// The veths of a lab being repaired: a pair whose first end is gone is made again (a lone
+/// second end, which a veth cannot be, is taken away first); every end is set up.
+async fn repair_veths<N: NetOps>(
+    plan: &Plan,
+    ns: &Namespaces<N>,
+    repair: &mut Repair,
+) -> Result<()> {
+    for v in &plan.veths {
+        let (a, b) = (ns.handle(v.a.ns)?, ns.handle(v.b.ns)?);
+        if a.link_index(&v.a.name).await?.is_none() {
+            if b.link_index(&v.b.name).await?.is_some() {
+                b.delete_link(&v.b.name).await?;
+            }
+            let controller = match v.bridge.map(|bi| &plan.bridges[bi]) {
+                Some(br) if br.kind == NetworkKind::Linux && v.a.ns == Ns::Switch => {
+                    a.link_index(&br.name).await?
+                }
+                _ => None,
+            };
+            // The kernel picks the indexes: the lab's other interfaces hold the planned ones.
+            let req = VethRequest {
+                name: v.a.name.clone(),
+                index: 0,
+                peer: v.b.name.clone(),
+                peer_index: 0,
+                mtu: v.mtu,
+                controller,
+            };
+            a.add_veth(&req, b).await.with_context(|| v.label.clone())?;
+            repair.note(format!("link {}", v.label));
+            if v.a.ns == Ns::Host {
+                a.set_alias(&v.a.name, &host_alias(&plan.lab)).await?;
+            }
+            if v.b.ns == Ns::Host {
+                b.set_alias(&v.b.name, &host_alias(&plan.lab)).await?;
+            }
+        }
+        a.set_state(&v.a.name, true)
+            .await
+            .with_context(|| v.label.clone())?;
+        b.set_state(&v.b.name, true)
+            .await
+            .with_context(|| v.label.clone())?;
+    }
+    Ok(())
+}
+
 /// Phase 3: the Open vSwitch bridges with their ports, in one transaction, recorded first.
 /// With the userspace datapath, transmit checksum offload goes off on both ends of every port.
 async fn ovs_phase<S: System>(
@@ -244,6 +381,7 @@ async fn ovs_phase<S: System>(
     plan: &Plan,
     state: &mut LabState,
     progress: &Progress,
+    repair: &mut Repair,
 ) -> Result<()> {
     let ovs: Vec<&BridgePlan> = plan
         .bridges
@@ -254,9 +392,28 @@ async fn ovs_phase<S: System>(
         return Ok(());
     }
     let phase = progress.phase("Open vSwitch", 1);
-    state.record([Object::OvsBridges {
-        names: ovs.iter().map(|b| b.name.clone()).collect(),
-    }])?;
+    if repair.repairing() {
+        // The bridges keep their ports by name: a port whose veth was made again is picked up
+        // by ovs-vswitchd. Only bridges that are gone are made again (all of them, at once).
+        // ovs-vswitchd does not take back a port whose device was made again by itself: a
+        // bridge that lost one is made again, with all its ports.
+        let present = sys.ovs_lab_bridges(&plan.lab).await?;
+        let remade_port = plan.veths.iter().any(|v| {
+            v.bridge
+                .is_some_and(|bi| plan.bridges[bi].kind == NetworkKind::Ovs)
+                && repair.noted(&format!("link {}", v.label))
+        });
+        if !remade_port && ovs.iter().all(|b| present.contains(&b.name)) {
+            disable_tx_checksums(sys, plan, &ovs)?;
+            return Ok(());
+        }
+        sys.ovs_delete_lab(&plan.lab).await?;
+        repair.note("Open vSwitch bridges".into());
+    } else {
+        state.record([Object::OvsBridges {
+            names: ovs.iter().map(|b| b.name.clone()).collect(),
+        }])?;
+    }
     let specs: Vec<BridgeSpec> = ovs
         .iter()
         .map(|b| BridgeSpec {
@@ -308,28 +465,38 @@ async fn addresses_phase<S: System>(
     plan: &Plan,
     ns: &Namespaces<S::Net>,
     progress: &Progress,
+    repair: &mut Repair,
 ) -> Result<()> {
     let mut phase = progress.phase("addresses", plan.nodes.len() as u64);
-    try_join_all(plan.nodes.iter().enumerate().map(|(i, n)| async move {
-        let h = ns.handle(Ns::Node(i))?;
-        for (idx, a) in &n.addresses {
-            h.add_address(*idx, *a)
-                .await
-                .with_context(|| format!("node {}", n.name))?;
+    if repair.repairing() {
+        for (i, n) in plan.nodes.iter().enumerate() {
+            let h = ns.handle(Ns::Node(i))?;
+            for what in repair_node_config(n, h).await? {
+                repair.note(format!("{}: {what}", n.name));
+            }
         }
-        for r in &n.routes {
-            h.add_route(r.route.to, r.route.via, r.oif)
-                .await
-                .with_context(|| format!("node {}", n.name))?;
-        }
-        for (idx, a) in &n.proxy_neighbours {
-            h.add_proxy_neighbour(*idx, *a)
-                .await
-                .with_context(|| format!("node {}", n.name))?;
-        }
-        Ok::<(), Error>(())
-    }))
-    .await?;
+    } else {
+        try_join_all(plan.nodes.iter().enumerate().map(|(i, n)| async move {
+            let h = ns.handle(Ns::Node(i))?;
+            for (idx, a) in &n.addresses {
+                h.add_address(*idx, *a)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
+            }
+            for r in &n.routes {
+                h.add_route(r.route.to, r.route.via, r.oif)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
+            }
+            for (idx, a) in &n.proxy_neighbours {
+                h.add_proxy_neighbour(*idx, *a)
+                    .await
+                    .with_context(|| format!("node {}", n.name))?;
+            }
+            Ok::<(), Error>(())
+        }))
+        .await?;
+    }
     for n in plan.nodes.iter().filter(|n| !n.iface_sysctls.is_empty()) {
         sys.write_netns_sysctls(&n.netns, &n.iface_sysctls)
             .with_context(|| format!("node {}", n.name))?;
@@ -337,6 +504,61 @@ async fn addresses_phase<S: System>(
     phase.advance(plan.nodes.len() as u64);
     phase.finish();
     Ok(())
+}
+
+/// A node's addresses, routes and proxy ARP entries added again where missing, its interfaces
+/// found by name (their indexes may differ from the plan's once made again). Returns what was
+/// added.
+async fn repair_node_config<N: NetOps>(n: &crate::plan::NodePlan, h: &N) -> Result<Vec<String>> {
+    let mut added = Vec::new();
+    let index_of = |planned: u32| {
+        n.interfaces
+            .iter()
+            .find(|i| i.index == planned)
+            .map(|i| i.name.clone())
+    };
+    let links = h.links().await?;
+    let real = |name: &str| links.iter().find(|l| l.name == name).map(|l| l.index);
+    for (idx, a) in &n.addresses {
+        let Some(name) = index_of(*idx) else { continue };
+        let Some(i) = real(&name) else { continue };
+        let has = links
+            .iter()
+            .any(|l| l.name == name && l.addresses.iter().any(|x| x == &a.to_string()));
+        if !has {
+            match h.add_address(i, *a).await {
+                Ok(()) => added.push(format!("address {a} on {name}")),
+                Err(e) if exists_already(&e) => {}
+                Err(e) => return Err(e.context(format!("node {}", n.name))),
+            }
+        }
+    }
+    let routes = h.routes().await?;
+    for r in &n.routes {
+        if routes.iter().any(|(to, _, _)| *to == r.route.to) {
+            continue;
+        }
+        let oif = match &r.route.dev {
+            Some(dev) => real(dev),
+            None => None,
+        };
+        match h.add_route(r.route.to, r.route.via, oif).await {
+            Ok(()) => added.push(format!("route {}", r.route)),
+            Err(e) if exists_already(&e) => {}
+            Err(e) => return Err(e.context(format!("node {}", n.name))),
+        }
+    }
+    for (idx, a) in &n.proxy_neighbours {
+        let Some(i) = index_of(*idx).and_then(|name| real(&name)) else {
+            continue;
+        };
+        match h.add_proxy_neighbour(i, *a).await {
+            Ok(()) => {}
+            Err(e) if exists_already(&e) => {}
+            Err(e) => return Err(e.context(format!("node {}", n.name))),
+        }
+    }
+    Ok(added)
 }
 
 /// Phase 5: the host side of the uplink: address and routes on the lab's line, forwarding on

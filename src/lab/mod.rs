@@ -28,11 +28,11 @@ pub use context::LabContext;
 pub use down::{DownReport, down, find_unrecorded, teardown};
 pub use link::set_link;
 pub use status::{LabStatus, NodeStatus, status};
-pub use up::{UpRequest, up};
+pub use up::{UpOutcome, UpRequest, up};
 
 use crate::error::{Error, Result};
 use crate::os::real::RealSystem;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::PlanOptions;
 use crate::progress::Progress;
 use crate::runtime::{self, Runtime, RuntimeKind, RuntimeOptions};
 use crate::topology::Privileges;
@@ -54,10 +54,10 @@ pub struct StartOptions {
     pub quiet: bool,
 }
 
-/// A lab brought up.
+/// A lab brought up (or repaired).
 pub struct Started {
-    /// Its plan.
-    pub plan: Plan,
+    /// What `up` did, with the lab's plan.
+    pub outcome: UpOutcome,
     /// The runtime it runs on.
     pub runtime: RuntimeKind,
 }
@@ -80,10 +80,20 @@ pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -
             n.privileges = p;
         }
     }
-    let kind = match opts.runtime {
-        Some(k) => k,
-        None => runtime::default_kind(progress).await,
+    // A lab that is up is repaired with the runtime it was made with.
+    let kind = match (&ctx.state, opts.runtime) {
+        (Some(st), _) => st.runtime,
+        (None, Some(k)) => k,
+        (None, None) => runtime::default_kind(progress).await,
     };
+    if let (Some(st), Some(k)) = (&ctx.state, opts.runtime)
+        && st.runtime != k
+    {
+        return Err(Error::Usage(format!(
+            "lab '{}' is up on the {} runtime, not {k}: `tcplab down` first to change it",
+            ctx.lab, st.runtime
+        )));
+    }
     let rt = runtime::open(
         kind,
         &RuntimeOptions {
@@ -108,7 +118,7 @@ pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -
         progress.note(&n);
     }
     Ok(Started {
-        plan: result?,
+        outcome: result?,
         runtime: kind,
     })
 }

@@ -105,9 +105,10 @@ async fn up_builds_the_lab_and_teardown_leaves_the_world_as_it_was() {
         let mut s = setup();
         s.rt.containers = case.containers;
         let before = s.sys.world();
-        let plan = up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
+        let outcome = up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
             .await
             .unwrap();
+        let plan = outcome.plan();
         let after_up = s.sys.world();
         // Every node is there with its interfaces, the switch namespace only for Linux LANs.
         for n in &plan.nodes {
@@ -252,19 +253,35 @@ async fn teardown_after_an_up_cut_short_at_any_step_removes_exactly_what_was_rec
 }
 
 #[tokio::test]
-async fn up_refuses_a_lab_that_is_up_and_leftovers_it_did_not_record() {
+async fn a_second_up_changes_nothing_and_leftovers_without_a_record_are_refused() {
     let case = &CASES[0];
     let s = setup();
     up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
         .await
         .unwrap();
-    let changes = s.sys.changes();
-    let err = up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
+    // A second `up` finds nothing missing and changes nothing.
+    let whole = s.sys.world();
+    match up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
+        .await
+        .unwrap()
+    {
+        UpOutcome::Repaired(_, made) => assert!(made.is_empty(), "{made:?}"),
+        other => panic!("a second up made the lab again: {other:?}"),
+    }
+    assert_eq!(s.sys.world(), whole, "nothing was changed");
+    // Another runtime, or another uplink, is refused: the lab is up as it is.
+    let other = Case {
+        lab: case.lab,
+        profile: None,
+        uplink: Some("eth9"),
+        switch: case.switch,
+        containers: false,
+    };
+    let err = up(&s.sys, &s.rt, request(&s.topo, &other), &quiet())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("already up"), "{err}");
+    assert!(err.to_string().contains("`tcplab down` first"), "{err}");
     assert_eq!(err.exit_code(), 2);
-    assert_eq!(s.sys.changes(), changes, "nothing was changed");
 
     // A namespace with a node's name but no record: refused before anything is made.
     let s = setup();
@@ -325,4 +342,102 @@ async fn find_unrecorded_sees_the_labs_namespaces_and_tagged_ports_only() {
     w.containers.retain(|c| !c.starts_with("tcplab-t3-"));
     w.host_sysctls = before.host_sysctls.clone();
     assert_eq!(w, before);
+}
+
+/// What a lab is, without the interface numbers the kernel chose (a repair lets the kernel
+/// number the links it makes again).
+fn shape(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    v.extend(w.namespaces.iter().map(|n| format!("netns {n}")));
+    v.extend(
+        w.links
+            .iter()
+            .map(|((ns, name), l)| format!("link {ns}/{name} up={} alias={:?}", l.up, l.alias)),
+    );
+    let name_of = |ns: &str, i: u32| {
+        w.links
+            .iter()
+            .find(|((n, _), l)| n == ns && l.index == i)
+            .map(|((_, name), _)| name.clone())
+            .unwrap_or_default()
+    };
+    v.extend(
+        w.addresses
+            .iter()
+            .map(|(ns, i, a)| format!("address {ns}/{} {a}", name_of(ns, *i))),
+    );
+    v.extend(w.routes.iter().map(|(ns, to, via, oif)| {
+        format!(
+            "route {ns} {to} {via:?} {}",
+            oif.map(|i| name_of(ns, i)).unwrap_or_default()
+        )
+    }));
+    v.extend(
+        w.proxies
+            .iter()
+            .map(|(ns, i, a)| format!("proxy {ns}/{} {a}", name_of(ns, *i))),
+    );
+    v.extend(w.etc_dirs.iter().map(|d| format!("etc {d}")));
+    v.extend(w.ovs_bridges.keys().map(|b| format!("ovs {b}")));
+    v.extend(w.containers.iter().map(|c| format!("container {c}")));
+    v.extend(w.workers.keys().map(|c| format!("worker {c}")));
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn up_brings_back_a_lab_whose_nodes_namespaces_and_workers_vanished() {
+    for case in CASES {
+        let mut s = setup();
+        s.rt.containers = case.containers;
+        up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
+            .await
+            .unwrap();
+        let whole = s.sys.world();
+        // A reboot behind tcplab's back: every namespace of the lab, its OVS bridges and its
+        // conditions workers are gone; the record stays.
+        let doomed: Vec<String> = whole
+            .namespaces
+            .iter()
+            .filter(|n| n.starts_with(&format!("tcplab-{}", case.lab)))
+            .cloned()
+            .collect();
+        for n in &doomed {
+            s.sys.delete_netns(n).unwrap();
+        }
+        s.sys.ovs_delete_lab(case.lab).await.unwrap();
+        for c in s.sys.world().workers.keys().cloned().collect::<Vec<_>>() {
+            s.sys.stop_link_worker("", "", &c).unwrap();
+        }
+        assert_ne!(shape(&s.sys.world()), shape(&whole));
+        let made = match up(&s.sys, &s.rt, request(&s.topo, case), &quiet()).await {
+            Ok(UpOutcome::Repaired(_, made)) => made,
+            Ok(UpOutcome::Created(_)) => panic!("lab {}: made anew", case.lab),
+            Err(e) => panic!("lab {}: {e}", case.lab),
+        };
+        assert!(made.iter().any(|m| m.starts_with("node ")), "{made:?}");
+        // The uplink's host side went with the gateway's namespace: the host's own part of the
+        // uplink is not repaired here (the lab's nodes, links and addresses are).
+        let host_side = |w: &World| -> Vec<String> {
+            shape(w)
+                .into_iter()
+                .filter(|l| !(l.contains("<host>") && l.contains("gatewayout")))
+                .filter(|l| !l.starts_with("route <host> 140.252"))
+                .collect()
+        };
+        assert_eq!(
+            host_side(&s.sys.world()),
+            host_side(&whole),
+            "lab {} after repair; made {made:?}",
+            case.lab
+        );
+        // And a second repair finds nothing to do.
+        let again = up(&s.sys, &s.rt, request(&s.topo, case), &quiet())
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, UpOutcome::Repaired(_, ref m) if m.is_empty()),
+            "{again:?}"
+        );
+    }
 }

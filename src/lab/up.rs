@@ -25,28 +25,47 @@ pub struct UpRequest<'a> {
     pub options: PlanOptions,
 }
 
-/// Bring a lab up. On failure everything already made is removed again.
+/// What `up` did.
+#[derive(Debug)]
+pub enum UpOutcome {
+    /// The lab was made.
+    Created(Plan),
+    /// The lab was up already: what was missing was made again (nothing, if the list is empty).
+    Repaired(Plan, Vec<String>),
+}
+
+impl UpOutcome {
+    /// The lab's plan.
+    pub fn plan(&self) -> &Plan {
+        match self {
+            UpOutcome::Created(p) | UpOutcome::Repaired(p, _) => p,
+        }
+    }
+}
+
+/// Bring a lab up; on failure everything already made is removed again. A lab that is up
+/// already is repaired instead: what its plan has and the machine lacks is made again, what is
+/// there is left alone.
 pub async fn up<S: System, R: Runtime>(
     sys: &S,
     runtime: &R,
     req: UpRequest<'_>,
     progress: &Progress,
-) -> Result<Plan> {
+) -> Result<UpOutcome> {
     let plan = crate::plan::plan(req.topology, &req.lab, &req.options);
     let dir = sys.state_dir();
     let _lock = LabLock::acquire_in(&dir, &req.lab)?;
-    if let Some(st) = LabState::load_in(&dir, &req.lab)? {
-        return Err(Error::Usage(if st.complete {
-            format!(
-                "lab '{}' is already up: `tcplab status` shows it, `tcplab down` removes it",
-                req.lab
-            )
-        } else {
-            format!(
+    if let Some(mut st) = LabState::load_in(&dir, &req.lab)? {
+        if !st.complete {
+            return Err(Error::Usage(format!(
                 "lab '{}' is partly up from an earlier `up` that did not finish: run `tcplab down` first",
                 req.lab
-            )
-        }));
+            )));
+        }
+        same_options(&st, &req, runtime.kind())?;
+        let mut plan = st.plan(req.topology);
+        let repaired = super::apply::repair(sys, runtime, &mut plan, &mut st, progress).await?;
+        return Ok(UpOutcome::Repaired(plan, repaired));
     }
     let host = sys.host()?;
     precheck(sys, &plan, &host).await?;
@@ -70,13 +89,57 @@ pub async fn up<S: System, R: Runtime>(
         Ok(()) => {
             state.complete = true;
             state.save()?;
-            Ok(plan)
+            Ok(UpOutcome::Created(plan))
         }
         Err(e) => {
             progress.note("up failed: removing what it made");
             Err(roll_back(sys, runtime, &req.lab, state, e).await)
         }
     }
+}
+
+/// A repair keeps the lab as it was made: asking for another runtime, uplink, switch or
+/// profile is refused (take the lab down first).
+fn same_options(
+    st: &LabState,
+    req: &UpRequest<'_>,
+    kind: crate::runtime::RuntimeKind,
+) -> Result<()> {
+    let differs = |what: &str, was: String, asked: String| {
+        Error::Usage(format!(
+            "lab '{}' is up with {what} {was}, not {asked}: `tcplab down` first to change it",
+            st.lab
+        ))
+    };
+    let show = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
+    if st.runtime != kind {
+        return Err(differs("runtime", st.runtime.to_string(), kind.to_string()));
+    }
+    if st.uplink != req.options.uplink {
+        return Err(differs(
+            "uplink",
+            show(&st.uplink),
+            show(&req.options.uplink),
+        ));
+    }
+    if req.options.switch_override.is_some() && st.switch != req.options.switch_override {
+        let s = |k: Option<crate::topology::NetworkKind>| {
+            k.map_or("as the topology says".into(), |k| k.as_str().to_string())
+        };
+        return Err(differs(
+            "switch",
+            s(st.switch),
+            s(req.options.switch_override),
+        ));
+    }
+    if req.options.profile.is_some() && st.profile != req.options.profile {
+        return Err(differs(
+            "profile",
+            show(&st.profile),
+            show(&req.options.profile),
+        ));
+    }
+    Ok(())
 }
 
 /// Remove what a failed `up` recorded; the error says what failed, and also the rollback's own

@@ -264,7 +264,12 @@ impl NetOps for FakeNet {
                     up: l.up,
                     state: if l.up { "up" } else { "down" }.into(),
                     kind: String::new(),
-                    addresses: Vec::new(),
+                    addresses: w
+                        .addresses
+                        .iter()
+                        .filter(|(n, i, _)| n == &self.ns && *i == l.index)
+                        .map(|(_, _, a)| a.to_string())
+                        .collect(),
                 })
                 .collect()
         }))
@@ -668,6 +673,23 @@ impl Runtime for FakeRuntime {
             self.sys.create_netns(&n.netns, &[])?;
         }
         Ok(())
+    }
+    async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>> {
+        let mut back = Vec::new();
+        for n in &plan.nodes {
+            if self.containers && !self.sys.world().containers.contains(&n.netns) {
+                self.sys
+                    .change(format!("create container {}", n.netns), |w| {
+                        w.containers.insert(n.netns.clone());
+                        Ok(())
+                    })?;
+            }
+            if !self.sys.netns_exists(&n.netns) {
+                self.sys.create_netns(&n.netns, &[])?;
+                back.push(n.name.clone());
+            }
+        }
+        Ok(back)
     }
     async fn remove(&self, object: &Object) -> Result<bool> {
         match object {

@@ -433,6 +433,48 @@ impl Runtime for DockerRuntime {
         Ok(())
     }
 
+    async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>> {
+        let mut brought_back = Vec::new();
+        let privileged = match plan
+            .nodes
+            .first()
+            .map_or(Privileges::Auto, |n| n.privileges)
+        {
+            Privileges::Capabilities => false,
+            Privileges::Privileged => true,
+            Privileges::Auto => engine_can_be_privileged(),
+        };
+        for n in &plan.nodes {
+            let state = match self
+                .docker
+                .inspect_container(&n.netns, None::<InspectContainerOptions>)
+                .await
+            {
+                Ok(info) => Some(info.state.unwrap_or_default()),
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => return Err(docker_err(format!("inspecting {}", n.netns), e)),
+            };
+            match state {
+                None => {
+                    self.ensure_images(plan).await?;
+                    self.create_and_start(plan, n, privileged).await?;
+                    brought_back.push(n.name.clone());
+                }
+                Some(st) if st.running != Some(true) => {
+                    self.docker
+                        .start_container(&n.netns, None)
+                        .await
+                        .map_err(|e| docker_err(format!("starting container {}", n.netns), e))?;
+                    brought_back.push(n.name.clone());
+                }
+                Some(_) => {}
+            }
+            // A restarted container has a new namespace: link the live one.
+            self.link_netns(&n.netns).await?;
+        }
+        Ok(brought_back)
+    }
+
     async fn remove(&self, object: &Object) -> Result<bool> {
         match object {
             Object::Container { name } => self.remove_container(name).await,
@@ -522,6 +564,10 @@ impl Runtime for NoEngine {
     }
 
     async fn create_nodes(&self, _plan: &Plan) -> Result<()> {
+        Err(Error::Environment(self.0.clone()))
+    }
+
+    async fn ensure_nodes(&self, _plan: &Plan) -> Result<Vec<String>> {
         Err(Error::Environment(self.0.clone()))
     }
 

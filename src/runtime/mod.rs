@@ -69,6 +69,11 @@ pub trait Runtime {
     /// left for the caller's rollback (it is all in [`Runtime::objects`]).
     async fn create_nodes(&self, plan: &Plan) -> Result<()>;
 
+    /// Bring back the plan's nodes that are gone or stopped (a lab after a reboot, a container
+    /// restarted or removed behind tcplab's back), so that /run/netns/<netns> is each node's
+    /// live namespace again. Returns the nodes it created or restarted.
+    async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>>;
+
     /// Remove one object this runtime made (Ok(false): it was not there, or is not its kind).
     async fn remove(&self, object: &Object) -> Result<bool>;
 
@@ -192,6 +197,9 @@ impl Runtime for AnyRuntime {
     }
     async fn create_nodes(&self, plan: &Plan) -> Result<()> {
         each!(self, r => r.create_nodes(plan).await)
+    }
+    async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>> {
+        each!(self, r => r.ensure_nodes(plan).await)
     }
     async fn remove(&self, object: &Object) -> Result<bool> {
         each!(self, r => r.remove(object).await)

@@ -42,6 +42,22 @@ impl Runtime for NetnsRuntime {
         }
     }
 
+    async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>> {
+        let missing: Vec<&crate::plan::NodePlan> = plan
+            .nodes
+            .iter()
+            .filter(|n| !sys::netns_exists(&n.netns))
+            .collect();
+        let threads: Vec<_> = missing
+            .iter()
+            .map(|n| sys::spawn_create_netns(&n.netns, || Ok(())))
+            .collect::<Result<_>>()?;
+        for t in threads {
+            t.join()?;
+        }
+        Ok(missing.iter().map(|n| n.name.clone()).collect())
+    }
+
     async fn remove(&self, object: &Object) -> Result<bool> {
         match object {
             Object::Netns { name } => sys::delete_netns(name),
