@@ -15,7 +15,11 @@
 #
 # How it measures (all traffic stays inside the lab's namespaces; the lab has no uplink):
 #   - RTT: ping's own per-reply times (`time=`), the median of each set of pings; the slip line's
-#     ARP entries are made before conditions are set, so no ping waits for ARP. The serial RTT
+#     ARP entries are made before conditions are set, so no ping waits for ARP; before the serial
+#     rates both are REACHABLE too (an entry learnt from the other end's request starts STALE and
+#     is probed 5 s after its first use: a 42-byte ARP frame on a 1200 bit/s line holds a ping up
+#     to 250 ms); the worker's counters (`link show --json`) give the frames on the line other
+#     than the pings, and how late the latest frame left. The serial RTT
 #     is slip -> bsdi-bsdiside (140.252.13.66) with `link set slip bsdi` (both directions):
 #     a default ping is 84 bytes of IP, 86 on the line with SLIP's two END bytes, 10 bits a byte:
 #     86 x 10 / rate each way (1433.3 ms RTT at 1200 bit/s, 179.2 ms at 9600 bit/s). ping prints
@@ -33,7 +37,8 @@
 #   - worker CPU: utime + stime of the worker process (`tcplab link-worker`, found by its
 #     --control name) from /proc/PID/stat, before and after an iperf3 UDP run of 5 s at the
 #     offered rate, / clock ticks / wall seconds (100 % = one core); the receiver's loss from
-#     iperf3's report; conditions `--rate 100gbit` on aix:eth1, a worker that only passes frames.
+#     iperf3's report, next to the frames the worker itself dropped or could not send (its
+#     counters); conditions `--rate 100gbit` on aix:eth1, a worker that only passes frames.
 #   - highest rate: iperf3 TCP aix -> slip for 5 s with `--rate 100gbit` on aix:eth1 and with no
 #     conditions (the kernel path alone), receiver's goodput, median of RUNS.
 #   - added RTT: 50 pings 20 ms apart aix -> slip without and with `--rate 100gbit` on aix:eth1,
@@ -151,6 +156,28 @@ worker_pid() { pgrep -f "link-worker.*/$LAB/$1/$2( |\$)" | head -n 1; }
 # cpu_ticks PID: utime + stime (fields 14 and 15 of /proc/PID/stat; the name field may hold spaces)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
+# end_stats END: the worker's counters of an end, "frames_in frames_out dropped send_errors late_max_us"
+end_stats() {
+    lab link show --json 2>/dev/null | jq -r --arg e "$1" \
+        '.[] | select(.end == $e) | .stats | "\(.frames_in) \(.frames_out) \(.dropped) \(.send_errors) \(.late_max_us)"'
+}
+# neigh_state NODE IFACE ADDR: the NUD state of a neighbour entry (REACHABLE, STALE, ...)
+neigh_state() { node "$1" ip neigh show "$3" dev "$2" 2>/dev/null | awk '{print $NF}'; }
+# warm_arp: the slip line's ARP entries made, both REACHABLE (an entry learnt from the other's
+# request starts STALE and is probed 5 s after its first use: a 42-byte ARP frame that would
+# hold a ping for up to 250 ms at 1200 bit/s)
+warm_arp() {
+    local i
+    ping_from slip "$TMP/p" -c 1 -W 3 "$BSDI_SIDE"
+    ping_from bsdi "$TMP/p" -c 1 -W 3 "$SLIP"
+    for ((i = 0; i < 50; i++)); do
+        [ "$(neigh_state slip slipside "$BSDI_SIDE")" = REACHABLE ] &&
+            [ "$(neigh_state bsdi bsdiside "$SLIP")" = REACHABLE ] && return 0
+        sleep 0.2
+    done
+    say "  (note: the slip line's ARP entries did not both become REACHABLE within 10 s)"
+}
+
 # iperf_tcp OUTVAR: one TCP run aix -> slip, the receiver's goodput in Mbit/s
 iperf_tcp() {
     node aix iperf3 -c "$SLIP" -t "$DUR" -J >"$TMP/iperf.json" 2>"$TMP/err" || { echo -; return; }
@@ -190,12 +217,16 @@ printf "$T1" "none (slip -> bsdi-bsdiside)" "-" "RTT $BASE_SLIP ms (median of 10
 
 for r in 1200 9600; do
     exp=$(awk -v r="$r" 'BEGIN { printf "%.1f", 2 * 86 * 10 / r * 1000 }')
-    ping_from slip "$TMP/p" -c 1 -W 3 "$BSDI_SIDE" # ARP fresh
+    warm_arp
     set_cond slip bsdi -- --rate "${r}bit" --framing slip
     if [ "$r" = 1200 ]; then ping_from slip "$TMP/p" -c 5 -i 2 -W 5 "$BSDI_SIDE"
     else ping_from slip "$TMP/p" -c 5 -i 1 -W 3 "$BSDI_SIDE"; fi
     read -r n _ med _ _ _ < <(rtts "$TMP/p" | summary)
-    printf "$T1" "rate ${r}bit slip (slip bsdi, both ways)" "RTT $exp ms" "RTT $(f1 "$med") ms" "median of $n/5 pings: $(rtts "$TMP/p" | tr '\n' ' ')"
+    read -r fa _ _ _ la < <(end_stats slip:slipside)
+    read -r fb _ _ _ lb < <(end_stats bsdi:bsdiside)
+    other=$(( ${fa:-0} + ${fb:-0} - 10 ))
+    printf "$T1" "rate ${r}bit slip (slip bsdi, both ways)" "RTT $exp ms" "RTT $(f1 "$med") ms" \
+        "median of $n/5 pings: $(rtts "$TMP/p" | tr '\n' ' ')(frames other than pings on the line: $other; latest frame $((${la:-0} > ${lb:-0} ? ${la:-0} : ${lb:-0})) us late)"
     clear_all
 done
 
@@ -239,25 +270,27 @@ done
 # ---- 2. CPU cost of a worker that only passes frames
 say ""
 say "== 2. CPU of a conditioned line (--rate 100gbit on aix:eth1), iperf3 UDP aix -> slip, ${DUR}s a run, median of $RUNS"
-T2='%-10s %-14s %-16s %-14s %s\n'
-printf "$T2" offered "worker CPU %" "receiver loss %" "received Mbit/s" "runs (CPU % / loss %)"
+T2='%-10s %-13s %-16s %-16s %s\n'
+printf "$T2" offered "worker CPU %" "receiver loss %" "received Mbit/s" "runs (CPU % / loss % / frames the worker dropped or could not send)"
 set_cond aix:eth1 -- --rate 100gbit
 WPID=$(worker_pid aix eth1)
 [ -n "$WPID" ] || die "no conditions worker found for aix:eth1"
 for b in 1 10 100; do
     : >"$TMP/cpu"; : >"$TMP/loss"; : >"$TMP/rx"; runs=""
     for ((i = 0; i < RUNS; i++)); do
+        read -r _ _ d0 e0 _ < <(end_stats aix:eth1)
         c0=$(cpu_ticks "$WPID"); t0=$EPOCHREALTIME
         node aix iperf3 -c "$SLIP" -u -b "${b}M" -t "$DUR" -J >"$TMP/iperf.json" 2>"$TMP/err"
         t1=$EPOCHREALTIME; c1=$(cpu_ticks "$WPID")
+        read -r _ _ d1 e1 _ < <(end_stats aix:eth1)
         cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v k="$TCK" 'BEGIN { printf "%.2f", 100 * (b - a) / k / (e - s) }')
         # the receiver's view: packets = the highest sequence number seen, lost = the gaps
         loss=$(jq -r '.end.sum_received.lost_percent // empty' "$TMP/iperf.json" 2>/dev/null)
-        rx=$(jq -r '.end | (sum_sent.bytes / sum_sent.packets) as $len
-            | (sum_received.packets - sum_received.lost_packets) * $len * 8 / sum_received.seconds / 1e6' \
+        rx=$(jq -r '.end | (.sum_sent.bytes / .sum_sent.packets) as $len
+            | (.sum_received.packets - .sum_received.lost_packets) * $len * 8 / .sum_received.seconds / 1e6' \
             "$TMP/iperf.json" 2>/dev/null)
         echo "$cpu" >>"$TMP/cpu"; echo "${loss:--}" >>"$TMP/loss"; echo "${rx:--}" >>"$TMP/rx"
-        runs+="$cpu/$(f2 "${loss:--}") "
+        runs+="$cpu/$(f2 "${loss:--}")/$(( ${d1:-0} + ${e1:-0} - ${d0:-0} - ${e0:-0} )) "
     done
     printf "$T2" "${b} Mbit/s" "$(f2 "$(median <"$TMP/cpu")")" "$(f2 "$(grep -v '^-$' "$TMP/loss" | median)")" \
         "$(f2 "$(grep -v '^-$' "$TMP/rx" | median)")" "$runs"

@@ -817,3 +817,44 @@ fn exec_passes_exit_code_stdin_and_resolves_names() {
         assert_node_names_resolve(lab);
     });
 }
+
+// ------------------------------------------------------------------ repair
+
+/// A node restarted behind tcplab's back (`docker restart`) comes back with only `lo`: status
+/// says the lab is degraded and names the node, `up` makes its interfaces again, and the lab
+/// works as before.
+#[test]
+fn a_restarted_container_is_repaired_by_up() {
+    docker_or_skip!();
+    let _serial = serial();
+    let lab = Lab::docker("restart");
+    lab.up(None);
+    let name = format!("tcplab-{}-sun", lab.name);
+    must("docker", &["restart", "-t", "1", &name]);
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 1, "degraded: {}", check.describe());
+    assert!(
+        check.stdout.contains("sun") && check.stdout.contains("missing"),
+        "{}",
+        check.stdout
+    );
+    let out = run(lab.up_cmd(false, None), Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stderr.contains("repaired"), "{}", out.describe());
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 0, "whole again: {}", check.describe());
+    let hops = traceroute_hops(
+        &lab.exec("slip", &["traceroute", "-n", "-w", "2", "aix"])
+            .stdout,
+    );
+    assert_eq!(
+        hops,
+        [
+            "140.252.13.66",
+            "140.252.13.33",
+            "140.252.1.183",
+            "140.252.1.92"
+        ],
+        "the book's path through the restarted sun"
+    );
+}

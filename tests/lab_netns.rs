@@ -113,28 +113,72 @@ fn two_labs_side_by_side() {
 // ------------------------------------------------------------------ 9: the CLI's errors
 
 #[test]
-fn up_of_a_lab_already_up_exits_2_with_one_line() {
+fn a_second_up_changes_nothing_and_says_so() {
     root_or_skip!();
     let _serial = serial();
     let lab = Lab::new("twice");
     lab.up(None);
+    let record = lab.record();
+    let before = Snapshot::take();
     let out = run(lab.up_cmd(false, None), Duration::from_secs(60));
-    assert_eq!(out.code, 2, "{}", out.describe());
-    assert_eq!(
-        out.stderr_lines().len(),
-        1,
-        "one line on stderr: {}",
-        out.describe()
-    );
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(
-        out.stderr.contains(&lab.name) && out.stderr.contains("already up"),
+        out.stderr.contains(&lab.name) && out.stderr.contains("nothing to change"),
         "{}",
         out.describe()
     );
-    assert!(out.stdout.is_empty(), "{}", out.describe());
-    // And the lab is untouched.
+    assert_eq!(lab.record(), record, "the record is as it was");
+    assert_eq!(before.diff(&Snapshot::take(), &[]), Vec::<String>::new());
     lab.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"])
         .expect_ok();
+}
+
+#[test]
+fn up_brings_a_lab_back_after_a_reboot_and_status_says_what_was_missing() {
+    root_or_skip!();
+    let _serial = serial();
+    let lab = Lab::new("reboot");
+    lab.up(None);
+    lab.tcplab(&["-q", "link", "set", "slip", "bsdi", "--delay", "2ms"])
+        .expect_ok();
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 0, "a whole lab: {}", check.describe());
+    // A reboot behind tcplab's back: the lab's namespaces and its conditions workers are gone,
+    // the record stays.
+    for pid in must("pgrep", &["-f", &format!("link-worker.*/{}/", lab.name)]).lines() {
+        must("kill", &["-9", pid.trim()]);
+    }
+    for ns in lab.namespaces() {
+        must("ip", &["netns", "delete", &ns]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 1, "degraded: {}", check.describe());
+    for what in ["DEGRADED", "aix", "missing", "conditions on slip:slipside"] {
+        assert!(
+            check.stdout.contains(what),
+            "status names {what}: {}",
+            check.stdout
+        );
+    }
+    let out = run(lab.up_cmd(false, None), Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stderr.contains("repaired"), "{}", out.describe());
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 0, "whole again: {}", check.describe());
+    let failures = mesh_failures(&lab, &[]);
+    assert!(failures.is_empty(), "after the repair: {failures:?}");
+    let shown = lab.tcplab(&["link", "show"]).expect_ok().stdout;
+    assert!(
+        shown.contains("delay 2ms") && !shown.contains("NOT APPLIED"),
+        "{shown}"
+    );
+    let out = run(lab.up_cmd(false, None), Duration::from_secs(60));
+    assert!(
+        out.stderr.contains("nothing to change"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]

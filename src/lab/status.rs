@@ -106,7 +106,12 @@ async fn node_status<S: System>(sys: &S, n: &NodePlan) -> Result<NodeStatus> {
         }
     }
     for (idx, a) in &n.addresses {
-        let Some(name) = n.interfaces.iter().find(|i| i.index == *idx).map(|i| &i.name) else {
+        let Some(name) = n
+            .interfaces
+            .iter()
+            .find(|i| i.index == *idx)
+            .map(|i| &i.name)
+        else {
             continue;
         };
         let has = links
@@ -125,7 +130,12 @@ async fn node_status<S: System>(sys: &S, n: &NodePlan) -> Result<NodeStatus> {
     Ok(NodeStatus {
         name: n.name.clone(),
         netns: n.netns.clone(),
-        state: if problems.is_empty() { "running" } else { "degraded" }.into(),
+        state: if problems.is_empty() {
+            "running"
+        } else {
+            "degraded"
+        }
+        .into(),
         interfaces: links,
         problems,
     })
@@ -151,12 +161,17 @@ async fn lab_problems<S: System>(sys: &S, state: &LabState, plan: &Plan) -> Resu
         let present = sys.ovs_lab_bridges(&plan.lab).await.unwrap_or_default();
         for b in plan.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
             if !present.contains(&b.name) {
-                problems.push(format!("Open vSwitch bridge {} of {} is gone", b.name, b.network));
+                problems.push(format!(
+                    "Open vSwitch bridge {} of {} is gone",
+                    b.name, b.network
+                ));
             }
         }
     }
     for v in plan.veths.iter().filter(|v| v.bridge.is_some()) {
-        let end = [&v.a, &v.b].into_iter().find(|e| e.ns != Ns::Host && !matches!(e.ns, Ns::Node(_)))
+        let end = [&v.a, &v.b]
+            .into_iter()
+            .find(|e| e.ns != Ns::Host && !matches!(e.ns, Ns::Node(_)))
             .or_else(|| [&v.a, &v.b].into_iter().find(|e| e.ns == Ns::Host));
         let Some(end) = end else { continue };
         let present = match end.ns {
