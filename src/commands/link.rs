@@ -41,7 +41,7 @@ pub enum LinkAction {
         ends: Vec<String>,
         /// The conditions
         #[command(flatten)]
-        conditions: ConditionArgs,
+        conditions: Box<ConditionArgs>,
     },
     /// Remove every condition of the ends (all the lab's conditioned ends when none is named)
     Clear {

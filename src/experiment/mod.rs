@@ -321,7 +321,7 @@ impl StepNames {
                 return Err(format!("link state '{state}' is neither up nor down"));
             }
             Step::Conditions { set, clear, .. } => {
-                if set.is_empty() == !*clear {
+                if set.is_empty() != *clear {
                     return Err("a conditions step either sets conditions or clears them".into());
                 }
                 Step::conditions_update(set).map_err(|e| e.to_string())?;

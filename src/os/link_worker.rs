@@ -48,12 +48,12 @@ pub fn start(netns: &Path, iface: &str, control_name: &str, c: &Conditions) -> R
     let mut child = cmd.spawn().context("starting a conditions worker")?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Ok(reply) = control(control_name, &ControlRequest::Stats(())) {
-            if reply.ok {
-                // The worker outlives this process (and is then re-parented to init).
-                drop(child);
-                return Ok(());
-            }
+        if let Ok(reply) = control(control_name, &ControlRequest::Stats(()))
+            && reply.ok
+        {
+            // The worker outlives this process (and is then re-parented to init).
+            drop(child);
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Error::Other(format!(
@@ -99,15 +99,13 @@ fn read_log(f: &std::fs::File) -> String {
     let mut s = String::new();
     let _ = f.seek(std::io::SeekFrom::Start(0));
     let _ = f.take(4096).read_to_string(&mut s);
-    let line = s
-        .lines()
+    s.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("no message")
         .trim()
         .trim_start_matches("tcplab: ")
-        .to_string();
-    line
+        .to_string()
 }
 
 /// Change a running worker's conditions. Ok(false): nothing answers on `control`.
