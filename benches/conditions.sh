@@ -193,7 +193,7 @@ iperf_tcp_median() {
 
 # ---------------------------------------------------------------- run
 say "tcplab link conditions benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-say "binary: $BIN ($("$BIN" --version 2>/dev/null), git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+say "binary: $BIN ($("$BIN" --version 2>/dev/null); built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'); repository at git $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 say "machine: $(uname -sr), $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "lab: the course lab as $LAB, --runtime netns --switch linux, isolated; $RUNS runs of each timed transfer ($DUR s each)"
 

@@ -299,3 +299,96 @@ fn status_into_a_closed_pipe_exits_without_a_panic() {
         );
     }
 }
+
+// ------------------------------------------------------------------ crashes and quiet LANs
+
+/// `up` of the course lab (on Open vSwitch, whose host-side ports are what the kernel removes
+/// last) killed at 20 moments spread over a whole `up`, each followed by `down`: every `down`
+/// leaves the host exactly as before, at once (it waits for the kernel to finish).
+#[test]
+fn up_killed_at_20_moments_then_down_leaves_nothing_behind() {
+    root_or_skip!();
+    let _serial = serial();
+    let lab = Lab::new("kill20");
+    let up = |lab: &Lab| {
+        let mut c = lab.cmd();
+        c.args(["--switch", "ovs", "-q", "up"]);
+        c
+    };
+    if !sh(
+        "ovs-vsctl",
+        &["--timeout=5", "show"],
+        Duration::from_secs(10),
+    )
+    .ok()
+    {
+        eprintln!("skipped: Open vSwitch is not running (scripts/setup-host.sh starts it)");
+        return;
+    }
+    let before = NETNS.snapshot();
+    let t0 = Instant::now();
+    run(up(&lab), Duration::from_secs(60)).expect_ok();
+    let full = t0.elapsed();
+    lab.down();
+    eprintln!("a whole up took {} ms", full.as_millis());
+    let mut incomplete = 0;
+    for i in 0..20u32 {
+        let mut bg = Bg::spawn(up(&lab), None);
+        std::thread::sleep(full.mul_f64(f64::from(i) / 19.0));
+        bg.kill();
+        let _ = bg.wait(Duration::from_secs(10));
+        if lab.record().is_some_and(|r| r["complete"] != true) {
+            incomplete += 1;
+        }
+        lab.down();
+        let diff = before.diff(&NETNS.snapshot(), &[]);
+        assert!(diff.is_empty(), "killed at moment {i}: left {diff:?}");
+    }
+    eprintln!("{incomplete} of 20 kills left a half-made lab");
+    assert!(incomplete > 0, "no kill landed inside an up");
+}
+
+/// An idle lab is silent: no IPv6 router solicitations or MLD reports from any interface tcplab
+/// made (the host-side ends of LAN ports included), nothing at all on any node for 10 s.
+#[test]
+fn an_idle_lab_sends_nothing() {
+    root_or_skip!();
+    let _serial = serial();
+    for switch in ["linux", "ovs"] {
+        if switch == "ovs"
+            && !sh(
+                "ovs-vsctl",
+                &["--timeout=5", "show"],
+                Duration::from_secs(10),
+            )
+            .ok()
+        {
+            eprintln!("skipped on ovs: Open vSwitch is not running");
+            continue;
+        }
+        let lab = Lab::new(&format!("quiet{}", &switch[..1]));
+        let mut c = lab.cmd();
+        c.args(["--switch", switch, "-q", "up"]);
+        run(c, Duration::from_secs(60)).expect_ok();
+        let dir = tempfile::tempdir().unwrap();
+        let captures: Vec<(String, Bg)> = NODES
+            .iter()
+            .map(|node| {
+                let mut c = lab.cmd();
+                c.args(["capture", node, "--duration", "10", "-w"])
+                    .arg(dir.path().join(format!("{node}.pcapng")));
+                (node.to_string(), Bg::spawn(c, None))
+            })
+            .collect();
+        for (node, bg) in captures {
+            let out = bg.wait(Duration::from_secs(30));
+            assert!(out.ok(), "{node}: {}", out.describe());
+            assert!(
+                out.stderr.contains("0 packets captured"),
+                "{switch}: {node} saw packets on an idle lab: {}",
+                out.stderr
+            );
+        }
+        lab.down();
+    }
+}

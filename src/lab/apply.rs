@@ -65,7 +65,7 @@ pub(crate) async fn apply<S: System, R: Runtime>(
     let mut fresh = Repair::Fresh;
     let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fresh).await?;
     let plan: &Plan = plan;
-    links_phase(plan, state, &ns, progress, &mut fresh).await?;
+    links_phase(sys, plan, state, &ns, progress, &mut fresh).await?;
     ovs_phase(sys, plan, state, progress, &mut fresh).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fresh).await?;
     if plan.uplink.is_some() {
@@ -88,7 +88,7 @@ pub(crate) async fn repair<S: System, R: Runtime>(
     let host = sys.host()?;
     let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fix).await?;
     let plan: &Plan = plan;
-    links_phase(plan, state, &ns, progress, &mut fix).await?;
+    links_phase(sys, plan, state, &ns, progress, &mut fix).await?;
     ovs_phase(sys, plan, state, progress, &mut fix).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fix).await?;
     let ends: Vec<(String, crate::conditions::spec::Conditions)> =
@@ -254,10 +254,11 @@ async fn shift_past_existing<N: NetOps>(plan: &mut Plan, ns: Ns, h: &N) -> Resul
 
 /// Phase 2: Linux bridges in the switch namespace and every veth pair, both ends up; the ends
 /// in the host's namespace recorded first and tagged with the lab's alias.
-async fn links_phase<N: NetOps>(
+async fn links_phase<S: System>(
+    sys: &S,
     plan: &Plan,
     state: &mut LabState,
-    ns: &Namespaces<N>,
+    ns: &Namespaces<S::Net>,
     progress: &Progress,
     repair: &mut Repair,
 ) -> Result<()> {
@@ -274,7 +275,7 @@ async fn links_phase<N: NetOps>(
         phase.advance(1);
     }
     if repair.repairing() {
-        return repair_veths(plan, ns, repair).await;
+        return repair_veths(sys, plan, ns, repair).await;
     }
     let host_links: Vec<Object> = plan
         .veths
@@ -307,6 +308,7 @@ async fn links_phase<N: NetOps>(
             .add_veth(&req, peer)
             .await
             .with_context(|| v.label.clone())?;
+        quiet_host_ends(sys, v)?;
         if v.b.index != 0 {
             peer.set_up(v.b.index).await
         } else {
@@ -327,11 +329,29 @@ async fn links_phase<N: NetOps>(
     Ok(())
 }
 
+/// No IPv6 on the ends of a veth that sit in the host's namespace (nodes and switches have
+/// IPv6 off for the whole namespace): an end with IPv6 would send router solicitations and MLD
+/// reports into the lab, which has none. Done before the pair has a carrier, so nothing is sent.
+fn quiet_host_ends<S: System>(sys: &S, v: &crate::plan::VethPlan) -> Result<()> {
+    for end in [&v.a, &v.b] {
+        if end.ns == Ns::Host {
+            let key = format!("ipv6.conf.{}.disable_ipv6", end.name);
+            match sys.write_host_sysctl(&key, "1") {
+                // A host without IPv6 at all has nothing to turn off.
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                r => r.with_context(|| v.label.clone())?,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The veths of a lab being repaired: a pair whose first end is gone is made again (a lone
 /// second end, which a veth cannot be, is taken away first); every end is set up.
-async fn repair_veths<N: NetOps>(
+async fn repair_veths<S: System>(
+    sys: &S,
     plan: &Plan,
-    ns: &Namespaces<N>,
+    ns: &Namespaces<S::Net>,
     repair: &mut Repair,
 ) -> Result<()> {
     for v in &plan.veths {
@@ -356,6 +376,7 @@ async fn repair_veths<N: NetOps>(
                 controller,
             };
             a.add_veth(&req, b).await.with_context(|| v.label.clone())?;
+            quiet_host_ends(sys, v)?;
             repair.note(format!("link {}", v.label));
             if v.a.ns == Ns::Host {
                 a.set_alias(&v.a.name, &host_alias(&plan.lab)).await?;

@@ -43,14 +43,75 @@ pub async fn down<S: System>(
     let removed = state.objects.len();
     let rt = runtime::open_for_teardown(state.runtime, &state.topology_file).await;
     let incomplete = !state.complete;
+    let host_ends = host_ends(&state, topology);
     teardown(sys, &rt, &mut state, progress).await?;
     // The killed `up`'s requests may still be running in the engine.
     let late = if incomplete { rt.sweep(lab).await? } else { 0 };
+    wait_gone(sys, lab, &host_ends).await?;
     Ok(Some(DownReport {
         removed,
         recorded,
         late,
     }))
+}
+
+/// The names the lab's interfaces in the host's namespace have (in its plan, and as OVS ports
+/// whatever the plan's switches: a record without its options still finds them).
+fn host_ends(state: &LabState, topo: &Topology) -> Vec<String> {
+    let mut opts = PlanOptions {
+        uplink: state.uplink.clone(),
+        switch_override: state.switch,
+        profile: None,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for switch in [state.switch, Some(NetworkKind::Ovs)] {
+        opts.switch_override = switch;
+        let plan = crate::plan::plan(topo, &state.lab, &opts);
+        names.extend(
+            plan.veths
+                .iter()
+                .flat_map(|v| [&v.a, &v.b])
+                .filter(|e| e.ns == Ns::Host)
+                .map(|e| e.name.clone()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// How long `down` waits for the kernel to finish removing what it took away.
+const GONE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait until none of `names` is an interface of the host's namespace any more. The host end of
+/// a veth whose other end was in a namespace tcplab removed goes only when the kernel has
+/// finished removing that namespace, which it does after `down`'s requests have returned.
+async fn wait_gone<S: System>(sys: &S, lab: &str, names: &[String]) -> Result<()> {
+    let host = sys.host()?;
+    let ours = host_alias(lab);
+    let deadline = std::time::Instant::now() + GONE_TIMEOUT;
+    loop {
+        let mut left = Vec::new();
+        for n in names {
+            // Untagged: an end whose `up` was killed before tagging it (another lab's are tagged
+            // as that lab's).
+            let mine = host.alias(n).await?.is_none_or(|a| a == ours);
+            if mine && host.link_index(n).await?.is_some() {
+                left.push(n.clone());
+            }
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "host interfaces {} are still there {} s after down: look for a process holding the lab's namespaces",
+                left.join(", "),
+                GONE_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Remove everything recorded in `state`, continuing past failures. The record is removed when

@@ -86,7 +86,13 @@ impl Netlink {
 
     /// Create a Linux bridge with a fixed index, up.
     pub async fn add_bridge(&self, name: &str, index: u32) -> Result<()> {
-        let msg = LinkBridge::new(name).index(index).up().build();
+        // No multicast snooping: the book's Ethernet floods multicast like a hub, and a snooping
+        // bridge joins 224.0.0.106 and sends IGMP reports of its own into the lab.
+        let msg = LinkBridge::new(name)
+            .mcast_snooping(false)
+            .index(index)
+            .up()
+            .build();
         self.handle
             .link()
             .add(msg)

@@ -517,12 +517,12 @@ impl System for FakeSystem {
     }
     fn write_host_sysctl(&self, key: &str, value: &str) -> Result<()> {
         self.change(format!("host sysctl {key}={value}"), |w| {
-            // Per-interface keys of interfaces tcplab made go with the interface.
+            // Per-interface keys of interfaces tcplab made (veths) go with the interface.
             let iface = key.split('.').nth(2).unwrap_or_default();
             let made = w
                 .links
                 .get(&(HOST.to_string(), iface.to_string()))
-                .is_some_and(|l| l.alias.is_some());
+                .is_some_and(|l| l.alias.is_some() || l.peer.is_some());
             if !made {
                 w.host_sysctls.insert(key.into(), value.into());
             }
