@@ -253,6 +253,61 @@ pub fn sysctl_path(key: &str) -> PathBuf {
     p
 }
 
+/// The user who ran tcplab through sudo (`SUDO_UID`, `SUDO_GID`), when tcplab runs as root.
+fn invoking_user() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    let uid = std::env::var("SUDO_UID").ok()?.parse().ok()?;
+    let gid = std::env::var("SUDO_GID").ok()?.parse().ok()?;
+    (uid != 0).then_some((uid, gid))
+}
+
+/// Give files tcplab wrote for the user (captures, reports) to the user who ran it through
+/// sudo, so they are theirs and not root's: `path`, and everything below it if it is a
+/// directory. Nothing happens without sudo. Symbolic links are not followed.
+pub fn give_to_invoking_user(path: &Path) -> Result<()> {
+    let Some((uid, gid)) = invoking_user() else {
+        return Ok(());
+    };
+    chown_tree(path, uid, gid)
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .with_context(|| format!("giving {} to the user who ran sudo", path.display()))?;
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", path.display()))?;
+            chown_tree(&entry.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Create directory `dir` and its missing parents, each new one given to the user who ran
+/// tcplab through sudo (see [`give_to_invoking_user`]).
+pub fn create_user_dirs(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        missing.push(p.to_path_buf());
+        d = p.parent();
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some((uid, gid)) = invoking_user() {
+        for p in missing {
+            std::os::unix::fs::lchown(&p, Some(uid), Some(gid))
+                .with_context(|| format!("giving {} to the user who ran sudo", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether the calling process runs as root (tests that change the network skip otherwise).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

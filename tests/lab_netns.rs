@@ -392,3 +392,38 @@ fn an_idle_lab_sends_nothing() {
         lab.down();
     }
 }
+
+/// Run under sudo, what tcplab writes for the user is the user's: a capture (and the
+/// directories made for it) and an experiment's whole output directory.
+#[test]
+fn files_written_under_sudo_belong_to_the_user_who_ran_it() {
+    root_or_skip!();
+    let _serial = serial();
+    use std::os::unix::fs::MetadataExt;
+    let lab = Lab::new("owner");
+    lab.up(None);
+    let dir = tempfile::tempdir().unwrap();
+    let sudo = |c: &mut std::process::Command| {
+        c.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
+    };
+    let mut c = lab.cmd();
+    c.args(["-q", "capture", "aix", "--duration", "1"]).current_dir(dir.path());
+    sudo(&mut c);
+    run(c, Duration::from_secs(30)).expect_ok();
+    let mut c = lab.cmd();
+    c.args(["-q", "experiment", "run", "arp", "--out"])
+        .arg(dir.path().join("results/arp"));
+    sudo(&mut c);
+    run(c, Duration::from_secs(120)).expect_ok();
+    let mut seen = 0;
+    let mut stack = vec![dir.path().join("captures"), dir.path().join("results")];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{} is not the user's", p.display());
+        seen += 1;
+        if m.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(seen >= 6, "only {seen} files and directories written");
+}

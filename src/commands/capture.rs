@@ -105,8 +105,7 @@ impl CaptureCmd {
             None => {
                 let ext = if ifaces.len() == 1 { "pcap" } else { "pcapng" };
                 let dir = PathBuf::from("captures").join(&ctx.lab);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                crate::sys::create_user_dirs(&dir)?;
                 let f = dir.join(format!(
                     "{}-{}.{ext}",
                     self.node,
@@ -115,6 +114,10 @@ impl CaptureCmd {
                 let s = f.display().to_string();
                 (Sink::File(f), s)
             }
+        };
+        let written = match &sink {
+            Sink::File(f) => Some(f.clone()),
+            _ => None,
         };
         catch_signals();
         if !g.quiet {
@@ -138,6 +141,9 @@ impl CaptureCmd {
                 }
             })
             .map_err(|e| Error::Other(e.to_string()))?;
+        if let Some(f) = written {
+            crate::sys::give_to_invoking_user(&f)?;
+        }
         if !quiet {
             eprintln!(
                 "{} packets captured, {} dropped by the kernel; written to {shown}",

@@ -98,6 +98,8 @@ impl ExperimentCmd {
         }
         let report = crate::report::write_run_report(&res, &view)
             .map_err(|e| Error::io(format!("writing the report in {}", out_dir.display()), e))?;
+        // The pcaps, figures and report are the user's, not root's.
+        crate::sys::give_to_invoking_user(&out_dir)?;
         let passed = res.checks.iter().filter(|c| c.passed).count();
         println!("{passed} passed, {} failed", res.checks.len() - passed);
         println!("report: {}", report.display());

@@ -155,7 +155,7 @@ pub async fn run(
     out_dir: &Path,
     log: &dyn Fn(&str),
 ) -> Result<RunResult> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    sys::create_user_dirs(out_dir)?;
     let mut captures: Vec<RunningCapture> = Vec::new();
     let mut done_captures: Vec<CaptureResult> = Vec::new();
     let mut background: Background = HashMap::new();
