@@ -6,7 +6,8 @@
 #   2. the CPU a conditions worker uses to pass UDP at 1, 10 and 100 Mbit/s, and the loss seen;
 #   3. the highest TCP rate through a conditioned line, next to the same line without conditions;
 #   4. the RTT a conditioned line adds when its conditions do nothing.
-# A benchmark: it prints numbers and asserts nothing about them. Needs root; about four minutes.
+# A benchmark: it prints numbers and asserts nothing about them. Needs root; about three minutes.
+# Installs iperf3 and jq when missing (the nodes of the netns runtime see the host's programs).
 #
 # usage: sudo benches/conditions.sh [TCPLAB_BINARY]    (default: the repository's target/release/tcplab)
 #   build first: cargo build --release
@@ -19,9 +20,10 @@
 #     rates both are REACHABLE too (an entry learnt from the other end's request starts STALE and
 #     is probed 5 s after its first use: a 42-byte ARP frame on a 1200 bit/s line holds a ping up
 #     to 250 ms); the worker's counters (`link show --json`) give the frames on the line other
-#     than the pings, and how late the latest frame left. The serial RTT
-#     is slip -> bsdi-bsdiside (140.252.13.66) with `link set slip bsdi` (both directions):
-#     a default ping is 84 bytes of IP, 86 on the line with SLIP's two END bytes, 10 bits a byte:
+#     than the pings, and how late the latest frame left its time (the worker's scheduling: under
+#     load a late worker moves RTTs past what was set). The serial RTT is slip -> bsdi-bsdiside
+#     (140.252.13.66) with `link set slip bsdi` (both directions): a default ping is 84 bytes of
+#     IP, 86 on the line with SLIP's two END bytes, 10 bits a byte:
 #     86 x 10 / rate each way (1433.3 ms RTT at 1200 bit/s, 179.2 ms at 9600 bit/s). ping prints
 #     times of 100 ms and more in whole milliseconds, from 10 ms on to 0.1 ms.
 #     Delay, jitter and loss are set on bsdi:bsdiside only (bsdi -> slip: the replies), so the
@@ -145,6 +147,7 @@ binom99() {
 }
 f1() { awk -v x="$1" 'BEGIN { if (x == "-" || x == "") print "-"; else printf "%.1f", x }'; }
 f2() { awk -v x="$1" 'BEGIN { if (x == "-" || x == "") print "-"; else printf "%.2f", x }'; }
+late_ms() { awk -v x="${1:-}" 'BEGIN { if (x == "") print "-"; else printf "%.1f", x / 1000 }'; }
 diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.3f", a - b }'; }
 
 # ---------------------------------------------------------------- measurements
@@ -226,7 +229,7 @@ for r in 1200 9600; do
     read -r fb _ _ _ lb < <(end_stats bsdi:bsdiside)
     other=$(( ${fa:-0} + ${fb:-0} - 10 ))
     printf "$T1" "rate ${r}bit slip (slip bsdi, both ways)" "RTT $exp ms" "RTT $(f1 "$med") ms" \
-        "median of $n/5 pings: $(rtts "$TMP/p" | tr '\n' ' ')(frames other than pings on the line: $other; latest frame $((${la:-0} > ${lb:-0} ? ${la:-0} : ${lb:-0})) us late)"
+        "median of $n/5 pings: $(rtts "$TMP/p" | tr '\n' ' ')(other frames on the line: $other; latest frame $(late_ms $((${la:-0} > ${lb:-0} ? ${la:-0} : ${lb:-0}))) ms late)"
     clear_all
 done
 
@@ -235,7 +238,9 @@ for d in 10 100; do
     set_cond bsdi:bsdiside -- --delay "${d}ms"
     ping_from slip "$TMP/p" -c 10 -i 0.2 -W 3 "$BSDI_SIDE"
     read -r n mn med mx _ _ < <(rtts "$TMP/p" | summary)
-    printf "$T1" "delay ${d}ms (bsdi:bsdiside)" "RTT $d.0 ms" "RTT $(f2 "$med") ms ($(f2 "$mn")-$(f2 "$mx"))" "median of $n/10 pings, +$(diff_ms "$med" "$d" | tr -d +) ms"
+    read -r _ _ _ _ late < <(end_stats bsdi:bsdiside)
+    printf "$T1" "delay ${d}ms (bsdi:bsdiside)" "RTT $d.0 ms" "RTT $(f2 "$med") ms ($(f2 "$mn")-$(f2 "$mx"))" \
+        "median of $n/10 pings, $(diff_ms "$med" "$d") ms; latest frame $(late_ms "$late") ms late"
     clear_all
 done
 
@@ -244,7 +249,9 @@ set_cond bsdi:bsdiside -- --delay 100ms --jitter 20ms
 ping_from slip "$TMP/p" -c 100 -i 0.1 -W 3 "$BSDI_SIDE"
 read -r n mn med mx mean sd < <(rtts "$TMP/p" | summary)
 out=$(rtts "$TMP/p" | awk '$1 < 80 || $1 > 120 { k++ } END { print k + 0 }')
-printf "$T1" "delay 100ms jitter 20ms (bsdi:bsdiside)" "RTT 80-120, med 100 ms" "min $(f1 "$mn") med $(f1 "$med") max $(f1 "$mx") ms" "$n/100 pings, $out outside 80-120"
+read -r _ _ _ _ late < <(end_stats bsdi:bsdiside)
+printf "$T1" "delay 100ms jitter 20ms (bsdi:bsdiside)" "RTT 80-120, med 100 ms" "min $(f1 "$mn") med $(f1 "$med") max $(f1 "$mx") ms" \
+    "$n/100 pings, $out outside 80-120; latest frame $(late_ms "$late") ms late"
 printf "$T1" "  its standard deviation" "$(awk 'BEGIN { printf "%.2f ms (20/sqrt 3)", 20 / sqrt(3) }')" "$(f2 "$sd") ms (mean $(f1 "$mean"))" "sample stddev"
 clear_all
 

@@ -407,7 +407,8 @@ fn files_written_under_sudo_belong_to_the_user_who_ran_it() {
         c.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
     };
     let mut c = lab.cmd();
-    c.args(["-q", "capture", "aix", "--duration", "1"]).current_dir(dir.path());
+    c.args(["-q", "capture", "aix", "--duration", "1"])
+        .current_dir(dir.path());
     sudo(&mut c);
     run(c, Duration::from_secs(30)).expect_ok();
     let mut c = lab.cmd();
@@ -419,11 +420,71 @@ fn files_written_under_sudo_belong_to_the_user_who_ran_it() {
     let mut stack = vec![dir.path().join("captures"), dir.path().join("results")];
     while let Some(p) = stack.pop() {
         let m = std::fs::symlink_metadata(&p).unwrap();
-        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{} is not the user's", p.display());
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (65534, 65534),
+            "{} is not the user's",
+            p.display()
+        );
         seen += 1;
         if m.is_dir() {
             stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
         }
     }
     assert!(seen >= 6, "only {seen} files and directories written");
+}
+
+/// Commands racing on one lab: two `up`s at once (one makes the lab, the other says at once
+/// that another tcplab is at work, exit 2), a `down` during an `up` (the same), and `exec` and
+/// `capture` during a `down` (they end, whatever they say); afterwards nothing is left.
+#[test]
+fn racing_commands_end_cleanly_and_leave_nothing() {
+    root_or_skip!();
+    let _serial = serial();
+    let before = NETNS.snapshot();
+    // A topology big enough that its `up` takes a while.
+    let tmp = TempDir::new("race");
+    let topo = tmp.join("big.toml");
+    std::fs::write(&topo, big_topology(&lab_name("race"), 120, 3)).unwrap();
+    let lab = Lab::with_topology("race", &topo);
+    let first = Bg::spawn(lab.up_cmd(true, None), None);
+    std::thread::sleep(Duration::from_millis(30));
+    let t = Instant::now();
+    let second = run(lab.up_cmd(true, None), Duration::from_secs(60));
+    let third = lab.tcplab(&["-q", "down"]);
+    let waited = t.elapsed();
+    let first = first.wait(Duration::from_secs(120));
+    assert!(first.ok(), "{}", first.describe());
+    for out in [&second, &third] {
+        assert_eq!(out.code, 2, "{}", out.describe());
+        assert!(
+            out.stderr.contains("another tcplab is working"),
+            "{}",
+            out.describe()
+        );
+    }
+    assert!(
+        waited < Duration::from_secs(5),
+        "refused at once, not after {waited:?}"
+    );
+    // exec and capture while the lab goes down.
+    let exec = Bg::spawn(lab.exec_cmd("h0", &["sleep", "5"]), None);
+    let mut cap = lab.cmd();
+    cap.args(["-q", "capture", "h0", "--duration", "5", "-w"])
+        .arg(tmp.join("race.pcap"));
+    let cap = Bg::spawn(cap, None);
+    std::thread::sleep(Duration::from_millis(300));
+    lab.down();
+    let exec = exec.wait(Duration::from_secs(20));
+    let cap = cap.wait(Duration::from_secs(20));
+    eprintln!(
+        "exec during down: {}; capture: {}",
+        exec.describe(),
+        cap.describe()
+    );
+    assert_eq!(
+        before.diff(&NETNS.snapshot(), &[]),
+        Vec::<String>::new(),
+        "something of the lab is left"
+    );
 }
