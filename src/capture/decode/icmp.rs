@@ -126,7 +126,8 @@ fn is_icmp_error(t: u8) -> bool {
 
 /// Reads an ICMP message of `len` bytes (from the IP header) into `p.icmp`.
 pub(super) fn decode_icmp(b: &[u8], len: usize, p: &mut Packet) {
-    let (Some(&icmp_type), Some(&code)) = (b.first(), b.get(1)) else {
+    // tcpdump prints nothing of a message cut inside its first 8 bytes.
+    let (Some(&icmp_type), Some(&code), true) = (b.first(), b.get(1), b.len() >= 8) else {
         p.truncated = Some(Layer::Icmp);
         return;
     };

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::{Layer, Packet, be16, decode_ip_payload, fmt_ip_payload, ip_at};
+use super::{
+    IPPROTO_TCP, IPPROTO_UDP, Layer, Packet, be16, decode_ip_payload, fmt_ip_payload, ip_at,
+};
 
 /// An IPv4 header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +61,7 @@ pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
         return;
     }
     let (Some(hdr), Some(total_len), Some(id), Some(frag), Some(src), Some(dst)) = (
-        b.get(..hlen),
+        b.get(..20),
         be16(b, 2),
         be16(b, 4),
         be16(b, 6),
@@ -71,7 +73,7 @@ pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
     };
     // A GSO super-packet may carry 0 (BIG TCP): then trust the captured length.
     let payload_len = if total_len == 0 {
-        b.len() - hlen
+        b.len().saturating_sub(hlen)
     } else {
         usize::from(total_len).saturating_sub(hlen)
     };
@@ -90,7 +92,7 @@ pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
         payload_len,
     };
     p.ipv4 = Some(ip);
-    if usize::from(total_len) < hlen && total_len != 0 {
+    if b.len() < hlen || (usize::from(total_len) < hlen && total_len != 0) {
         p.truncated = Some(Layer::Ipv4);
         return;
     }
@@ -106,24 +108,31 @@ pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
 /// The line of an IPv4 datagram: addresses (and ports), the layer above,
 /// where it was cut short, and the fragment it is.
 pub(super) fn fmt_ipv4(p: &Packet, ip: &Ipv4, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    match p.ports() {
-        Some((sport, dport)) => write!(f, "IP {}.{sport} > {}.{dport}: ", ip.src, ip.dst)?,
-        None => write!(f, "IP {} > {}: ", ip.src, ip.dst)?,
+    let cut = p.truncated == Some(Layer::Ipv4);
+    let transport = matches!(ip.proto, IPPROTO_TCP | IPPROTO_UDP);
+    f.write_str("IP ")?;
+    if cut || !ip.is_first_fragment() || !transport {
+        write!(f, "{} > {}:", ip.src, ip.dst)?;
+    }
+    if cut {
+        let eth_len = p.ethernet.map_or(14, |e| e.header_len);
+        let captured = p.frame_len.saturating_sub(eth_len);
+        if captured < usize::from(ip.header_len) {
+            write!(
+                f,
+                "  [remaining caplen({captured}) < header length({})]",
+                ip.header_len
+            )?;
+        }
+        return f.write_str(" [|ip]");
     }
     if !ip.is_first_fragment() {
-        write!(f, "ip-proto-{}", ip.proto)?;
-    } else if !fmt_ip_payload(p, f)? && p.truncated.is_none() {
-        write!(f, "ip-proto-{} {}", ip.proto, ip.payload_len)?;
-    }
-    if let Some(layer) = p.truncated {
-        if layer == Layer::Ipv4 {
-            write!(f, "[|ip]")?;
-        } else {
-            if p.icmp.is_none() && p.tcp.is_none() {
-                write!(f, "{}", layer.tcpdump_name())?;
-            }
-            write!(f, " [|{}]", layer.tcpdump_name())?;
+        write!(f, " ip-proto-{}", ip.proto)?;
+    } else {
+        if !transport {
+            f.write_str(" ")?;
         }
+        fmt_ip_payload(p, ip.proto, ip.payload_len, true, f)?;
     }
     if ip.is_fragment() {
         write!(

@@ -162,7 +162,7 @@ pub(super) fn decode_arp(b: &[u8], p: &mut Packet) {
 pub(super) fn fmt_arp(p: &Packet, rest: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let Some(a) = p.arp else {
         return if p.truncated == Some(Layer::Arp) {
-            f.write_str("ARP, [|arp]")
+            f.write_str(" [|arp]")
         } else {
             write!(f, "ARP, unsupported hardware or protocol, length {rest}")
         };

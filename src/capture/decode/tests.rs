@@ -479,9 +479,10 @@ fn ethernet_padding_is_ignored() {
 
 #[test]
 fn other_ethertypes_and_protocols() {
+    // tcpdump 4.99.3 on the same bytes: the version field of all zeros is wrong.
     assert_eq!(
         decode(&eth(MAC_B, MAC_A, ETHERTYPE_IPV6, &[0; 40])).to_string(),
-        "IP6, length 40"
+        "IP6 version error: 0 != 6"
     );
     assert_eq!(
         decode(&eth(MAC_B, MAC_A, 0x88cc, &[0; 10])).to_string(),
@@ -491,17 +492,18 @@ fn other_ethertypes_and_protocols() {
         MAC_B,
         MAC_A,
         ETHERTYPE_IPV4,
-        &ipv4(BSDI, AIX, 89, 1, 1, 0, &[0; 40]),
+        &ipv4(BSDI, AIX, 253, 1, 1, 0, &[0; 40]),
     ));
+    // tcpdump 4.99.3 writes two spaces before an unknown protocol.
     assert_eq!(
         p.to_string(),
-        "IP 140.252.13.35 > 140.252.1.92: ip-proto-89 40"
+        "IP 140.252.13.35 > 140.252.1.92:  ip-proto-253 40"
     );
 }
 
 #[test]
 fn truncated_frames_are_marked() {
-    assert_eq!(decode(&[]).to_string(), "[|ether]");
+    assert_eq!(decode(&[]).to_string(), " [|ether]");
     assert_eq!(decode(&[0; 13]).truncated, Some(Layer::Ethernet));
     let full = eth(
         MAC_B,
@@ -512,17 +514,22 @@ fn truncated_frames_are_marked() {
     let p = decode(&full[..14 + 20 + 10]);
     assert_eq!(p.truncated, Some(Layer::Tcp));
     assert!(p.ipv4.is_some() && p.tcp.is_none());
-    assert_eq!(p.to_string(), "IP 140.252.13.35 > 140.252.1.92: tcp [|tcp]");
+    // tcpdump 4.99.3 on the same cut: the ports were captured.
+    assert_eq!(
+        p.to_string(),
+        "IP 140.252.13.35.1234 > 140.252.1.92.80:  [|tcp]"
+    );
     let p = decode(&full[..14 + 10]);
     assert_eq!(p.truncated, Some(Layer::Ipv4));
-    assert_eq!(p.to_string(), "IP [|ip]");
+    assert_eq!(p.to_string(), "IP  [|ip]");
     let arp_f = eth(
         [0xff; 6],
         MAC_A,
         ETHERTYPE_ARP,
         &arp(1, MAC_A, BSDI, [0; 6], SUN),
     );
-    assert_eq!(decode(&arp_f[..30]).to_string(), "ARP, [|arp]");
+    // tcpdump 4.99.3 prints nothing but the marker for a cut ARP packet.
+    assert_eq!(decode(&arp_f[..30]).to_string(), " [|arp]");
 }
 
 #[test]

@@ -301,14 +301,15 @@ pub struct Tcp {
 
 /// Reads a UDP header into `p.udp`.
 pub(super) fn decode_udp(b: &[u8], p: &mut Packet) {
-    let (Some(src_port), Some(dst_port), Some(len)) = (be16(b, 0), be16(b, 2), be16(b, 4)) else {
+    let (Some(src_port), Some(dst_port)) = (be16(b, 0), be16(b, 2)) else {
         p.truncated = Some(Layer::Udp);
         return;
     };
-    if b.len() < 8 {
+    let (Some(len), true) = (be16(b, 4), b.len() >= 8) else {
+        p.cut_ports = Some((src_port, dst_port));
         p.truncated = Some(Layer::Udp);
         return;
-    }
+    };
     p.udp = Some(Udp {
         src_port,
         dst_port,
@@ -319,14 +320,14 @@ pub(super) fn decode_udp(b: &[u8], p: &mut Packet) {
 
 /// Reads a TCP header into `p.tcp`; `seg_len` is the segment length from the IP header.
 pub(super) fn decode_tcp(b: &[u8], seg_len: usize, p: &mut Packet) {
-    let (Some(src_port), Some(dst_port), Some(seq), Some(ack), Some(&off), Some(&flags)) = (
-        be16(b, 0),
-        be16(b, 2),
-        be32(b, 4),
-        be32(b, 8),
-        b.get(12),
-        b.get(13),
-    ) else {
+    let (Some(src_port), Some(dst_port)) = (be16(b, 0), be16(b, 2)) else {
+        p.truncated = Some(Layer::Tcp);
+        return;
+    };
+    p.cut_ports = Some((src_port, dst_port));
+    let (Some(seq), Some(ack), Some(&off), Some(&flags)) =
+        (be32(b, 4), be32(b, 8), b.get(12), b.get(13))
+    else {
         p.truncated = Some(Layer::Tcp);
         return;
     };
@@ -339,6 +340,7 @@ pub(super) fn decode_tcp(b: &[u8], seg_len: usize, p: &mut Packet) {
         p.truncated = Some(Layer::Tcp);
         return;
     }
+    p.cut_ports = None;
     let opts = b.get(20..hlen.min(b.len())).unwrap_or(&[]);
     if b.len() < hlen {
         p.truncated = Some(Layer::Tcp);
