@@ -1,11 +1,20 @@
-# tcplab node image: one lab host (router, switch host, client or server) per container.
+# Two images from one file:
+# - node (the default, last stage): one lab host (router, switch host, client or server) per
+#   container, for the docker runtime.
+# - lab (`--target lab`): a whole course lab in one container, for a classroom server or one
+#   Kubernetes pod per student: the tcplab binary built on the host, run with the netns runtime
+#   and Linux bridges inside the container.
 #
 # Built by tcplab itself (src/runtime/image/, through the Docker API) on top of a base imported
 # from debootstrap, because no container registry is reachable; see images/README.md. By hand:
 #   docker build -t tcplab/node:latest .          (from the repository root, base already imported)
-# Written for the classic builder (Docker 20.10's API default): no BuildKit-only syntax.
+# The lab image, from the repository root, with a tcplab built by `cargo build --release`:
+#   tar -c Dockerfile images -C target/release tcplab | docker build --target lab -t tcplab/lab -
+# Written for the classic builder (Docker 20.10's API default): no BuildKit-only syntax. The
+# classic builder builds every stage before the one it is asked for, so the lab stage is built
+# (cheaply: no RUN) along with the node image, from whatever part of its files the context holds.
 ARG BASE=tcplab/base:bookworm
-FROM ${BASE}
+FROM ${BASE} AS node
 
 # Leave out documentation, man pages and translations of everything installed below.
 COPY images/dpkg-nodoc /etc/dpkg/dpkg.cfg.d/tcplab-nodoc
@@ -31,3 +40,23 @@ LABEL org.tcplab.image="node" \
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["sleep", "infinity"]
+
+# ------------------------------------------------------------------------------------------
+# A whole lab in one container. The context holds this file, images/ and the tcplab binary at
+# its top (the tar command above); tcplab's own node build has neither the binary nor the
+# entrypoint, which is why both are wildcards. Run it with NET_ADMIN, SYS_ADMIN and NET_RAW
+# (not --privileged); images/README.md says how, and what each is for.
+FROM node AS lab
+COPY images/* tcplab* /opt/tcplab/
+ENV PATH=/opt/tcplab:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    TCPLAB_RUNTIME=netns
+WORKDIR /root
+LABEL org.tcplab.image="lab" \
+      org.opencontainers.image.title="tcplab lab" \
+      org.opencontainers.image.description="The course lab on network namespaces and Linux bridges, in one container"
+HEALTHCHECK --interval=5s --timeout=5s CMD ["test", "-e", "/run/tcplab-lab/up"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tcplab/lab-entrypoint"]
+CMD []
+
+# The default target: the node image, as the first stage made it.
+FROM node

@@ -221,9 +221,25 @@ pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
+        .map_err(read_only_proc_sys)
         .with_context(|| format!("opening {}", path.display()))?;
     f.write_all(value.as_bytes())
         .with_context(|| format!("writing {value} to {}", path.display()))
+}
+
+/// A sysctl file that cannot be opened for writing because /proc/sys is mounted read-only (as
+/// Docker and Kubernetes mount it in a container that is not privileged) gets an error that says
+/// how to make it writable; any other error is returned as it is.
+fn read_only_proc_sys(e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error() != Some(libc::EROFS) {
+        return e;
+    }
+    std::io::Error::new(
+        e.kind(),
+        "/proc/sys is read-only, as in a container: make /proc/sys/net writable first (with \
+         CAP_SYS_ADMIN: `mount --bind /proc/sys/net /proc/sys/net; mount -o remount,bind,rw \
+         /proc/sys/net`; the lab image's entrypoint does it)",
+    )
 }
 
 /// Read a sysctl under /proc/sys/net of the calling thread's namespace.
@@ -330,6 +346,20 @@ pub fn require_root(what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_only_proc_sys_says_how_to_make_it_writable() {
+        let erofs = read_only_proc_sys(std::io::Error::from_raw_os_error(libc::EROFS));
+        let text = erofs.to_string();
+        assert!(
+            text.contains("mount -o remount,bind,rw /proc/sys/net"),
+            "{text}"
+        );
+        assert!(text.contains("CAP_SYS_ADMIN"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        let other = read_only_proc_sys(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(other.raw_os_error(), Some(libc::EACCES));
+    }
 
     #[test]
     fn sysctl_paths() {
