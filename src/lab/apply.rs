@@ -508,7 +508,8 @@ async fn uplink_host_side<S: System>(
         .await
         .with_context(|| format!("host {host_link}"))?;
     share_uplink_forwarding(sys, state, &u.uplink)?;
-    let rules = crate::net::firewall::UplinkRules::new(&plan.lab, host_link, &u.uplink, &[transfer]);
+    let rules =
+        crate::net::firewall::UplinkRules::new(&plan.lab, host_link, &u.uplink, &[transfer]);
     state.record([Object::Firewall {
         chain: rules.chain.clone(),
         remove: rules.remove_script(),
@@ -544,7 +545,8 @@ fn forwarding_held_by_others(dir: &Path, lab: &str, key: &str) -> Option<String>
         .filter(|s| s.lab != lab)
         .flat_map(|s| s.objects)
         .find_map(|o| match o {
-            Object::UplinkForwarding { key: k, old, .. } | Object::HostSysctl { key: k, old, .. }
+            Object::UplinkForwarding { key: k, old, .. }
+            | Object::HostSysctl { key: k, old, .. }
                 if k == key =>
             {
                 Some(old)
