@@ -4,8 +4,7 @@
 //! `skipped: not root` and passes.
 //!
 //! Every test holds one global lock (`common::serial`), so they run one at a time whatever
-//! `--test-threads` says: host snapshots must not see another test's lab, and only one lab at
-//! a time can have an uplink. Every lab is removed by a drop guard, even when a test panics.
+//! `--test-threads` says: host snapshots must not see another test's lab. Every lab is removed by a drop guard, even when a test panics.
 //! Snapshot comparisons leave out what belongs to other labs on the machine (found by name),
 //! and substrings listed in TCPLAB_TEST_IGNORE (comma-separated).
 //!
@@ -100,6 +99,15 @@ fn killed_up_is_refused_then_cleaned_by_down() {
         lab.namespaces().len()
     );
     half_up_lab_is_refused_then_removed_by_down(&lab, &before);
+}
+
+/// A classroom: two labs NATed out of the same uplink at once, each reaching the fake internet
+/// from the uplink's address, both in `ls`; each `down` removes exactly its own part.
+#[test]
+fn two_labs_with_uplinks_at_once_and_each_down_removes_its_own() {
+    root_or_skip!();
+    let _serial = serial();
+    two_labs_with_uplinks(NETNS, ["cla", "clb"]);
 }
 
 /// 8: two labs side by side; removing one leaves the other working.
