@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(row.nodes, Some(9));
         assert_eq!(row.transfer.as_deref(), Some("100.64.0.4/30"));
         assert_eq!(row.runtime, "netns");
-        let t = table(&[row.clone()]);
+        let t = table(std::slice::from_ref(&row));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[1].starts_with("s01 "), "{t}");
