@@ -77,6 +77,27 @@ pub enum Object {
         /// the worker's control socket (an abstract unix socket name)
         control: String,
     },
+    /// The line between the lab's edge namespace (which NATs the lab out) and the host: a veth
+    /// whose host end `host_link` (tagged with the lab) holds the first address of `transfer`,
+    /// the edge end the second. It dies with the edge namespace, or is deleted here.
+    UplinkLine {
+        /// the host end
+        host_link: String,
+        /// the transfer network, a /30 no host address or route used at `up` time
+        transfer: ipnet::Ipv4Net,
+        /// the edge namespace holding the other end
+        edge: String,
+    },
+    /// Forwarding on the host's uplink interface, shared by every lab NATed out of it: `down`
+    /// puts back `old` only when no other lab's record still names the same key.
+    UplinkForwarding {
+        /// key under /proc/sys/net
+        key: String,
+        /// the value before the first lab set it
+        old: String,
+        /// the value tcplab set
+        new: String,
+    },
 }
 
 /// The state of one lab.

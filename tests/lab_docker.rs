@@ -12,7 +12,7 @@
 //! (`scripts/setup-host.sh` installs and starts both; CI has them).
 //!
 //! Every test holds the global lock of `common::serial` (one lab of this file at a time: host
-//! snapshots must not see another test's lab, and only one lab at a time can have an uplink),
+//! snapshots must not see another test's lab),
 //! and every lab is removed by a drop guard, even when a test panics. Snapshots are the common
 //! ones plus the Docker containers and the OVS bridges, ports and interfaces
 //! (`Runtime::Docker.snapshot()`); what belongs to other labs on the machine is left out by name.

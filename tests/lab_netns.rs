@@ -4,8 +4,7 @@
 //! `skipped: not root` and passes.
 //!
 //! Every test holds one global lock (`common::serial`), so they run one at a time whatever
-//! `--test-threads` says: host snapshots must not see another test's lab, and only one lab at
-//! a time can have an uplink. Every lab is removed by a drop guard, even when a test panics.
+//! `--test-threads` says: host snapshots must not see another test's lab. Every lab is removed by a drop guard, even when a test panics.
 //! Snapshot comparisons leave out what belongs to other labs on the machine (found by name),
 //! and substrings listed in TCPLAB_TEST_IGNORE (comma-separated).
 //!
@@ -100,6 +99,15 @@ fn killed_up_is_refused_then_cleaned_by_down() {
         lab.namespaces().len()
     );
     half_up_lab_is_refused_then_removed_by_down(&lab, &before);
+}
+
+/// A classroom: two labs NATed out of the same uplink at once, each reaching the fake internet
+/// from the uplink's address, both in `ls`; each `down` removes exactly its own part.
+#[test]
+fn two_labs_with_uplinks_at_once_and_each_down_removes_its_own() {
+    root_or_skip!();
+    let _serial = serial();
+    two_labs_with_uplinks(NETNS, ["cla", "clb"]);
 }
 
 /// 8: two labs side by side; removing one leaves the other working.
@@ -487,4 +495,70 @@ fn racing_commands_end_cleanly_and_leave_nothing() {
         Vec::<String>::new(),
         "something of the lab is left"
     );
+}
+
+/// A lab NATed out of an uplink after a reboot behind tcplab's back (its namespaces, its host
+/// ports and its firewall chain gone, the uplink's forwarding off again, the record kept):
+/// status names the broken uplink, `up` makes the whole lab again, and it reaches the fake
+/// internet as before; `down` then leaves the host as it was.
+#[test]
+fn up_brings_back_a_lab_with_an_uplink_after_a_reboot() {
+    root_or_skip!();
+    let _serial = serial();
+    let inet = FakeInternet::create();
+    let before = NETNS.snapshot();
+    let lab = Lab::new("rbup");
+    lab.up(Some(&inet.uplink));
+    let reach = |lab: &Lab| {
+        lab.exec_t(
+            "slip",
+            &["ping", "-n", "-c1", "-W2", INET_FAR],
+            Duration::from_secs(10),
+        )
+    };
+    reach(&lab).expect_ok();
+    for ns in lab.namespaces() {
+        must("ip", &["netns", "delete", &ns]);
+    }
+    let line = uplink_host_link(&lab.name);
+    let _ = sh("ip", &["link", "delete", &line], Duration::from_secs(10));
+    // The lab's chains and their jumps, as a reboot leaves them: gone.
+    let chain = format!("TCPLAB-{}", lab.name);
+    let comment = format!("tcplab:{}", lab.name);
+    for (table, builtin) in [("filter", "FORWARD"), ("nat", "POSTROUTING")] {
+        let jump = [
+            "-t",
+            table,
+            "-D",
+            builtin,
+            "-m",
+            "comment",
+            "--comment",
+            &comment,
+            "-j",
+            &chain,
+        ];
+        must("iptables", &jump);
+        must("iptables", &["-t", table, "-F", &chain]);
+        must("iptables", &["-t", table, "-X", &chain]);
+    }
+    let forwarding = format!("/proc/sys/net/ipv4/conf/{}/forwarding", inet.uplink);
+    std::fs::write(&forwarding, "0").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let check = lab.tcplab(&["status", "--check"]);
+    assert_eq!(check.code, 1, "{}", check.describe());
+    assert!(check.stdout.contains("uplink"), "{}", check.stdout);
+    let out = run(
+        lab.up_cmd(false, Some(&inet.uplink)),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.ok() && out.stderr.contains("repaired"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(lab.tcplab(&["status", "--check"]).code, 0);
+    reach(&lab).expect_ok();
+    lab.down();
+    assert_eq!(before.diff(&NETNS.snapshot(), &[]), Vec::<String>::new());
 }

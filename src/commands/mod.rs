@@ -10,6 +10,7 @@ pub mod graph;
 pub mod image;
 pub mod link;
 pub mod link_worker;
+pub mod ls;
 pub mod man;
 pub mod status;
 pub mod up;
@@ -90,6 +91,8 @@ pub enum Command {
     Completions(completions::CompletionsCmd),
     /// Print the manual page (roff) to standard output
     Man(man::ManCmd),
+    /// List the labs on this host (name, runtime, nodes, uplink, since)
+    Ls(ls::LsCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::LinkWorker(c) => c.exec(),
         Command::Completions(c) => c.exec(),
         Command::Man(c) => c.exec(),
+        Command::Ls(c) => c.exec(),
     }
 }
 

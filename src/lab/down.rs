@@ -189,10 +189,12 @@ fn describe(obj: &Object) -> String {
         Object::Container { name } => format!("container {name}"),
         Object::OvsBridges { names } => format!("Open vSwitch bridges {}", names.join(", ")),
         Object::LinkConditions { node, iface, .. } => format!("conditions on {node}:{iface}"),
+        Object::UplinkLine { host_link, .. } => format!("uplink line {host_link}"),
+        Object::UplinkForwarding { key, .. } => format!("host sysctl net.{key}"),
     }
 }
 
-async fn remove_object<S: System, R: Runtime>(
+pub(super) async fn remove_object<S: System, R: Runtime>(
     sys: &S,
     runtime: &R,
     obj: &Object,
@@ -228,6 +230,17 @@ async fn remove_object<S: System, R: Runtime>(
             control,
             ..
         } => sys.stop_link_worker(netns, iface, control),
+        Object::UplinkLine { host_link, .. } => {
+            // It dies with the edge namespace; deleted here too, if still tagged as ours.
+            let host = host.map_err(|e| Error::Other(e.to_string()))?;
+            if host.alias(host_link).await?.as_deref() == Some(host_alias(lab).as_str()) {
+                host.delete_link(host_link).await?;
+            }
+            Ok(())
+        }
+        Object::UplinkForwarding { key, old, new } => {
+            super::apply::release_uplink_forwarding(sys, lab, key, old, new).await
+        }
     }
 }
 

@@ -186,6 +186,17 @@ async fn lab_problems<S: System>(sys: &S, state: &LabState, plan: &Plan) -> Resu
             problems.push(format!("the LAN port of {} is gone", v.label));
         }
     }
+    if let Some(u) = &plan.uplink {
+        let edge = crate::plan::switch_netns(&plan.lab);
+        let chain = crate::net::firewall::UplinkRules::new(&plan.lab, "", "", &[]).chain;
+        let edge_ok = match handle_of(sys, &edge) {
+            Some(e) => e.link_index(&u.host_interface).await?.is_some(),
+            None => false,
+        };
+        if !edge_ok || !sys.firewall_chains().await?.contains(&chain) {
+            problems.push(format!("the uplink out of {} is broken", u.uplink));
+        }
+    }
     for key in state.conditions.keys() {
         let (node, iface) = key.split_once(':').unwrap_or((key.as_str(), ""));
         let control = super::conditions::control_name(&state.dir, &state.lab, node, iface);

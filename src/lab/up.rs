@@ -254,17 +254,32 @@ async fn precheck_uplink<N: NetOps>(plan: &Plan, host: &N) -> Result<()> {
             u.uplink
         )));
     }
-    if host.link_index(&u.host_interface).await?.is_some() {
-        return Err(Error::Usage(format!(
-            "host interface '{}' exists already (another lab's uplink?): only one lab at a time can have an uplink",
-            u.host_interface
-        )));
-    }
-    let routes = host.routes().await?;
-    for r in &u.host_routes {
-        if let Some((net, _, _)) = routes.iter().find(|(net, _, _)| net == r) {
+    // The edge shares the switch namespace when there is one: its two lines need free names.
+    let edge_names = [u.host_interface.as_str(), super::apply::EDGE_TO_HOST];
+    let switch_names = plan
+        .bridges
+        .iter()
+        .filter(|b| b.kind == NetworkKind::Linux)
+        .flat_map(|b| std::iter::once(&b.name).chain(&b.ports));
+    for name in switch_names {
+        if edge_names.contains(&name.as_str()) {
             return Err(Error::Usage(format!(
-                "the host already has a route to {net}: is another lab up with an uplink?"
+                "the lab's switch namespace has a bridge or port named {name}, which the uplink's edge needs: rename that network (or the uplink's host_interface)"
+            )));
+        }
+    }
+    // The lab's own names on the host: taken means a leftover of this lab (or, rarely, a
+    // hash shared with another lab).
+    let line = plan
+        .veths
+        .iter()
+        .filter(|v| v.b.ns == crate::plan::Ns::Host && v.bridge.is_none())
+        .map(|v| v.b.name.clone());
+    for name in line.chain([super::apply::uplink_host_link(&plan.lab)]) {
+        if host.link_index(&name).await?.is_some() {
+            return Err(Error::Usage(format!(
+                "host interface {name} exists already: run `tcplab --lab {} down` if it is a leftover of this lab, or choose another lab name",
+                plan.lab
             )));
         }
     }

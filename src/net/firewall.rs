@@ -1,6 +1,11 @@
-//! Host firewall rules for the uplink: forwarding between the lab's line and the uplink, and
-//! MASQUERADE out of the uplink only, in chains of tcplab's own (`TCPLAB-<lab>` in the filter
-//! and nat tables), jumped to from FORWARD and POSTROUTING with a `tcplab:<lab>` comment.
+//! Firewall rules for a lab's uplink, in two places:
+//! - in the lab's edge namespace ([`edge_script`]): the lab's networks MASQUERADEd to the
+//!   edge's address on its line to the host, so the host never sees the lab's own (possibly
+//!   overlapping) addresses;
+//! - on the host ([`UplinkRules`]): forwarding between that line and the uplink, and
+//!   MASQUERADE of the line's transfer network out of the uplink only, in chains of tcplab's
+//!   own (`TCPLAB-<lab>` in the filter and nat tables), jumped to from FORWARD and POSTROUTING
+//!   with a `tcplab:<lab>` comment. Each lab has its own chain, added and removed on its own.
 //!
 //! The rules go through `iptables-restore --noflush`, so they land in the same tables as
 //! Docker's (iptables-nft or legacy, whichever the host uses): an ACCEPT in an nftables table of
@@ -19,7 +24,7 @@ pub struct UplinkRules {
     pub chain: String,
     /// Lab name (for the comment).
     pub lab: String,
-    /// The lab's line on the host (gatewayout).
+    /// The lab's line on the host (its edge's line).
     pub lab_if: String,
     /// The uplink.
     pub uplink: String,
@@ -78,6 +83,18 @@ impl UplinkRules {
         s += &format!("-F {c}\n-X {c}\nCOMMIT\n");
         s
     }
+}
+
+/// The iptables-restore script of a lab's edge namespace: what comes from `sources` and leaves
+/// by `out_if` (the edge's line to the host) is MASQUERADEd to that line's address. The
+/// namespace is the lab's own, so its built-in chain is used; the rules die with it.
+pub fn edge_script(out_if: &str, sources: &[Ipv4Net]) -> String {
+    let mut s = String::from("*nat\n");
+    for src in sources {
+        s += &format!("-A POSTROUTING -s {src} -o {out_if} -j MASQUERADE\n");
+    }
+    s += "COMMIT\n";
+    s
 }
 
 /// Names of tcplab's chains (`TCPLAB-...`) in the host's filter table, from `iptables-save`.
@@ -209,6 +226,11 @@ mod tests {
             }
             assert!(!line.starts_with("-F FORWARD") && !line.starts_with("-F POSTROUTING"));
         }
+        let edge = edge_script("tohost", &["140.252.0.0/16".parse().unwrap()]);
+        assert_eq!(
+            edge,
+            "*nat\n-A POSTROUTING -s 140.252.0.0/16 -o tohost -j MASQUERADE\nCOMMIT\n"
+        );
         let rm = r.remove_script();
         assert!(rm.contains("-D FORWARD -m comment --comment \"tcplab:tcpip\" -j TCPLAB-tcpip"));
         assert!(rm.contains("-X TCPLAB-tcpip"));

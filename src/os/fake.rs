@@ -47,6 +47,8 @@ pub struct World {
     pub containers: BTreeSet<String>,
     /// Conditions workers by control socket: (namespace, interface, conditions).
     pub workers: BTreeMap<String, (String, String, Conditions)>,
+    /// Firewall rules inside namespaces tcplab made (they die with the namespace).
+    pub netns_firewalls: BTreeMap<String, String>,
 }
 
 impl World {
@@ -102,6 +104,7 @@ impl World {
         self.addresses.retain(|(n, _, _)| n != ns);
         self.routes.retain(|(n, ..)| n != ns);
         self.proxies.retain(|(n, ..)| n != ns);
+        self.netns_firewalls.remove(ns);
     }
 
     /// Remove a link and, as the kernel does, its veth peer, with their addresses and routes.
@@ -617,6 +620,41 @@ impl System for FakeSystem {
     }
     fn state_dir(&self) -> PathBuf {
         self.state_dir.clone()
+    }
+    async fn move_host_link(&self, name: &str, netns: &str, new_name: &str) -> Result<()> {
+        self.change(format!("move {name} into {netns} as {new_name}"), |w| {
+            let from = (HOST.to_string(), name.to_string());
+            let to = (netns.to_string(), new_name.to_string());
+            if !w.namespaces.contains(netns) {
+                return Err(no_such(netns));
+            }
+            if w.links.contains_key(&to) {
+                return Err(Error::Other(format!("{new_name} exists in {netns}")));
+            }
+            let mut link = w.links.remove(&from).ok_or_else(|| no_such(name))?;
+            // It leaves its addresses and routes behind, and arrives down.
+            w.addresses
+                .retain(|(n, i, _)| !(n == HOST && *i == link.index));
+            w.routes
+                .retain(|(n, _, _, oif)| !(n == HOST && *oif == Some(link.index)));
+            link.index = w.next_index(netns);
+            link.up = false;
+            if let Some(pl) = link.peer.as_ref().and_then(|p| w.links.get_mut(p)) {
+                pl.peer = Some(to.clone());
+            }
+            w.links.insert(to, link);
+            Ok(())
+        })
+    }
+    async fn netns_firewall_add(&self, netns: &str, script: &str) -> Result<()> {
+        self.change(format!("firewall add in {netns}"), |w| {
+            if !w.namespaces.contains(netns) {
+                return Err(no_such(netns));
+            }
+            w.netns_firewalls
+                .insert(netns.to_string(), script.to_string());
+            Ok(())
+        })
     }
 }
 

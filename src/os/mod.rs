@@ -145,4 +145,10 @@ pub trait System {
     fn stop_link_worker(&self, netns: &str, iface: &str, control: &str) -> Result<()>;
     /// Where lab records live.
     fn state_dir(&self) -> PathBuf;
+    /// Move host interface `name` into named namespace `netns`, renamed `new_name` (it arrives
+    /// down, without addresses or routes).
+    async fn move_host_link(&self, name: &str, netns: &str, new_name: &str) -> Result<()>;
+    /// Add firewall rules inside named namespace `netns` (an iptables-restore script); they
+    /// go away with the namespace.
+    async fn netns_firewall_add(&self, netns: &str, script: &str) -> Result<()>;
 }

@@ -344,4 +344,44 @@ impl System for RealSystem {
     fn state_dir(&self) -> PathBuf {
         crate::state::state_dir()
     }
+
+    async fn move_host_link(&self, name: &str, netns: &str, new_name: &str) -> Result<()> {
+        use rtnetlink::LinkUnspec;
+        let index = self
+            .host()?
+            .link_index(name)
+            .await?
+            .ok_or_else(|| Error::Other(format!("host interface {name} vanished")))?;
+        let target = sys::netns_path(netns);
+        let file = File::open(&target).with_context(|| format!("opening {}", target.display()))?;
+        // A connection of our own in the host's namespace (NsNet's handle knows no moves).
+        let rt = self.rt.clone();
+        let handle = sys::in_netns(Path::new("/proc/self/ns/net"), move || {
+            let _guard = rt.enter();
+            let (conn, handle, _) =
+                rtnetlink::new_connection().context("opening a netlink socket")?;
+            rt.spawn(conn);
+            Ok(handle)
+        })?;
+        let msg = LinkUnspec::new_with_index(index)
+            .setns_by_fd(file.as_raw_fd())
+            .name(new_name.to_string())
+            .build();
+        handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .with_context(|| format!("moving {name} into namespace {netns} as {new_name}"))
+    }
+
+    async fn netns_firewall_add(&self, netns: &str, script: &str) -> Result<()> {
+        let (path, script) = (sys::netns_path(netns), script.to_string());
+        // iptables-restore inherits the namespace of the thread that spawns it.
+        blocking("firewall", move || {
+            sys::in_netns(&path, move || firewall::restore(&script))
+        })
+        .await
+        .with_context(|| format!("namespace {netns}"))
+    }
 }

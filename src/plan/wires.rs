@@ -1,6 +1,6 @@
 //! The wires of the plan: a bridge per LAN with a veth pair per member (its switch end in the
 //! switch namespace for a Linux bridge, in the host's for Open vSwitch), a veth pair per
-//! point-to-point link, and the uplink's veth pair to the host with its routes and NAT.
+//! point-to-point link, and the uplink's veth pair from its node towards the lab's edge.
 
 use super::{
     BridgePlan, NodePlan, Ns, UplinkPlan, VethEnd, VethPlan, ovs_bridge_name, ovs_port_name,
@@ -152,19 +152,22 @@ impl<'a> Wires<'a> {
         });
     }
 
-    /// The uplink as a veth pair from its node to the host, and what the host does with it:
-    /// its address, its routes into the lab, and NAT of the lab's prefixes out of
-    /// `host_uplink`.
+    /// The uplink as a veth pair from its node to the host, and what the lab's edge does with
+    /// it: its address, its routes into the lab, and NAT of the lab's prefixes out of
+    /// `host_uplink`. The host end gets a name of the lab's own (`tlg<hash of the lab>`, so
+    /// that any number of labs can have an uplink at once); the uplink phase moves it into the
+    /// lab's edge namespace as the topology's `host_interface`, so the host never holds the
+    /// lab's addresses or routes.
     pub(super) fn uplink(&mut self, host_uplink: &str, up: &Uplink) -> UplinkPlan {
         self.veths.push(VethPlan {
             label: format!(
-                "uplink: {} {} - host {}",
+                "uplink: {} {} - edge {}",
                 up.node.node, up.node.interface, up.host_interface
             ),
             a: self.node_end(&up.node.node, &up.node.interface),
             b: VethEnd {
                 ns: Ns::Host,
-                name: up.host_interface.clone(),
+                name: uplink_line_name(self.lab),
                 index: 0,
             },
             mtu: up.mtu,
@@ -179,6 +182,13 @@ impl<'a> Wires<'a> {
             masquerade: masquerade(self.topo, up),
         }
     }
+}
+
+/// The name of the gateway's line in the host's namespace until the uplink phase moves it
+/// into the lab's edge: `tlg` and 32 bits of a hash of the lab (≤ 15 bytes).
+fn uplink_line_name(lab: &str) -> String {
+    let h = crate::util::fnv1a64(&[lab.as_bytes(), b"uplink-line"]);
+    format!("tlg{:08x}", (h >> 32) as u32 ^ h as u32)
 }
 
 /// The sources NATed out of the uplink: every LAN, every addressed link and the uplink line

@@ -5,7 +5,7 @@
 //! scenarios that tests/lab_netns.rs and tests/lab_docker.rs both run, each on its runtime.
 //!
 //! Every test that creates anything takes [`serial`] first: snapshots compare the whole host,
-//! and only one lab at a time can have an uplink (the host side, `gatewayout`, has a fixed name).
+//! and the snapshots of the host must not see another test's lab.
 
 #![allow(dead_code)]
 
@@ -943,8 +943,9 @@ fn names_other_lab(line: &str, ours: &[&str], others: &[String]) -> bool {
     others.iter().any(|o| {
         let port = format!("tl{:04x}", lab_hash(o));
         let bridge = format!("{o}-");
+        let uplink_line = scenarios::uplink_host_link(o);
         line.split(|c: char| c.is_whitespace() || c == ':' || c == '@')
-            .any(|w| w.starts_with(&port) || w.starts_with(&bridge))
+            .any(|w| w.starts_with(&port) || w.starts_with(&bridge) || w == uplink_line)
     })
 }
 

@@ -9,7 +9,7 @@
 
 use super::{
     Bg, FakeInternet, INET_FAR, INET_HOST, Lab, NODES, Runtime, Snapshot, TempDir, mac_of,
-    mesh_failures, run, sh, traceroute_hops,
+    mesh_failures, run, sh, tcplab, traceroute_hops,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -320,19 +320,26 @@ pub fn uplink_masquerades_to_the_fake_internet(rt: Runtime, tag: &str) {
     lab.up(Some(&inet.uplink));
     assert_status_complete(&lab, Some(&inet.uplink));
 
-    // The snapshot sees what the uplink adds to the host (so that its going means something).
+    // The snapshot sees what the uplink adds to the host (so that its going means something):
+    // the lab's line from its edge and its chain, never the lab's own addresses or routes.
     let during = before.diff(&rt.snapshot(), &[&lab.name]).join("\n");
+    let line = uplink_host_link(&lab.name);
     for seen in [
-        "+ link: gatewayout",
-        "+ route: 140.252.1.0/24 via 140.252.104.2 dev gatewayout",
-        &format!("TCPLAB-{}", lab.name),
-        "MASQUERADE",
+        format!("+ link: {line}"),
+        format!("+ route: {}", uplink_transfer(&lab)),
+        format!("TCPLAB-{}", lab.name),
+        "MASQUERADE".into(),
     ] {
         assert!(
-            during.contains(seen),
+            during.contains(&seen),
             "the snapshot does not show `{seen}` while the lab is up:\n{during}"
         );
     }
+    assert!(
+        !during.contains("140.252.") && !during.contains("gatewayout"),
+        "the host holds the lab's own addresses or routes:\n{during}"
+    );
+    assert_traceroute_through_the_edge(&lab, "slip");
 
     // slip -> 198.51.100.2, captured where it arrives.
     let pcap = tmp.join("inet.pcap");
@@ -546,5 +553,199 @@ pub fn two_labs_side_by_side(rt: Runtime, tags: [&str; 2]) {
         &rt.snapshot(),
         &[&one.name, &two.name],
         &format!("after two {}s up and down", rt.lab_word()),
+    );
+}
+
+/// The host end of lab `lab`'s line from its edge (as tcplab names it: `tlu` and 32 bits of a
+/// hash of the lab).
+pub fn uplink_host_link(lab: &str) -> String {
+    let h = tcplab::util::fnv1a64(&[lab.as_bytes(), b"uplink-host"]);
+    format!("tlu{:08x}", (h >> 32) as u32 ^ h as u32)
+}
+
+/// The transfer network of the lab's line to the host, from its record.
+pub fn uplink_transfer(lab: &Lab) -> String {
+    let rec = lab.record().expect("the lab has a record");
+    rec["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["kind"] == "uplink_line")
+        .and_then(|o| o["transfer"].as_str())
+        .unwrap_or_else(|| panic!("no uplink line in the record: {rec}"))
+        .to_string()
+}
+
+/// traceroute from `node` to the fake internet: the lab's routers, then the edge (the
+/// topology's host address), then the host (the first address of the lab's transfer network),
+/// then the fake internet.
+pub fn assert_traceroute_through_the_edge(lab: &Lab, node: &str) {
+    let out = lab.exec_t(
+        node,
+        &["traceroute", "-n", "-q1", "-w2", "-m12", INET_FAR],
+        Duration::from_secs(60),
+    );
+    assert!(out.ok(), "traceroute from {node}: {}", out.describe());
+    let hops = traceroute_hops(&out.stdout);
+    let transfer: std::net::Ipv4Addr = uplink_transfer(lab)
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host = std::net::Ipv4Addr::from(u32::from(transfer) + 1).to_string();
+    let edge = hops.iter().position(|h| h == "140.252.104.1");
+    let tail: Vec<&str> = edge
+        .map(|i| hops[i..].iter().map(String::as_str).take(3).collect())
+        .unwrap_or_default();
+    assert!(
+        edge.is_some_and(|i| i > 0 && hops[i - 1].starts_with("140.252."))
+            && tail.len() >= 2
+            && tail[1] == host
+            && hops.last().map(String::as_str) == Some(INET_FAR),
+        "traceroute {node} -> {INET_FAR} must pass the gateway, the edge (140.252.104.1), the host ({host}): {hops:?}"
+    );
+}
+
+/// Two labs with uplinks on the same fake internet at once (the uplink's forwarding off
+/// before, so that sharing it matters): both come up, both reach the fake internet from the
+/// uplink's address, `ls` lists both; the first one's `down` removes exactly its part of the
+/// host (the host as it was with both, less what the first added) while the second keeps
+/// working; the second's `down` leaves the host as before both, forwarding off again.
+pub fn two_labs_with_uplinks(rt: Runtime, tags: [&str; 2]) {
+    let inet = FakeInternet::create();
+    let fwd = format!("/proc/sys/net/ipv4/conf/{}/forwarding", inet.uplink);
+    std::fs::write(&fwd, "0").expect("turning the fake uplink's forwarding off");
+    let read_fwd = || std::fs::read_to_string(&fwd).unwrap().trim().to_string();
+    let before = rt.snapshot();
+    let one = rt.lab(tags[0]);
+    let two = rt.lab(tags[1]);
+    one.up(Some(&inet.uplink));
+    let with_one = rt.snapshot();
+    two.up(Some(&inet.uplink));
+    let with_both = rt.snapshot();
+    assert_eq!(
+        read_fwd(),
+        "1",
+        "forwarding on the uplink while labs use it"
+    );
+    assert_ne!(uplink_transfer(&one), uplink_transfer(&two));
+    for l in [&one, &two] {
+        assert_reaches_inet_masqueraded(&inet, l);
+    }
+    let ls = tcplab(&["ls", "--json"]).expect_ok();
+    let rows: Value = serde_json::from_str(&ls.stdout).expect("ls --json");
+    for l in [&one, &two] {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["lab"] == l.name.as_str())
+            .unwrap_or_else(|| panic!("ls does not list {}: {rows}", l.name));
+        assert_eq!(row["uplink"], inet.uplink.as_str(), "{row}");
+        assert_eq!(row["nodes"], 9, "{row}");
+        assert_eq!(row["complete"], true, "{row}");
+        assert_eq!(row["runtime"], rt.name(), "{row}");
+    }
+    let table = tcplab(&["ls"]).expect_ok().stdout;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{} ", one.name))),
+        "{table}"
+    );
+
+    // The first goes: exactly its part of the host goes with it.
+    let down = one.tcplab(&["-q", "down"]);
+    assert!(down.ok(), "down of {}: {}", one.name, down.describe());
+    one.assert_gone("the first of two labs with uplinks down");
+    let ones_part = before.diff(&with_one, &[&one.name]);
+    let expected = without(&with_both, &ones_part);
+    expected.assert_same(
+        &rt.snapshot(),
+        &[&one.name, &two.name],
+        "the first lab's down must remove exactly its part",
+    );
+    assert_eq!(
+        read_fwd(),
+        "1",
+        "the other lab still needs the uplink's forwarding"
+    );
+    assert_reaches_inet_masqueraded(&inet, &two);
+    assert_down_restores_the_host(&two, &before, "two labs with uplinks");
+    assert_eq!(
+        read_fwd(),
+        "0",
+        "the last lab's down puts the uplink's forwarding back"
+    );
+}
+
+/// `snap` without the lines `diff` added ("+ section: line"), the shared directories aside.
+fn without(snap: &Snapshot, diff: &[String]) -> Snapshot {
+    let mut out = snap.clone();
+    for d in diff {
+        let Some(rest) = d.strip_prefix("+ ") else {
+            continue;
+        };
+        let (section, line) = rest.split_once(": ").expect("a diff line");
+        // The directories every lab's records and /etc files share stay while one is up.
+        if section == "files" && line.starts_with("dir ") && !line.contains("tcplab-") {
+            continue;
+        }
+        if let Some(lines) = out.sections.get_mut(section)
+            && let Some(pos) = lines.iter().position(|l| l == line)
+        {
+            lines.remove(pos);
+        }
+    }
+    out
+}
+
+/// aix's ping arrives in the fake internet from the uplink's address.
+fn assert_reaches_inet_masqueraded(inet: &FakeInternet, lab: &Lab) {
+    let mut capture = Bg::spawn(
+        inet.cmd(
+            "timeout",
+            &[
+                "20",
+                "tcpdump",
+                "-n",
+                "-l",
+                "-i",
+                &inet.far_if,
+                "-c",
+                "1",
+                "icmp[icmptype] == icmp-echo",
+            ],
+        ),
+        None,
+    );
+    assert!(
+        capture.wait_stderr("listening on", Duration::from_secs(10)),
+        "tcpdump did not start: {}",
+        capture.stderr_so_far()
+    );
+    let ping = lab.exec_t(
+        "aix",
+        &["ping", "-n", "-c1", "-W2", INET_FAR],
+        Duration::from_secs(10),
+    );
+    assert!(
+        ping.ok(),
+        "lab {}: aix cannot reach the fake internet: {}",
+        lab.name,
+        ping.describe()
+    );
+    let cap = capture.wait(Duration::from_secs(15));
+    let line = cap
+        .stdout
+        .lines()
+        .find(|l| l.contains("ICMP echo request"))
+        .unwrap_or_else(|| panic!("lab {}: no echo request seen: {}", lab.name, cap.describe()));
+    let (src, _) = icmp_src_dst(line);
+    assert_eq!(
+        src, INET_HOST,
+        "lab {}: aix's ping must arrive from the uplink's address: {line}",
+        lab.name
     );
 }
