@@ -239,7 +239,7 @@ pub(super) async fn remove_object<S: System, R: Runtime>(
             Ok(())
         }
         Object::UplinkForwarding { key, old, new } => {
-            super::apply::release_uplink_forwarding(sys, lab, key, old, new).await
+            super::uplink::release_uplink_forwarding(sys, lab, key, old, new).await
         }
     }
 }

@@ -15,6 +15,7 @@ mod down;
 mod link;
 mod status;
 mod up;
+mod uplink;
 
 #[cfg(test)]
 mod tests;

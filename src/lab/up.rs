@@ -255,7 +255,7 @@ async fn precheck_uplink<N: NetOps>(plan: &Plan, host: &N) -> Result<()> {
         )));
     }
     // The edge shares the switch namespace when there is one: its two lines need free names.
-    let edge_names = [u.host_interface.as_str(), super::apply::EDGE_TO_HOST];
+    let edge_names = [u.host_interface.as_str(), super::uplink::EDGE_TO_HOST];
     let switch_names = plan
         .bridges
         .iter()
@@ -275,7 +275,7 @@ async fn precheck_uplink<N: NetOps>(plan: &Plan, host: &N) -> Result<()> {
         .iter()
         .filter(|v| v.b.ns == crate::plan::Ns::Host && v.bridge.is_none())
         .map(|v| v.b.name.clone());
-    for name in line.chain([super::apply::uplink_host_link(&plan.lab)]) {
+    for name in line.chain([super::uplink::uplink_host_link(&plan.lab)]) {
         if host.link_index(&name).await?.is_some() {
             return Err(Error::Usage(format!(
                 "host interface {name} exists already: run `tcplab --lab {} down` if it is a leftover of this lab, or choose another lab name",
