@@ -209,8 +209,14 @@ fn no_big_rooms_and_no_long_functions() {
     // --nocapture`).
     sizes.sort_by(|a, b| b.cmp(a));
     all_fns.sort_by(|a, b| b.cmp(a));
-    eprintln!("largest files (non-test lines): {:?}", &sizes[..5.min(sizes.len())]);
-    eprintln!("longest functions (lines): {:?}", &all_fns[..5.min(all_fns.len())]);
+    eprintln!(
+        "largest files (non-test lines): {:?}",
+        &sizes[..5.min(sizes.len())]
+    );
+    eprintln!(
+        "longest functions (lines): {:?}",
+        &all_fns[..5.min(all_fns.len())]
+    );
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 

@@ -13,6 +13,8 @@ pub use validate::check_lab_name;
 pub use model::*;
 
 use crate::error::{Error, Result};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The course lab (Stevens, TCP/IP Illustrated Vol. 1), embedded so `tcplab up` works anywhere.
@@ -29,15 +31,103 @@ pub fn parse(text: &str, file: &str) -> Result<Topology> {
     validate::validate(raw, file, text)
 }
 
-/// Read, parse and validate a topology file.
+/// The largest topology or experiment file tcplab reads: the course topology is 5 KiB, so a
+/// file past this size is the wrong file (or `/dev/zero`), refused before it fills memory.
+pub const MAX_INPUT_FILE_BYTES: u64 = 1 << 20;
+
+/// Read, parse and validate a topology file (see [`read_input_file`] for what is refused).
 pub fn load(path: &Path) -> Result<Topology> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Topology {
-        file: file.clone(),
+    let text = read_input_file(path, "topology file")?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Read a file the user names as input (a topology or an experiment, called `what` in
+/// messages): it must be a regular file of at most [`MAX_INPUT_FILE_BYTES`] bytes of UTF-8.
+/// A FIFO, a device (`/dev/zero`), a directory, a missing or unreadable file is refused in
+/// one line with exit code 2 (an [`Error::Topology`] at place `file`), without blocking and
+/// without reading more than the limit.
+pub fn read_input_file(path: &Path, what: &str) -> Result<String> {
+    let refuse = |message: String| Error::Topology {
+        file: path.display().to_string(),
         place: "file".into(),
-        message: format!("cannot read it: {}", e.to_string().to_lowercase()),
-    })?;
-    parse(&text, &file)
+        message,
+    };
+    // Look before opening: opening a FIFO for reading blocks, and opening a device may act.
+    let meta = std::fs::metadata(path).map_err(|e| refuse(open_error(&e, what)))?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta.file_type(), what)));
+    }
+    // O_NONBLOCK: should the path have become a FIFO since, the open still returns at once.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| refuse(open_error(&e, what)))?;
+    let meta = file.metadata().map_err(|e| refuse(open_error(&e, what)))?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta.file_type(), what)));
+    }
+    if meta.len() > MAX_INPUT_FILE_BYTES {
+        return Err(refuse(too_large(meta.len(), what)));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_INPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refuse(open_error(&e, what)))?;
+    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+        return Err(refuse(too_large(bytes.len() as u64, what)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(format!(
+            "is not UTF-8 text (bad byte at offset {}): give a {what} in TOML",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Why a file could not be opened or read, and what to do, in one line.
+fn open_error(e: &std::io::Error, what: &str) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => format!("no such file: give the path of an existing {what}"),
+        ErrorKind::PermissionDenied => {
+            format!("cannot read it: permission denied: make the {what} readable to you")
+        }
+        ErrorKind::NotADirectory => {
+            format!("a part of the path is not a directory: give the path of a {what}")
+        }
+        _ => format!(
+            "cannot read it: {}: give the path of a readable {what}",
+            e.to_string().to_lowercase().replace('\n', " ")
+        ),
+    }
+}
+
+/// The refusal of a path that is not a regular file.
+fn not_regular(t: &std::fs::FileType, what: &str) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    format!("is {kind}, not a regular file: give the path of a {what}")
+}
+
+/// The refusal of a file over [`MAX_INPUT_FILE_BYTES`].
+fn too_large(len: u64, what: &str) -> String {
+    format!(
+        "is {len} bytes, more than the {} KiB a {what} may have: give the right file",
+        MAX_INPUT_FILE_BYTES / 1024
+    )
 }
 
 /// The built-in course topology.
@@ -73,3 +163,134 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Load `path` on another thread: a read that blocks fails the test instead of hanging it.
+    fn load_within_2s(path: &Path) -> Result<Topology> {
+        let (tx, rx) = mpsc::channel();
+        let p = path.to_path_buf();
+        std::thread::spawn(move || tx.send(load(&p)).ok());
+        rx.recv_timeout(Duration::from_secs(2))
+            .unwrap_or_else(|_| panic!("loading {} blocked for 2 s", path.display()))
+    }
+
+    /// The refusal of `path`: one line, exit code 2, naming the path at place `file`.
+    fn refusal(path: &Path) -> String {
+        let e = load_within_2s(path).expect_err("refused");
+        let line = e.to_string();
+        assert_eq!(e.exit_code(), 2, "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with(&format!("{}: file: ", path.display())),
+            "{line}"
+        );
+        assert!(
+            line.contains(": give ") || line.contains(": make "),
+            "{line}"
+        );
+        line
+    }
+
+    #[test]
+    fn a_topology_file_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(&p, BUILTIN_TCPIP).unwrap();
+        assert_eq!(load_within_2s(&p).unwrap().name, builtin().name);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pipe.toml");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains("is a named pipe (FIFO), not a regular file"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn dev_zero_is_refused_without_reading() {
+        let line = refusal(Path::new("/dev/zero"));
+        assert!(line.contains("is a character device"), "{line}");
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = refusal(dir.path());
+        assert!(
+            line.contains("is a directory, not a regular file"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = refusal(&dir.path().join("nope.toml"));
+        assert!(line.contains("no such file"), "{line}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let line = refusal(&file.join("under-a-file.toml"));
+        assert!(line.contains("not a directory"), "{line}");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_and_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.toml");
+        let at_limit = "#".repeat(MAX_INPUT_FILE_BYTES as usize);
+        std::fs::write(&p, &at_limit).unwrap();
+        let e = load_within_2s(&p).unwrap_err().to_string();
+        assert!(
+            !e.contains("more than"),
+            "read, then refused by the parser: {e}"
+        );
+        std::fs::write(&p, at_limit + "\n").unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains("is 1048577 bytes, more than the 1024 KiB a topology file may have"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bin.toml");
+        std::fs::write(&p, b"name = \"x\xff\"").unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains("is not UTF-8 text (bad byte at offset 9)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            open_error(&denied, "topology file"),
+            "cannot read it: permission denied: make the topology file readable to you"
+        );
+        if crate::sys::is_root() {
+            eprintln!("skipped reading a mode-000 file: root reads it anyway");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret.toml");
+        std::fs::write(&p, BUILTIN_TCPIP).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let line = refusal(&p);
+        assert!(line.contains("permission denied"), "{line}");
+    }
+}
