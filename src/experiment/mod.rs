@@ -202,6 +202,12 @@ fn default_min_retransmits() -> usize {
 /// its steps (names of captures and runs, durations, link states), then its checks (packet
 /// matches, then what each check refers to).
 pub fn parse(text: &str, file: &str) -> Result<Experiment> {
+    // Names and expressions quoted from the file are escaped: the refusal stays one line.
+    parse_unescaped(text, file).map_err(crate::topology::one_line)
+}
+
+/// [`parse`], with the file's values as they are in the messages.
+fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
     let e: Experiment = toml::from_str(text).map_err(|err| {
         let place = err.span().map_or("file".to_string(), |s| {
             let (l, c) = crate::topology::line_col(text, s.start);

@@ -27,8 +27,43 @@ pub const IFNAME_MAX: usize = 15;
 
 /// Parse and validate topology text. `file` names the source in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Topology> {
-    let raw: raw::RawTopology = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
-    validate::validate(raw, file, text)
+    let raw: raw::RawTopology =
+        toml::from_str(text).map_err(|e| one_line(toml_error(file, text, &e)))?;
+    validate::validate(raw, file, text).map_err(one_line)
+}
+
+/// The error with every control character of its text escaped (a newline as `\n`): a
+/// value quoted from a file (a name, an address) never breaks the message's one line.
+pub fn one_line(e: Error) -> Error {
+    match e {
+        Error::Topology {
+            file,
+            place,
+            message,
+        } => Error::Topology {
+            file: escape_controls(file),
+            place: escape_controls(place),
+            message: escape_controls(message),
+        },
+        Error::Usage(m) => Error::Usage(escape_controls(m)),
+        other => other,
+    }
+}
+
+/// `s` with its control characters written as Rust escapes.
+fn escape_controls(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The largest topology or experiment file tcplab reads: the course topology is 5 KiB, so a
@@ -48,7 +83,7 @@ pub fn load(path: &Path) -> Result<Topology> {
 /// without reading more than the limit.
 pub fn read_input_file(path: &Path, what: &str) -> Result<String> {
     let refuse = |message: String| Error::Topology {
-        file: path.display().to_string(),
+        file: escape_controls(path.display().to_string()),
         place: "file".into(),
         message,
     };
@@ -271,6 +306,24 @@ mod load_tests {
         assert!(
             line.contains("is not UTF-8 text (bad byte at offset 9)"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn values_with_control_characters_are_escaped_in_the_one_line() {
+        let t = "name = \"t\"\n[nodes.a]\nroutes = [{ to = \"default\", via = \"x\\ny\\r\" }]\n";
+        let e = parse(t, "a\nb.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "a\\nb.toml: nodes.a.routes[0].via: 'x\\ny\\r' is not an IPv4 address"
+        );
+        let x = "name = \"x\\ny\"\nchapter = \"1\"\ntitle = \"t\"\ndescription = \"d\"\n";
+        let e = crate::experiment::parse(x, "x.toml").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("x.toml: name: 'x\\ny' is not a name"),
+            "{e}"
         );
     }
 
