@@ -221,10 +221,7 @@ fn random_capture() -> impl Strategy<Value = Vec<u8>> {
 /// Read `bytes` as a capture: a refusal is one line; what is read is no more than the
 /// bytes given (the data) and a small multiple of them (the records).
 fn read_capture(dog: &Watchdog, bytes: &[u8]) -> Result<(), TestCaseError> {
-    let read = dog.time(
-        || format!("{bytes:02x?}"),
-        || pcap::read_from(bytes, "eth1"),
-    )?;
+    let read = dog.time(bytes, || pcap::read_from(bytes, "eth1"))?;
     match read {
         Ok(records) => {
             let data: usize = records.iter().map(|r| r.data.len()).sum();
@@ -282,10 +279,7 @@ fn files_of_the_writers_read_back_whole() {
         runner("proptest-regressions/fuzz_capture/written_capture.txt"),
         prop_oneof![pcap_file(), pcapng_file()],
         |bytes| {
-            let read = dog.time(
-                || format!("{bytes:02x?}"),
-                || pcap::read_from(&bytes[..], ""),
-            )?;
+            let read = dog.time(&bytes, || pcap::read_from(&bytes[..], ""))?;
             prop_assert!(read.is_ok(), "{:?}", read.err());
             Ok(())
         },
@@ -398,13 +392,10 @@ fn valid_frames() -> Vec<Vec<u8>> {
 
 /// Decode `frame` and print its line: one short line, within the case limit.
 fn print_frame(dog: &Watchdog, frame: &[u8]) -> Result<(), TestCaseError> {
-    let (p, line) = dog.time(
-        || format!("{frame:02x?}"),
-        || {
-            let p: Packet = decode::decode(frame);
-            (p, p.to_string())
-        },
-    )?;
+    let (p, line) = dog.time(frame, || {
+        let p: Packet = decode::decode(frame);
+        (p, p.to_string())
+    })?;
     prop_assert!(!line.chars().any(char::is_control), "{line:?}");
     prop_assert!(line.len() <= 1000, "a line of {} bytes: {line}", line.len());
     prop_assert_eq!(p.frame_len, frame.len());

@@ -72,8 +72,14 @@ pub const MAX_INPUT_FILE_BYTES: u64 = 1 << 20;
 
 /// Read, parse and validate a topology file (see [`read_input_file`] for what is refused).
 pub fn load(path: &Path) -> Result<Topology> {
+    load_text(path).map(|(topology, _)| topology)
+}
+
+/// [`load`], also giving the file's text (read once, so the two always agree).
+pub fn load_text(path: &Path) -> Result<(Topology, String)> {
     let text = read_input_file(path, "topology file")?;
-    parse(&text, &path.display().to_string())
+    let topology = parse(&text, &path.display().to_string())?;
+    Ok((topology, text))
 }
 
 /// Read a file the user names as input (a topology or an experiment, called `what` in
@@ -114,7 +120,7 @@ pub fn read_input_file(path: &Path, what: &str) -> Result<String> {
     }
     String::from_utf8(bytes).map_err(|e| {
         refuse(format!(
-            "is not UTF-8 text (bad byte at offset {}): give a {what} in TOML",
+            "is not UTF-8 text (bad byte at offset {}): give the {what} in TOML",
             e.utf8_error().valid_up_to()
         ))
     })
@@ -124,15 +130,15 @@ pub fn read_input_file(path: &Path, what: &str) -> Result<String> {
 fn open_error(e: &std::io::Error, what: &str) -> String {
     use std::io::ErrorKind;
     match e.kind() {
-        ErrorKind::NotFound => format!("no such file: give the path of an existing {what}"),
+        ErrorKind::NotFound => format!("no such file: check the path of the {what}"),
         ErrorKind::PermissionDenied => {
             format!("cannot read it: permission denied: make the {what} readable to you")
         }
         ErrorKind::NotADirectory => {
-            format!("a part of the path is not a directory: give the path of a {what}")
+            format!("a part of the path is not a directory: check the path of the {what}")
         }
         _ => format!(
-            "cannot read it: {}: give the path of a readable {what}",
+            "cannot read it: {}: check the path of the {what}",
             e.to_string().to_lowercase().replace('\n', " ")
         ),
     }
@@ -154,13 +160,13 @@ fn not_regular(t: &std::fs::FileType, what: &str) -> String {
     } else {
         "a special file"
     };
-    format!("is {kind}, not a regular file: give the path of a {what}")
+    format!("is {kind}, not a regular file: give the path of the {what}")
 }
 
 /// The refusal of a file over [`MAX_INPUT_FILE_BYTES`].
 fn too_large(len: u64, what: &str) -> String {
     format!(
-        "is {len} bytes, more than the {} KiB a {what} may have: give the right file",
+        "is {len} bytes, over the limit of {} KiB: give the right {what}",
         MAX_INPUT_FILE_BYTES / 1024
     )
 }
@@ -224,10 +230,8 @@ mod load_tests {
             line.starts_with(&format!("{}: file: ", path.display())),
             "{line}"
         );
-        assert!(
-            line.contains(": give ") || line.contains(": make "),
-            "{line}"
-        );
+        let says_what_to_do = [": give ", ": make ", ": check "];
+        assert!(says_what_to_do.iter().any(|w| line.contains(w)), "{line}");
         line
     }
 
@@ -237,6 +241,11 @@ mod load_tests {
         let p = dir.path().join("t.toml");
         std::fs::write(&p, BUILTIN_TCPIP).unwrap();
         assert_eq!(load_within_2s(&p).unwrap().name, builtin().name);
+        let (topology, text) = load_text(&p).unwrap();
+        assert_eq!(
+            (topology.name.as_str(), text.as_str()),
+            ("tcpip", BUILTIN_TCPIP)
+        );
     }
 
     #[test]
@@ -292,7 +301,9 @@ mod load_tests {
         std::fs::write(&p, at_limit + "\n").unwrap();
         let line = refusal(&p);
         assert!(
-            line.contains("is 1048577 bytes, more than the 1024 KiB a topology file may have"),
+            line.contains(
+                "is 1048577 bytes, over the limit of 1024 KiB: give the right topology file"
+            ),
             "{line}"
         );
     }

@@ -7,12 +7,20 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestRunner};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Cases per target.
+/// Cases per target in the suite (`TCPLAB_FUZZ_CASES=N` runs more, for a deeper search).
 pub const CASES: u32 = 10_000;
+
+/// The cases to run: [`CASES`], or more when `TCPLAB_FUZZ_CASES` asks for more.
+pub fn cases() -> u32 {
+    std::env::var("TCPLAB_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(CASES, |n: u32| n.max(CASES))
+}
 
 /// The longest one case may take before it counts as a hang (a debug build on a busy machine
 /// parses the course topology in about 2 ms).
@@ -22,8 +30,10 @@ pub const CASE_LIMIT: Duration = Duration::from_secs(2);
 /// replayed first on every later run).
 pub fn runner(regressions: &'static str) -> TestRunner {
     TestRunner::new(Config {
-        cases: CASES,
+        cases: cases(),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        // Far cheaper than ChaCha in a debug build, and random enough to find bugs.
+        rng_algorithm: RngAlgorithm::XorShift,
         // Shrinking a failure of a 5 KiB text is worth a minute, not an hour.
         max_shrink_time: 60_000,
         ..Config::default()
@@ -31,7 +41,7 @@ pub fn runner(regressions: &'static str) -> TestRunner {
 }
 
 /// Run `runner` over `strategy`, panicking with proptest's report (the minimal failing input)
-/// on a failure.
+/// on a failure, and checking that every case ran.
 pub fn run<S: Strategy>(
     mut runner: TestRunner,
     strategy: S,
@@ -39,29 +49,41 @@ pub fn run<S: Strategy>(
 ) where
     S::Value: std::fmt::Debug,
 {
-    if let Err(e) = runner.run(&strategy, test) {
+    let ran = std::sync::atomic::AtomicU32::new(0);
+    let counted = |value| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        test(value)
+    };
+    if let Err(e) = runner.run(&strategy, counted) {
         panic!("{e}");
     }
+    let ran = ran.into_inner();
+    assert!(ran >= cases(), "{ran} cases ran, not {}", cases());
+    eprintln!("{ran} cases");
 }
 
 /// Aborts the test process, printing the input, when one case runs past a deadline: a
 /// hang fails the suite with the input that hangs instead of stalling CI.
 #[derive(Clone)]
 pub struct Watchdog {
-    current: Arc<Mutex<Option<(Instant, String)>>>,
+    current: Arc<Mutex<Option<(Instant, Vec<u8>)>>>,
 }
 
 impl Watchdog {
     /// A watchdog for one test target, named `target` in its report.
     pub fn new(target: &'static str) -> Watchdog {
-        let current: Arc<Mutex<Option<(Instant, String)>>> = Arc::default();
+        let current: Arc<Mutex<Option<(Instant, Vec<u8>)>>> = Arc::default();
         let watched = Arc::downgrade(&current);
         std::thread::spawn(move || {
             while let Some(current) = watched.upgrade() {
                 if let Some((start, input)) = &*current.lock().unwrap_or_else(|p| p.into_inner())
                     && start.elapsed() > 5 * CASE_LIMIT
                 {
-                    eprintln!("{target}: one case ran for {:?}: {input}", start.elapsed());
+                    eprintln!(
+                        "{target}: one case ran for {:?} on input {}",
+                        start.elapsed(),
+                        describe(input)
+                    );
                     std::process::abort();
                 }
                 drop(current);
@@ -71,21 +93,24 @@ impl Watchdog {
         Watchdog { current }
     }
 
-    /// Run `f` on `input` (described by `describe` should it hang), failing the case when it
-    /// takes longer than [`CASE_LIMIT`].
-    pub fn time<T>(
-        &self,
-        describe: impl FnOnce() -> String,
-        f: impl FnOnce() -> T,
-    ) -> Result<T, TestCaseError> {
+    /// Run `f` on `input` (printed should it hang), failing the case when it takes longer
+    /// than [`CASE_LIMIT`].
+    pub fn time<T>(&self, input: &[u8], f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
         let start = Instant::now();
-        // The description is made only once per case, cheaply (a copy of the input).
-        *self.current.lock().unwrap() = Some((start, describe()));
+        *self.current.lock().unwrap() = Some((start, input.to_vec()));
         let out = f();
         *self.current.lock().unwrap() = None;
         let took = start.elapsed();
         prop_assert!(took <= CASE_LIMIT, "one case took {took:?}");
         Ok(out)
+    }
+}
+
+/// An input as a Rust string literal when it is UTF-8, else as bytes in hex.
+pub fn describe(input: &[u8]) -> String {
+    match std::str::from_utf8(input) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("{input:02x?}"),
     }
 }
 
@@ -99,12 +124,6 @@ pub fn check_refusal(e: &tcplab::error::Error) -> Result<(), TestCaseError> {
     prop_assert!(!line.trim().is_empty(), "empty message");
     prop_assert_eq!(e.exit_code(), 2, "exit code of {:?}", line);
     Ok(())
-}
-
-/// The input as a Rust string literal, at most 4000 characters of it.
-pub fn describe(text: &str) -> String {
-    let cut: String = text.chars().take(4000).collect();
-    format!("{cut:?}")
 }
 
 // ------------------------------------------------------------------- text mutations
