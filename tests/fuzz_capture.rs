@@ -1,9 +1,9 @@
 //! Hostile capture input, property-based: pcap and pcapng files (random bytes, and files
 //! written by tcplab's own writers then damaged) given to the reader, and frames (random
-//! bytes, and ARP, ICMP, UDP, TCP with options, fragments, VLAN tags, damaged) given to the
-//! decoder and its tcpdump-style line. Nothing panics or stalls; the reader refuses in one
-//! line and never holds more than a small multiple of the bytes it was given; the printer
-//! writes one short line.
+//! bytes, and ARP, ICMP, UDP, TCP with options, fragments, VLAN tags, IPv6 with ICMPv6,
+//! damaged) given to the decoder and its tcpdump-style line. Nothing panics or stalls; the
+//! reader refuses in one line and never holds more than a small multiple of the bytes it was
+//! given; the printer writes one short line.
 //!
 //! Each target runs `fuzz_common::CASES` cases; failures are recorded under
 //! `proptest-regressions/` and replayed first on later runs.
@@ -351,6 +351,41 @@ fn tcp(flags: u8, options: &[u8], len: usize) -> Vec<u8> {
     t
 }
 
+/// An IPv6 header (link-local source, `dst`) with next header `next`, then `payload`.
+fn ipv6(next: u8, dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    h.extend_from_slice(&[next, 255]);
+    h.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(payload);
+    h
+}
+
+/// IPv6 frames: a router solicitation, an echo request, an MLDv2 report behind a hop-by-hop
+/// header, UDP and TCP.
+fn ipv6_frames() -> Vec<Vec<u8>> {
+    let all_routers = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let mld_routers = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16];
+    let peer = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let solicitation = [133, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 0x35];
+    let echo = [&[128, 0, 0, 0, 0, 7, 0, 1][..], &[0xab; 56]].concat();
+    let report = [143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0];
+    let report = [&report[..], &mld_routers].concat();
+    let hop_by_hop = [&[58, 0, 5, 2, 0, 0, 1, 0][..], &report].concat();
+    vec![
+        ethernet(0x86dd, None, &ipv6(58, all_routers, &solicitation)),
+        ethernet(0x86dd, None, &ipv6(58, peer, &echo)),
+        ethernet(0x86dd, None, &ipv6(0, mld_routers, &hop_by_hop)),
+        ethernet(0x86dd, None, &ipv6(17, peer, &udp(20))),
+        ethernet(
+            0x86dd,
+            Some(3),
+            &ipv6(6, peer, &tcp(0x02, &[2, 4, 5, 0xa0], 0)),
+        ),
+    ]
+}
+
 /// Valid frames of every kind the decoder knows.
 fn valid_frames() -> Vec<Vec<u8>> {
     let syn_options = [
@@ -388,6 +423,9 @@ fn valid_frames() -> Vec<Vec<u8>> {
         ethernet(0x86dd, None, &[0x60; 60]),
         ethernet(0x0042, None, &[0; 46]),
     ]
+    .into_iter()
+    .chain(ipv6_frames())
+    .collect()
 }
 
 /// Decode `frame` and print its line: one short line, within the case limit.

@@ -66,13 +66,16 @@ pub fn run<S: Strategy>(
 /// hang fails the suite with the input that hangs instead of stalling CI.
 #[derive(Clone)]
 pub struct Watchdog {
-    current: Arc<Mutex<Option<(Instant, Vec<u8>)>>>,
+    current: Arc<Mutex<Option<Running>>>,
 }
+
+/// The case running: when it started, and its input.
+type Running = (Instant, Vec<u8>);
 
 impl Watchdog {
     /// A watchdog for one test target, named `target` in its report.
     pub fn new(target: &'static str) -> Watchdog {
-        let current: Arc<Mutex<Option<(Instant, Vec<u8>)>>> = Arc::default();
+        let current: Arc<Mutex<Option<Running>>> = Arc::default();
         let watched = Arc::downgrade(&current);
         std::thread::spawn(move || {
             while let Some(current) = watched.upgrade() {
