@@ -291,6 +291,7 @@ fn generated_topologies_plan_and_their_mutations_are_refused_in_one_line() {
         },
     );
     let (cases, planned) = (cases.into_inner(), planned.into_inner());
+    eprintln!("{planned} of {cases} generated topologies planned");
     assert!(
         planned * 3 >= cases,
         "at least a third of the cases reach the planner: {planned} of {cases}"
