@@ -202,6 +202,12 @@ fn default_min_retransmits() -> usize {
 /// its steps (names of captures and runs, durations, link states), then its checks (packet
 /// matches, then what each check refers to).
 pub fn parse(text: &str, file: &str) -> Result<Experiment> {
+    // Names and expressions quoted from the file are escaped: the refusal stays one line.
+    parse_unescaped(text, file).map_err(crate::topology::one_line)
+}
+
+/// [`parse`], with the file's values as they are in the messages.
+fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
     let e: Experiment = toml::from_str(text).map_err(|err| {
         let place = err.span().map_or("file".to_string(), |s| {
             let (l, c) = crate::topology::line_col(text, s.start);
@@ -386,14 +392,14 @@ pub fn builtin() -> Result<Vec<Experiment>> {
 }
 
 /// The text of built-in experiment `name`, or of the file `name` if it is a path, as
-/// (file name for messages, text).
+/// (file name for messages, text). A file must be a regular file of at most
+/// [`crate::topology::MAX_INPUT_FILE_BYTES`] bytes: anything else is refused with exit code 2.
 pub fn source(name: &str) -> Result<(String, String)> {
     if let Some(e) = BUILTIN.iter().find(|e| e.name == name) {
         return Ok((e.file(), e.text.to_string()));
     }
     if name.ends_with(".toml") || name.contains('/') {
-        let text =
-            std::fs::read_to_string(name).map_err(|e| Error::io(format!("reading {name}"), e))?;
+        let text = crate::topology::read_input_file(std::path::Path::new(name), "experiment file")?;
         return Ok((name.to_string(), text));
     }
     let names: Vec<&str> = BUILTIN.iter().map(|e| e.name).collect();

@@ -13,6 +13,8 @@ pub use validate::check_lab_name;
 pub use model::*;
 
 use crate::error::{Error, Result};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The course lab (Stevens, TCP/IP Illustrated Vol. 1), embedded so `tcplab up` works anywhere.
@@ -25,19 +27,148 @@ pub const IFNAME_MAX: usize = 15;
 
 /// Parse and validate topology text. `file` names the source in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Topology> {
-    let raw: raw::RawTopology = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
-    validate::validate(raw, file, text)
+    let raw: raw::RawTopology =
+        toml::from_str(text).map_err(|e| one_line(toml_error(file, text, &e)))?;
+    validate::validate(raw, file, text).map_err(one_line)
 }
 
-/// Read, parse and validate a topology file.
+/// The error with every control character of its text escaped (a newline as `\n`): a
+/// value quoted from a file (a name, an address) never breaks the message's one line.
+pub fn one_line(e: Error) -> Error {
+    match e {
+        Error::Topology {
+            file,
+            place,
+            message,
+        } => Error::Topology {
+            file: escape_controls(file),
+            place: escape_controls(place),
+            message: escape_controls(message),
+        },
+        Error::Usage(m) => Error::Usage(escape_controls(m)),
+        other => other,
+    }
+}
+
+/// `s` with its control characters written as Rust escapes.
+fn escape_controls(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The largest topology or experiment file tcplab reads: the course topology is 5 KiB, so a
+/// file past this size is the wrong file (or `/dev/zero`), refused before it fills memory.
+pub const MAX_INPUT_FILE_BYTES: u64 = 1 << 20;
+
+/// Read, parse and validate a topology file (see [`read_input_file`] for what is refused).
 pub fn load(path: &Path) -> Result<Topology> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Topology {
-        file: file.clone(),
+    load_text(path).map(|(topology, _)| topology)
+}
+
+/// [`load`], also giving the file's text (read once, so the two always agree).
+pub fn load_text(path: &Path) -> Result<(Topology, String)> {
+    let text = read_input_file(path, "topology file")?;
+    let topology = parse(&text, &path.display().to_string())?;
+    Ok((topology, text))
+}
+
+/// Read a file the user names as input (a topology or an experiment, called `what` in
+/// messages): it must be a regular file of at most [`MAX_INPUT_FILE_BYTES`] bytes of UTF-8.
+/// A FIFO, a device (`/dev/zero`), a directory, a missing or unreadable file is refused in
+/// one line with exit code 2 (an [`Error::Topology`] at place `file`), without blocking and
+/// without reading more than the limit.
+pub fn read_input_file(path: &Path, what: &str) -> Result<String> {
+    let refuse = |message: String| Error::Topology {
+        file: escape_controls(path.display().to_string()),
         place: "file".into(),
-        message: format!("cannot read it: {}", e.to_string().to_lowercase()),
-    })?;
-    parse(&text, &file)
+        message,
+    };
+    // Look before opening: opening a FIFO for reading blocks, and opening a device may act.
+    let meta = std::fs::metadata(path).map_err(|e| refuse(open_error(&e, what)))?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta.file_type(), what)));
+    }
+    // O_NONBLOCK: should the path have become a FIFO since, the open still returns at once.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| refuse(open_error(&e, what)))?;
+    let meta = file.metadata().map_err(|e| refuse(open_error(&e, what)))?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta.file_type(), what)));
+    }
+    if meta.len() > MAX_INPUT_FILE_BYTES {
+        return Err(refuse(too_large(meta.len(), what)));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_INPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refuse(open_error(&e, what)))?;
+    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+        return Err(refuse(too_large(bytes.len() as u64, what)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(format!(
+            "is not UTF-8 text (bad byte at offset {}): give the {what} in TOML",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Why a file could not be opened or read, and what to do, in one line.
+fn open_error(e: &std::io::Error, what: &str) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => format!("no such file: check the path of the {what}"),
+        ErrorKind::PermissionDenied => {
+            format!("cannot read it: permission denied: make the {what} readable to you")
+        }
+        ErrorKind::NotADirectory => {
+            format!("a part of the path is not a directory: check the path of the {what}")
+        }
+        _ => format!(
+            "cannot read it: {}: check the path of the {what}",
+            e.to_string().to_lowercase().replace('\n', " ")
+        ),
+    }
+}
+
+/// The refusal of a path that is not a regular file.
+fn not_regular(t: &std::fs::FileType, what: &str) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    format!("is {kind}, not a regular file: give the path of the {what}")
+}
+
+/// The refusal of a file over [`MAX_INPUT_FILE_BYTES`].
+fn too_large(len: u64, what: &str) -> String {
+    format!(
+        "is {len} bytes, over the limit of {} KiB: give the right {what}",
+        MAX_INPUT_FILE_BYTES / 1024
+    )
 }
 
 /// The built-in course topology.
@@ -73,3 +204,157 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Load `path` on another thread: a read that blocks fails the test instead of hanging it.
+    fn load_within_2s(path: &Path) -> Result<Topology> {
+        let (tx, rx) = mpsc::channel();
+        let p = path.to_path_buf();
+        std::thread::spawn(move || tx.send(load(&p)).ok());
+        rx.recv_timeout(Duration::from_secs(2))
+            .unwrap_or_else(|_| panic!("loading {} blocked for 2 s", path.display()))
+    }
+
+    /// The refusal of `path`: one line, exit code 2, naming the path at place `file`.
+    fn refusal(path: &Path) -> String {
+        let e = load_within_2s(path).expect_err("refused");
+        let line = e.to_string();
+        assert_eq!(e.exit_code(), 2, "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with(&format!("{}: file: ", path.display())),
+            "{line}"
+        );
+        let says_what_to_do = [": give ", ": make ", ": check "];
+        assert!(says_what_to_do.iter().any(|w| line.contains(w)), "{line}");
+        line
+    }
+
+    #[test]
+    fn a_topology_file_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(&p, BUILTIN_TCPIP).unwrap();
+        assert_eq!(load_within_2s(&p).unwrap().name, builtin().name);
+        let (topology, text) = load_text(&p).unwrap();
+        assert_eq!(
+            (topology.name.as_str(), text.as_str()),
+            ("tcpip", BUILTIN_TCPIP)
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pipe.toml");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains("is a named pipe (FIFO), not a regular file"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn dev_zero_is_refused_without_reading() {
+        let line = refusal(Path::new("/dev/zero"));
+        assert!(line.contains("is a character device"), "{line}");
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = refusal(dir.path());
+        assert!(
+            line.contains("is a directory, not a regular file"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = refusal(&dir.path().join("nope.toml"));
+        assert!(line.contains("no such file"), "{line}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let line = refusal(&file.join("under-a-file.toml"));
+        assert!(line.contains("not a directory"), "{line}");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_and_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.toml");
+        let at_limit = "#".repeat(MAX_INPUT_FILE_BYTES as usize);
+        std::fs::write(&p, &at_limit).unwrap();
+        let e = load_within_2s(&p).unwrap_err().to_string();
+        assert!(
+            !e.contains("more than"),
+            "read, then refused by the parser: {e}"
+        );
+        std::fs::write(&p, at_limit + "\n").unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains(
+                "is 1048577 bytes, over the limit of 1024 KiB: give the right topology file"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bin.toml");
+        std::fs::write(&p, b"name = \"x\xff\"").unwrap();
+        let line = refusal(&p);
+        assert!(
+            line.contains("is not UTF-8 text (bad byte at offset 9)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn values_with_control_characters_are_escaped_in_the_one_line() {
+        let t = "name = \"t\"\n[nodes.a]\nroutes = [{ to = \"default\", via = \"x\\ny\\r\" }]\n";
+        let e = parse(t, "a\nb.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "a\\nb.toml: nodes.a.routes[0].via: 'x\\ny\\r' is not an IPv4 address"
+        );
+        let x = "name = \"x\\ny\"\nchapter = \"1\"\ntitle = \"t\"\ndescription = \"d\"\n";
+        let e = crate::experiment::parse(x, "x.toml").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("x.toml: name: 'x\\ny' is not a name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            open_error(&denied, "topology file"),
+            "cannot read it: permission denied: make the topology file readable to you"
+        );
+        if crate::sys::is_root() {
+            eprintln!("skipped reading a mode-000 file: root reads it anyway");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret.toml");
+        std::fs::write(&p, BUILTIN_TCPIP).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let line = refusal(&p);
+        assert!(line.contains("permission denied"), "{line}");
+    }
+}

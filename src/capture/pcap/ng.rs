@@ -31,6 +31,11 @@ const OPT_ISB_IFRECV: u16 = 4;
 const OPT_ISB_IFDROP: u16 = 5;
 const OPT_ISB_USRDELIV: u16 = 8;
 
+/// The longest interface name read from a file, in bytes: every packet holds a copy, so a
+/// file's 64 KiB name on thousands of 16-byte packets would take gigabytes. Real names are
+/// at most 15 bytes on Linux and about 50 on Windows.
+pub(super) const MAX_IF_NAME_BYTES: usize = 256;
+
 /// Statistics of one interface, written as a pcapng Interface Statistics Block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InterfaceStats {
@@ -242,6 +247,20 @@ impl NgInterface {
     }
 }
 
+/// An `if_name` option's value as a name: UTF-8 (invalid bytes replaced), without its
+/// trailing NULs, at most [`MAX_IF_NAME_BYTES`] bytes (cut at a character boundary).
+fn interface_name(v: &[u8]) -> String {
+    let mut name = String::from_utf8_lossy(v)
+        .trim_end_matches('\0')
+        .to_string();
+    let mut end = name.len().min(MAX_IF_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.truncate(end);
+    name
+}
+
 /// Iterates pcapng options: (code, value).
 fn options(e: Endian, mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
@@ -336,11 +355,7 @@ impl NgReader {
         };
         for (code, v) in options(e, body.get(8..).unwrap_or(&[])) {
             match code {
-                OPT_IF_NAME => {
-                    ifc.name = String::from_utf8_lossy(v)
-                        .trim_end_matches('\0')
-                        .to_string()
-                }
+                OPT_IF_NAME => ifc.name = interface_name(v),
                 OPT_IF_TSRESOL if !v.is_empty() => ifc.tsresol = (v[0] & 0x80 != 0, v[0] & 0x7f),
                 OPT_IF_TSOFFSET => {
                     if let Some(s) = e.u64(v, 0) {

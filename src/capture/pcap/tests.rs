@@ -270,3 +270,35 @@ fn read_file_reports_the_path() {
         assert_eq!(complaints.count(), 0, "{err}");
     }
 }
+
+#[test]
+fn a_long_interface_name_is_cut_so_small_packets_cannot_multiply_it() {
+    // One interface named with 60000 bytes, then 1000 simple packet blocks of 16 bytes: the
+    // name is held once per packet, so it must be short whatever the file says.
+    let mut b = PcapngWriter::new(Vec::new(), "").unwrap().into_inner();
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&LINKTYPE_ETHERNET.to_ne_bytes());
+    idb.extend_from_slice(&0u16.to_ne_bytes());
+    idb.extend_from_slice(&0u32.to_ne_bytes());
+    push_option(&mut idb, OPT_IF_NAME, "é".repeat(30_000).as_bytes());
+    end_options(&mut idb);
+    write_block(&mut b, PCAPNG_IDB, &idb).unwrap();
+    for _ in 0..1000 {
+        write_block(&mut b, PCAPNG_SPB, &0u32.to_ne_bytes()).unwrap();
+    }
+    let recs = read_from(&b[..], "").unwrap();
+    assert_eq!(recs.len(), 1000);
+    let name = &recs[0].interface;
+    assert_eq!(
+        name.len(),
+        ng::MAX_IF_NAME_BYTES,
+        "cut at a character boundary"
+    );
+    assert!(name.chars().all(|c| c == 'é'));
+    let held: usize = recs.iter().map(|r| r.interface.len()).sum();
+    assert!(
+        held <= 16 * b.len(),
+        "{held} bytes of names from {}",
+        b.len()
+    );
+}
