@@ -28,9 +28,7 @@ impl LabContext {
         }
         let file = match topology {
             Some(path) => {
-                let t = topology::load(path)?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let (t, text) = topology::load_text(path)?;
                 Some((t, path.display().to_string(), text))
             }
             None => None,

@@ -6,7 +6,7 @@
 mod ends;
 pub mod model;
 pub mod raw;
-mod validate;
+pub(crate) mod validate;
 pub use ends::resolve_ends;
 pub use validate::check_lab_name;
 

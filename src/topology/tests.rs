@@ -454,3 +454,20 @@ fn non_ascii_interface_names_are_refused() {
     ));
     assert!(s.contains("réseau"), "{s}");
 }
+
+#[test]
+fn a_topology_of_more_than_a_thousand_nodes_is_refused() {
+    let mut text = String::from("name = \"big\"\n");
+    for i in 0..=super::validate::MAX_NODES {
+        text += &format!("[nodes.h{i}]\n");
+    }
+    let err = super::parse(&text, "big.toml").unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains("1001 nodes: at most 1000"),
+        "{err}"
+    );
+    // A thousand is fine.
+    let last = format!("[nodes.h{}]\n", super::validate::MAX_NODES);
+    assert!(super::parse(&text.replace(&last, ""), "big.toml").is_ok());
+}

@@ -21,6 +21,10 @@ use super::raw::*;
 use crate::error::{Error, Result};
 use endpoints::Endpoints;
 
+/// The most nodes a topology may have: a lab is made of namespaces or containers on one
+/// machine, and every node's /etc/hosts names every other.
+pub const MAX_NODES: usize = 1000;
+
 /// Makes the errors of one file.
 struct Checker<'a> {
     file: &'a str,
@@ -41,6 +45,15 @@ impl Checker<'_> {
 pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topology> {
     let c = Checker { file };
     check_lab_name(&raw.name).map_err(|m| c.err("name", m))?;
+    if raw.nodes.0.len() > MAX_NODES {
+        return Err(c.err(
+            "nodes",
+            format!(
+                "the topology has {} nodes: at most {MAX_NODES} (each node is a namespace or a container on this machine)",
+                raw.nodes.0.len()
+            ),
+        ));
+    }
     if raw.nodes.0.is_empty() {
         return Err(c.err(
             "nodes",
