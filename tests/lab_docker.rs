@@ -820,9 +820,10 @@ fn exec_passes_exit_code_stdin_and_resolves_names() {
 
 // ------------------------------------------------------------------ repair
 
-/// A node restarted behind tcplab's back (`docker restart`) comes back with only `lo`: status
-/// says the lab is degraded and names the node, `up` makes its interfaces again, and the lab
-/// works as before.
+/// A node restarted behind tcplab's back (`docker restart`) comes back with only `lo`, and one
+/// stopped (as a restart of dockerd leaves them) is not running: status says the lab is
+/// degraded and names them, `up` starts the stopped one and makes their interfaces again, and
+/// the lab works as before.
 #[test]
 fn a_restarted_container_is_repaired_by_up() {
     docker_or_skip!();
@@ -831,6 +832,8 @@ fn a_restarted_container_is_repaired_by_up() {
     lab.up(None);
     let name = format!("tcplab-{}-sun", lab.name);
     must("docker", &["restart", "-t", "1", &name]);
+    // And one stopped, as a restart of dockerd leaves its containers.
+    must("docker", &["stop", "-t", "1", &format!("tcplab-{}-aix", lab.name)]);
     let check = lab.tcplab(&["status", "--check"]);
     assert_eq!(check.code, 1, "degraded: {}", check.describe());
     assert!(
@@ -843,6 +846,7 @@ fn a_restarted_container_is_repaired_by_up() {
     assert!(out.stderr.contains("repaired"), "{}", out.describe());
     let check = lab.tcplab(&["status", "--check"]);
     assert_eq!(check.code, 0, "whole again: {}", check.describe());
+    lab.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"]).expect_ok();
     let hops = traceroute_hops(
         &lab.exec("slip", &["traceroute", "-n", "-w", "2", "aix"])
             .stdout,
