@@ -163,7 +163,7 @@ tl() {
 
 # matrix LAB: every node pings the first address of every other node; the failures into FAIL.
 matrix() {
-    local lab=$1 src addr out n
+    local lab=$1 src node addr out n
     FAIL=0
     "$BIN" --lab "$lab" status --json >"$TMP/status.json" 2>"$TMP/out" || {
         ERRS=$((ERRS + 1)); FAIL=$PINGS
@@ -174,8 +174,8 @@ matrix() {
         "$TMP/status.json" >"$TMP/addrs"
     while IFS=$'\t' read -r src _; do
         local targets=()
-        while IFS=$'\t' read -r n addr; do
-            [ "$n" != "$src" ] && [ -n "$addr" ] && targets+=("$addr")
+        while IFS=$'\t' read -r node addr; do
+            [ "$node" != "$src" ] && [ -n "$addr" ] && targets+=("$addr")
         done <"$TMP/addrs"
         out=$("$BIN" --lab "$lab" exec "$src" sh -c \
             'f=0; for a in "$@"; do ping -c 1 -W 1 -q "$a" >/dev/null 2>&1 || f=$((f + 1)); done; echo "$f"' \
