@@ -35,8 +35,8 @@
 #   links   network interfaces of the host's namespace (`ip -o link`)
 #   ipt     iptables rules (`iptables-save`, lines starting with -A)
 #   ovsIf ovsPt ovsBr   rows of Open vSwitch's Interface, Port and Bridge tables ("-": OVS not running)
-#   tcplab  processes named tcplab on the machine (`pgrep -x`: zombies included; by name, not by
-#           command line, which would also count compilers building tcplab)
+#   tcplab  processes named tcplab (or as the binary given) on the machine, zombies included; by
+#           name, not by command line, which would also count compilers building tcplab
 #   wrk     `tcplab link-worker` processes of this soak's lab
 #   zomb    zombie processes on the machine (any name: exited, not yet waited for; the
 #           conditions workers are detached, so their parent is PID 1 once they exit)
@@ -73,6 +73,7 @@ say() { printf '%s\n' "$*"; }
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 [ -x "$BIN" ] || die "no tcplab binary at $BIN: run \`cargo build --release\` first, or pass its path"
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+COMM=$(basename "$BIN" | cut -c1-15) # the kernel's name of its processes
 
 # ---------------------------------------------------------------- tools (installed only if missing)
 apt_updated=0
@@ -140,8 +141,8 @@ counters() {
     if [ "$have_lsns" = 1 ]; then lsns=$(lsns -n -t net 2>/dev/null | wc -l); else lsns=-; fi
     links=$(ip -o link show | wc -l)
     ipt=$(iptables-save 2>/dev/null | grep -c '^-A')
-    tl=$(pgrep -c -x tcplab)
-    wrk=$(ps -eo comm=,args= | awk -v lab="/$lab/" '$1 == "tcplab" && $3 == "link-worker" && index($0, lab)' | wc -l)
+    tl=$(ps -eo comm= | awk -v b="$COMM" '$1 == "tcplab" || $1 == b' | wc -l)
+    wrk=$(ps -eo comm=,args= | awk -v b="$COMM" -v lab="/$lab/" '($1 == "tcplab" || $1 == b) && $3 == "link-worker" && index($0, lab)' | wc -l)
     zomb=$(ps -eo stat= | grep -c '^Z')
     if [ "$have_docker" = 1 ]; then ctr=$(docker ps -aq 2>/dev/null | wc -l); else ctr=-; fi
     left=$(find /run/netns -mindepth 1 -maxdepth 1 \( -name "tcplab-$lab" -o -name "tcplab-$lab-*" \) 2>/dev/null | wc -l)
