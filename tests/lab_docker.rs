@@ -833,7 +833,10 @@ fn a_restarted_container_is_repaired_by_up() {
     let name = format!("tcplab-{}-sun", lab.name);
     must("docker", &["restart", "-t", "1", &name]);
     // And one stopped, as a restart of dockerd leaves its containers.
-    must("docker", &["stop", "-t", "1", &format!("tcplab-{}-aix", lab.name)]);
+    must(
+        "docker",
+        &["stop", "-t", "1", &format!("tcplab-{}-aix", lab.name)],
+    );
     let check = lab.tcplab(&["status", "--check"]);
     assert_eq!(check.code, 1, "degraded: {}", check.describe());
     assert!(
@@ -846,7 +849,8 @@ fn a_restarted_container_is_repaired_by_up() {
     assert!(out.stderr.contains("repaired"), "{}", out.describe());
     let check = lab.tcplab(&["status", "--check"]);
     assert_eq!(check.code, 0, "whole again: {}", check.describe());
-    lab.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"]).expect_ok();
+    lab.exec("slip", &["ping", "-n", "-c1", "-W2", "aix"])
+        .expect_ok();
     let hops = traceroute_hops(
         &lab.exec("slip", &["traceroute", "-n", "-w", "2", "aix"])
             .stdout,
