@@ -80,22 +80,19 @@ fn render_node(o: &mut String, n: &NodePlan) {
     }
 }
 
-/// What the host does for the uplink.
+/// What the lab's edge and the host do for the uplink.
 fn render_uplink(o: &mut String, u: &UplinkPlan, lab: &str) {
-    let _ = writeln!(o, "host address {} {}", u.host_interface, u.host_address);
+    let edge = super::switch_netns(lab);
+    let _ = writeln!(o, "edge {edge}: gatewayout {}", u.host_address);
     for r in &u.host_routes {
-        let _ = writeln!(
-            o,
-            "host route {} via {} dev {}",
-            r, u.gateway, u.host_interface
-        );
+        let _ = writeln!(o, "edge {edge}: route {} via {}", r, u.gateway);
     }
     for s in &u.masquerade {
-        let _ = writeln!(o, "host nat MASQUERADE {} out of {}", s, u.uplink);
+        let _ = writeln!(o, "edge {edge}: nat MASQUERADE {} out of tohost", s);
     }
     let _ = writeln!(
         o,
-        "host forward {} <-> {} (chain {PREFIX}-{})",
-        u.host_interface, u.uplink, lab
+        "host: a /30 of 100.64.0.0/10 to {edge} (chosen at up), forwarded and MASQUERADEd out of {} (chain TCPLAB-{})",
+        u.uplink, lab
     );
 }
