@@ -1,6 +1,6 @@
 //! The plan as text, one action a line, for `up --dry-run`.
 
-use super::{NodePlan, PREFIX, Plan, UplinkPlan};
+use super::{NodePlan, Plan, UplinkPlan};
 use std::fmt::Write as _;
 
 impl Plan {
