@@ -5,7 +5,6 @@
 //! recorded *before* it is created: removal tolerates objects that turn out not to exist.
 
 use crate::error::{Context, Error, Result};
-use crate::runtime::RuntimeKind;
 use crate::topology::NetworkKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,6 +17,32 @@ pub fn state_dir() -> PathBuf {
     std::env::var_os("TCPLAB_STATE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(STATE_DIR))
+}
+
+/// Which runtime a lab's nodes run on (`runtime::open` turns it into one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Each node a named network namespace (no Docker needed).
+    Netns,
+    /// Each node a Docker container.
+    Docker,
+}
+
+impl RuntimeKind {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Netns => "netns",
+            RuntimeKind::Docker => "docker",
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One thing tcplab created.

@@ -2,6 +2,9 @@
 //! record *before* creating it, so a failure at any step leaves a record that names everything
 //! that may exist; [`super::up`] then removes it all.
 
+use super::parts::{
+    Namespaces, Repair, SWITCH_SYSCTLS, exists_already, host_alias, quiet_host_ends,
+};
 use super::uplink::{is_uplink_line, repair_uplink, uplink_phase};
 use crate::error::{Context, Error, Result};
 use crate::net::ovsdb::{BridgeSpec, Datapath};
@@ -13,45 +16,6 @@ use crate::state::{LabState, Object};
 use crate::topology::NetworkKind;
 use futures::future::try_join_all;
 use std::collections::HashMap;
-
-/// Sysctls of the switch namespace: no IPv6 chatter from the bridges, and bridged frames never
-/// handed to (this namespace's empty) iptables.
-pub(super) const SWITCH_SYSCTLS: &[(&str, &str)] = &[
-    ("ipv6.conf.all.disable_ipv6", "1"),
-    ("ipv6.conf.default.disable_ipv6", "1"),
-    ("bridge.bridge-nf-call-iptables", "0"),
-    ("bridge.bridge-nf-call-arptables", "0"),
-    ("bridge.bridge-nf-call-ip6tables", "0"),
-];
-
-/// The alias tcplab gives the interfaces it makes in the host's namespace: only interfaces
-/// carrying their lab's alias are ever deleted.
-pub fn host_alias(lab: &str) -> String {
-    format!("tcplab:{lab}")
-}
-
-/// Handles on every namespace of the lab.
-pub(crate) struct Namespaces<N> {
-    pub host: N,
-    pub switch: Option<N>,
-    pub nodes: Vec<N>,
-}
-
-impl<N: NetOps> Namespaces<N> {
-    pub(super) fn handle(&self, ns: Ns) -> Result<&N> {
-        match ns {
-            Ns::Host => Ok(&self.host),
-            Ns::Switch => self
-                .switch
-                .as_ref()
-                .ok_or_else(|| Error::Other("the plan uses a switch namespace it has not".into())),
-            Ns::Node(i) => self
-                .nodes
-                .get(i)
-                .ok_or_else(|| Error::Other(format!("the plan names node {i} it has not"))),
-        }
-    }
-}
 
 /// Apply `plan`: nodes, links, Open vSwitch, addresses, uplink. `host` is the handle on the
 /// host's namespace. On error, what was made is in `state` for the caller's rollback.
@@ -91,7 +55,7 @@ pub(crate) async fn repair<S: System, R: Runtime>(
     let plan: &Plan = plan;
     links_phase(sys, plan, state, &ns, progress, &mut fix).await?;
     ovs_phase(sys, plan, state, progress, &mut fix).await?;
-    repair_uplink(sys, runtime, plan, state, &ns, progress, &mut fix).await?;
+    repair_uplink(sys, plan, state, &ns, progress, &mut fix).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fix).await?;
     let ends: Vec<(String, crate::conditions::spec::Conditions)> =
         state.conditions.clone().into_iter().collect();
@@ -109,34 +73,6 @@ pub(crate) async fn repair<S: System, R: Runtime>(
         Repair::Missing(v) => v,
         Repair::Fresh => Vec::new(),
     })
-}
-
-/// Whether a phase builds a new lab (everything is created) or repairs one (only what is
-/// missing is created, and each repair is noted).
-pub(crate) enum Repair {
-    /// A new lab: create everything.
-    Fresh,
-    /// An existing lab: create what is missing, noting what.
-    Missing(Vec<String>),
-}
-
-impl Repair {
-    fn repairing(&self) -> bool {
-        matches!(self, Repair::Missing(_))
-    }
-    fn noted(&self, what: &str) -> bool {
-        matches!(self, Repair::Missing(v) if v.iter().any(|x| x == what))
-    }
-    pub(super) fn note(&mut self, what: String) {
-        if let Repair::Missing(v) = self {
-            v.push(what);
-        }
-    }
-}
-
-/// An error the kernel gives when what is added is there already (a repair re-adds it).
-fn exists_already(e: &Error) -> bool {
-    matches!(e, Error::Netlink { message, .. } if message.contains("file exists"))
 }
 
 /// Phase 6: the link conditions of the topology and of the profile asked for, each end's
@@ -328,23 +264,6 @@ async fn links_phase<S: System>(
         }
     }
     phase.finish();
-    Ok(())
-}
-
-/// No IPv6 on the ends of a veth that sit in the host's namespace (nodes and switches have
-/// IPv6 off for the whole namespace): an end with IPv6 would send router solicitations and MLD
-/// reports into the lab, which has none. Done before the pair has a carrier, so nothing is sent.
-pub(super) fn quiet_host_ends<S: System>(sys: &S, v: &crate::plan::VethPlan) -> Result<()> {
-    for end in [&v.a, &v.b] {
-        if end.ns == Ns::Host {
-            let key = format!("ipv6.conf.{}.disable_ipv6", end.name);
-            match sys.write_host_sysctl(&key, "1") {
-                // A host without IPv6 at all has nothing to turn off.
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-                r => r.with_context(|| v.label.clone())?,
-            }
-        }
-    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `down`: remove everything a lab's record names (or, without a record, everything found by
 //! the lab's labels and names), keeping going past failures and reporting all of them.
 
-use super::apply::host_alias;
+use super::parts::host_alias;
 use crate::error::{Error, Result};
 use crate::os::{NetOps, System};
 use crate::plan::{Ns, PlanOptions};

@@ -13,6 +13,7 @@ mod conditions;
 mod context;
 mod down;
 mod link;
+mod parts;
 mod status;
 mod up;
 mod uplink;
@@ -20,7 +21,6 @@ mod uplink;
 #[cfg(test)]
 mod tests;
 
-pub use apply::host_alias;
 pub use conditions::{
     EndConditions, apply_end, clear_end, control_name, end_key, set_conditions,
     show as show_conditions,
@@ -28,6 +28,7 @@ pub use conditions::{
 pub use context::LabContext;
 pub use down::{DownReport, down, find_unrecorded, teardown};
 pub use link::set_link;
+pub use parts::host_alias;
 pub use status::{LabStatus, NodeStatus, status};
 pub use up::{UpOutcome, UpRequest, up};
 

@@ -3,12 +3,11 @@
 //! uplink. Any number of labs can be NATed out at once. Made by `up` (phase 5 of
 //! [`super::apply`]), made whole again by a repair.
 
-use super::apply::{Namespaces, Repair, SWITCH_SYSCTLS, host_alias, quiet_host_ends};
+use super::parts::{Namespaces, Repair, SWITCH_SYSCTLS, host_alias, quiet_host_ends};
 use crate::error::{Context, Error, Result};
 use crate::os::{NetOps, System, VethRequest};
 use crate::plan::{Ns, Plan};
 use crate::progress::Progress;
-use crate::runtime::Runtime;
 use crate::state::{LabLock, LabState, Object};
 use ipnet::Ipv4Net;
 use std::path::Path;
@@ -22,9 +21,8 @@ pub(super) fn is_uplink_line(plan: &Plan, v: &crate::plan::VethPlan) -> bool {
 /// The uplink of a lab being repaired: when any part of it is gone (the edge's two lines, the
 /// host's end, the host's chain), what is left of it is taken away and it is made again whole,
 /// the gateway's line included.
-pub(super) async fn repair_uplink<S: System, R: Runtime>(
+pub(super) async fn repair_uplink<S: System>(
     sys: &S,
-    runtime: &R,
     plan: &Plan,
     state: &mut LabState,
     ns: &Namespaces<S::Net>,
@@ -69,8 +67,20 @@ pub(super) async fn repair_uplink<S: System, R: Runtime>(
         .cloned()
         .collect();
     for o in &old {
-        // What is gone already is fine; what cannot be removed is seen by the next step.
-        let _ = super::down::remove_object(sys, runtime, o, Ok(&ns.host), &plan.lab).await;
+        // What is gone already is fine; what cannot be removed is seen by the next step. (The
+        // uplink's forwarding is claimed again below.)
+        match o {
+            Object::Firewall { remove, .. } => {
+                let _ = sys.firewall_remove(remove).await;
+            }
+            Object::UplinkLine { host_link, .. }
+                if ns.host.alias(host_link).await?.as_deref()
+                    == Some(host_alias(&plan.lab).as_str()) =>
+            {
+                ns.host.delete_link(host_link).await?;
+            }
+            _ => {}
+        }
     }
     state.objects.retain(|o| !old.contains(o));
     state.save()?;

@@ -4,6 +4,7 @@
 //! them even without the record. Its namespace is linked at /run/netns/tcplab-<lab>-<node>, and
 //! from there the network code treats it exactly like a netns node.
 
+use super::docker_exec::docker_err;
 use super::image;
 use super::{CmdOutput, Runtime, RuntimeKind};
 use crate::error::{Context, Error, Result};
@@ -47,20 +48,6 @@ pub fn no_engine(e: impl std::fmt::Display) -> Error {
     Error::Environment(format!(
         "no Docker engine answers ({e}): install docker.io and start dockerd (scripts/setup-host.sh does both), or use --runtime netns"
     ))
-}
-
-/// A Docker API error as tcplab's, with what was being done.
-pub(crate) fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
-    let message = match &e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            message.trim().to_string()
-        }
-        other => other.to_string(),
-    };
-    Error::Docker {
-        context: context.into(),
-        message,
-    }
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {

@@ -49,6 +49,20 @@ fn terminal_size() -> Option<(u16, u16)> {
     (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+/// A Docker API error as tcplab's, with what was being done.
+pub(crate) fn docker_err(context: impl Into<String>, e: bollard::errors::Error) -> Error {
+    let message = match &e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            message.trim().to_string()
+        }
+        other => other.to_string(),
+    };
+    Error::Docker {
+        context: context.into(),
+        message,
+    }
+}
+
 /// Run `cmd` in container `container`; returns its exit code.
 pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i32> {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -65,7 +79,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
             },
         )
         .await
-        .map_err(|e| super::docker::docker_err("creating the exec", e))?;
+        .map_err(|e| docker_err("creating the exec", e))?;
     let id = created.id;
     let StartExecResults::Attached {
         mut output,
@@ -73,7 +87,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
     } = docker
         .start_exec(&id, None)
         .await
-        .map_err(|e| super::docker::docker_err("starting the exec", e))?
+        .map_err(|e| docker_err("starting the exec", e))?
     else {
         return Err(Error::Other("the engine detached the exec".into()));
     };
@@ -131,7 +145,7 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[String]) -> Result<i3
                     let _ = o.flush();
                 }
                 Ok(LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(super::docker::docker_err("reading the exec's output", e)),
+                Err(e) => return Err(docker_err("reading the exec's output", e)),
             }
         }
         Ok(())
@@ -160,15 +174,15 @@ pub async fn run_collect(
             },
         )
         .await
-        .map_err(|e| super::docker::docker_err("creating the exec", e))?;
+        .map_err(|e| docker_err("creating the exec", e))?;
     let mut out = super::CmdOutput::default();
     if let StartExecResults::Attached { mut output, .. } = docker
         .start_exec(&created.id, None)
         .await
-        .map_err(|e| super::docker::docker_err("starting the exec", e))?
+        .map_err(|e| docker_err("starting the exec", e))?
     {
         while let Some(item) = output.next().await {
-            match item.map_err(|e| super::docker::docker_err("reading the exec's output", e))? {
+            match item.map_err(|e| docker_err("reading the exec's output", e))? {
                 LogOutput::StdErr { message } => {
                     out.stderr.push_str(&String::from_utf8_lossy(&message))
                 }
@@ -190,7 +204,7 @@ async fn exit_code(docker: &Docker, id: &str) -> Result<i32> {
         let info = docker
             .inspect_exec(id)
             .await
-            .map_err(|e| super::docker::docker_err("inspecting the exec", e))?;
+            .map_err(|e| docker_err("inspecting the exec", e))?;
         if info.running != Some(true) {
             return Ok(info.exit_code.map_or(-1, |c| c as i32));
         }

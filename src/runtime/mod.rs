@@ -16,33 +16,8 @@ use crate::progress::Progress;
 use crate::state::Object;
 use docker::{DockerRuntime, NoEngine};
 use netns::NetnsRuntime;
-use serde::{Deserialize, Serialize};
 
-/// Which runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    /// Each node a named network namespace (no Docker needed).
-    Netns,
-    /// Each node a Docker container.
-    Docker,
-}
-
-impl RuntimeKind {
-    /// Its name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Netns => "netns",
-            RuntimeKind::Docker => "docker",
-        }
-    }
-}
-
-impl std::fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::state::RuntimeKind;
 
 /// What a command run in a node printed and returned.
 #[derive(Debug, Clone, Default)]
