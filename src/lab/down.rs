@@ -95,7 +95,10 @@ async fn wait_gone<S: System>(sys: &S, lab: &str, names: &[String]) -> Result<()
         for n in names {
             // Untagged: an end whose `up` was killed before tagging it (another lab's are tagged
             // as that lab's).
-            let mine = host.alias(n).await?.is_none_or(|a| a == ours);
+            let mine = host
+                .alias(n)
+                .await?
+                .is_none_or(|a| a.is_empty() || a == ours);
             if mine && host.link_index(n).await?.is_some() {
                 left.push(n.clone());
             }

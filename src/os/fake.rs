@@ -405,9 +405,12 @@ impl NetOps for FakeNet {
             })
     }
     async fn alias(&self, name: &str) -> Result<Option<String>> {
-        Ok(self
-            .sys
-            .read(|w| w.links.get(&self.key(name)).and_then(|l| l.alias.clone())))
+        // As the kernel answers: an interface without an alias has an empty one.
+        Ok(self.sys.read(|w| {
+            w.links
+                .get(&self.key(name))
+                .map(|l| l.alias.clone().unwrap_or_default())
+        }))
     }
     async fn delete_link(&self, name: &str) -> Result<bool> {
         self.sys

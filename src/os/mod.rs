@@ -68,7 +68,7 @@ pub trait NetOps {
     async fn add_proxy_neighbour(&self, index: u32, addr: Ipv4Addr) -> Result<()>;
     /// Set an interface's alias (tcplab tags what it makes in the host's namespace).
     async fn set_alias(&self, name: &str, alias: &str) -> Result<()>;
-    /// An interface's alias (None: no such interface, or no alias).
+    /// An interface's alias (None: no such interface; empty: no alias).
     async fn alias(&self, name: &str) -> Result<Option<String>>;
     /// Delete an interface (Ok(false): it was not there).
     async fn delete_link(&self, name: &str) -> Result<bool>;
