@@ -54,7 +54,7 @@ pub enum Object {
         /// its name
         name: String,
     },
-    /// /etc/netns/<name>, holding the node's hosts file.
+    /// `/etc/netns/<name>`, holding the node's hosts file.
     EtcDir {
         /// the directory
         path: String,

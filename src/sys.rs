@@ -127,7 +127,7 @@ pub fn delete_netns(name: &str) -> Result<bool> {
     }
 }
 
-/// Link the network namespace of process `pid` (a container's init) at /run/netns/<name>.
+/// Link the network namespace of process `pid` (a container's init) at `/run/netns/<name>`.
 /// If the link exists but points at another namespace (the container was restarted), it is
 /// re-made; if it already points at this one, nothing changes.
 pub fn link_netns(name: &str, pid: u32) -> Result<()> {
@@ -214,7 +214,7 @@ pub fn tcp_listening(path: &Path, port: u16) -> Result<bool> {
     })
 }
 
-/// Write `value` to /proc/sys/net/<key with dots as slashes> of the calling thread's namespace.
+/// Write `value` to `/proc/sys/net/<key with dots as slashes>` of the calling thread's namespace.
 /// Interface names may contain dots, so `key` is given as path parts when that matters.
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = sysctl_path(key);

@@ -214,7 +214,7 @@ fn conditions_of(topo: &Topology, profile: Option<&str>) -> Vec<EndConditions> {
 }
 
 /// Compute the plan for `topo` as lab `lab`: the nodes with their interfaces, addresses,
-/// routes, sysctls and hosts file ([`nodes`]), then the wires between them ([`wires`]):
+/// routes, sysctls and hosts file (`nodes`), then the wires between them (`wires`):
 /// a bridge per LAN with a veth per member, a veth per link, and the uplink when asked for.
 pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
     let hosts = topo.hosts_file();

@@ -1,7 +1,7 @@
 //! The docker runtime: each node is a container `tcplab-<lab>-<node>` (hostname = node name,
 //! network mode none), created and started through the Docker API (bollard), concurrently.
 //! Every container carries labels naming its lab, node and topology, so `down` and `status` find
-//! them even without the record. Its namespace is linked at /run/netns/tcplab-<lab>-<node>, and
+//! them even without the record. Its namespace is linked at `/run/netns/tcplab-<lab>-<node>`, and
 //! from there the network code treats it exactly like a netns node.
 
 use super::docker_exec::docker_err;
@@ -137,7 +137,7 @@ impl DockerRuntime {
         }
     }
 
-    /// Link the container's namespace at /run/netns/<name>, re-linking it if the container was
+    /// Link the container's namespace at `/run/netns/<name>`, re-linking it if the container was
     /// restarted since (its namespace changed).
     pub async fn link_netns(&self, name: &str) -> Result<()> {
         let pid = self.pid(name).await?;

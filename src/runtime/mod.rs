@@ -31,7 +31,7 @@ pub struct CmdOutput {
 }
 
 /// A runtime creates and removes the lab's nodes and runs commands in them; the network code
-/// does the rest inside the namespaces it leaves at /run/netns/<plan node netns>.
+/// does the rest inside the namespaces it leaves at `/run/netns/<plan node netns>`.
 #[allow(async_fn_in_trait)]
 pub trait Runtime {
     /// Which runtime this is.
@@ -40,12 +40,12 @@ pub trait Runtime {
     /// What creating the plan's nodes will make, recorded before anything is created.
     fn objects(&self, plan: &Plan) -> Vec<Object>;
 
-    /// Create every node so that /run/netns/<netns> exists for each. On error, what was made is
+    /// Create every node so that `/run/netns/<netns>` exists for each. On error, what was made is
     /// left for the caller's rollback (it is all in [`Runtime::objects`]).
     async fn create_nodes(&self, plan: &Plan) -> Result<()>;
 
     /// Bring back the plan's nodes that are gone or stopped (a lab after a reboot, a container
-    /// restarted or removed behind tcplab's back), so that /run/netns/<netns> is each node's
+    /// restarted or removed behind tcplab's back), so that `/run/netns/<netns>` is each node's
     /// live namespace again. Returns the nodes it created or restarted.
     async fn ensure_nodes(&self, plan: &Plan) -> Result<Vec<String>>;
 
@@ -63,7 +63,7 @@ pub trait Runtime {
         Ok(0)
     }
 
-    /// Make sure /run/netns/<netns> is the node's live namespace (a restarted container has a
+    /// Make sure `/run/netns/<netns>` is the node's live namespace (a restarted container has a
     /// new one). Nothing to do for runtimes whose namespace is the node.
     async fn refresh_netns(&self, _netns: &str) -> Result<()> {
         Ok(())

@@ -1,5 +1,5 @@
 //! The netns runtime: each node is a named network namespace, `tcplab-<lab>-<node>`.
-//! `exec` works like `ip netns exec`: /etc/netns/<ns>/hosts is bind-mounted over /etc/hosts in a
+//! `exec` works like `ip netns exec`: `/etc/netns/<ns>/hosts` is bind-mounted over /etc/hosts in a
 //! private mount namespace, and the node's name becomes the hostname (a private UTS namespace).
 
 use super::{CmdOutput, Runtime, RuntimeKind};
