@@ -13,24 +13,10 @@ use std::time::{Duration, Instant};
 
 /// Why labs of this runtime cannot run here (None: they can).
 fn missing(rt: Runtime) -> Option<String> {
-    if !is_root() {
-        return Some("not root".into());
+    match rt {
+        Runtime::Netns => (!is_root()).then(|| "not root".to_string()),
+        Runtime::Docker => common::docker::docker_and_ovs_missing(),
     }
-    if rt == Runtime::Docker {
-        let info = sh("docker", &["info"], Duration::from_secs(30));
-        if !info.ok() {
-            return Some("no Docker engine answers (scripts/setup-host.sh starts one)".into());
-        }
-        let ovs = sh(
-            "ovs-vsctl",
-            &["--timeout=5", "show"],
-            Duration::from_secs(10),
-        );
-        if !ovs.ok() {
-            return Some("Open vSwitch is not running (scripts/setup-host.sh starts it)".into());
-        }
-    }
-    None
 }
 
 macro_rules! env_or_skip {

@@ -30,64 +30,10 @@ use std::time::{Duration, Instant};
 /// The runtime of every lab of this file.
 const DOCKER: Runtime = Runtime::Docker;
 
-// ------------------------------------------------------------------ the environment
-
-/// Whether `program` is on PATH.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-/// The first non-empty line of a command's stderr, trimmed.
-fn first_line(stderr: &str) -> &str {
-    stderr
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-/// Why the docker tests cannot run here (None: they can).
-fn missing_environment() -> Option<String> {
-    if !is_root() {
-        return Some("not root".into());
-    }
-    if !on_path("docker") {
-        return Some("no docker client (install docker.io, or run scripts/setup-host.sh)".into());
-    }
-    let info = sh(
-        "docker",
-        &["info", "--format", "{{.ServerVersion}}"],
-        Duration::from_secs(30),
-    );
-    if !info.ok() {
-        return Some(format!(
-            "no Docker engine answers (`docker info` failed: {}); start dockerd (scripts/setup-host.sh)",
-            first_line(&info.stderr)
-        ));
-    }
-    if !on_path("ovs-vsctl") {
-        return Some("Open vSwitch is not installed (scripts/setup-host.sh installs it)".into());
-    }
-    let ovs = sh(
-        "ovs-vsctl",
-        &["--timeout=5", "show"],
-        Duration::from_secs(10),
-    );
-    if !ovs.ok() {
-        return Some(format!(
-            "Open vSwitch is not running (`ovs-vsctl show` failed: {}); start it (scripts/setup-host.sh)",
-            first_line(&ovs.stderr)
-        ));
-    }
-    None
-}
-
 /// Skip the test (with the message CI greps for) unless root, Docker and OVS are all there.
 macro_rules! docker_or_skip {
     () => {
-        if let Some(reason) = missing_environment() {
+        if let Some(reason) = docker_and_ovs_missing() {
             eprintln!("skipped: {reason}");
             return;
         }

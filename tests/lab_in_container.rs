@@ -35,30 +35,13 @@ const TEST_LABEL: &str = "org.tcplab.test=lab-in-container";
 
 // ------------------------------------------------------------------ the environment
 
-/// Why these tests cannot run here (None: they can).
+/// Why these tests cannot run here (None: they can): Docker's, and `tar` for the image's
+/// build context.
 fn missing_environment() -> Option<String> {
-    if !is_root() {
-        return Some("not root".into());
+    if let Some(reason) = common::docker::docker_missing() {
+        return Some(reason);
     }
-    for tool in ["docker", "tar"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Some(format!("no `{tool}` on PATH"));
-        }
-    }
-    let info = sh(
-        "docker",
-        &["info", "--format", "{{.ServerVersion}}"],
-        Duration::from_secs(30),
-    );
-    if !info.ok() {
-        return Some(format!(
-            "no Docker engine answers (`docker info` failed: {}); start dockerd",
-            info.stderr.lines().next().unwrap_or("").trim()
-        ));
-    }
-    None
+    (!common::docker::on_path("tar")).then(|| "no `tar` on PATH".to_string())
 }
 
 /// Skip the test (with the message CI greps for) unless root and Docker are there.

@@ -2,9 +2,10 @@
 //! `ovs-vsctl`), for docker labs: the docker runtime's host snapshot, and a lab's containers and
 //! OVS bridges, ports and interfaces, found by the labels tcplab puts on them.
 
-use super::{Lab, NODES, Snapshot, must};
+use super::{Lab, NODES, Snapshot, is_root, must, sh};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The container label naming a container's lab.
 pub const LABEL_LAB: &str = "org.tcplab.lab";
@@ -236,4 +237,66 @@ impl Lab {
             self.name
         );
     }
+}
+
+/// Whether `program` is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// The first non-empty line of a command's stderr, trimmed.
+pub fn first_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// Why docker tests cannot run here: not root, no docker client, no engine answering (None:
+/// they can).
+pub fn docker_missing() -> Option<String> {
+    if !is_root() {
+        return Some("not root".into());
+    }
+    if !on_path("docker") {
+        return Some("no docker client (install docker.io, or run scripts/setup-host.sh)".into());
+    }
+    let info = sh(
+        "docker",
+        &["info", "--format", "{{.ServerVersion}}"],
+        Duration::from_secs(30),
+    );
+    if !info.ok() {
+        return Some(format!(
+            "no Docker engine answers (`docker info` failed: {}); start dockerd (scripts/setup-host.sh)",
+            first_line(&info.stderr)
+        ));
+    }
+    None
+}
+
+/// [`docker_missing`], or Open vSwitch not installed or not running (the course lab's LANs are
+/// OVS bridges on the docker runtime).
+pub fn docker_and_ovs_missing() -> Option<String> {
+    if let Some(reason) = docker_missing() {
+        return Some(reason);
+    }
+    if !on_path("ovs-vsctl") {
+        return Some("Open vSwitch is not installed (scripts/setup-host.sh installs it)".into());
+    }
+    let ovs = sh(
+        "ovs-vsctl",
+        &["--timeout=5", "show"],
+        Duration::from_secs(10),
+    );
+    if !ovs.ok() {
+        return Some(format!(
+            "Open vSwitch is not running (`ovs-vsctl show` failed: {}); start it (scripts/setup-host.sh)",
+            first_line(&ovs.stderr)
+        ));
+    }
+    None
 }

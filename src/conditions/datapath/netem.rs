@@ -159,7 +159,7 @@ pub(crate) fn remove_netem(tc: &Tc, index: u32) -> Result<bool> {
     tc.delete_root(index, NETEM_HANDLE)
 }
 
-/// The error for a kernel without netem when netem was asked for.
+/// The error for a kernel without netem when the netem datapath is required.
 pub(crate) fn no_netem(iface: &str) -> Error {
     Error::Environment(format!(
         "this kernel has no netem qdisc (sch_netem) for {iface}: use the userspace datapath"
