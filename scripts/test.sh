@@ -7,7 +7,8 @@
 #   VM_KERNEL=trixie scripts/test.sh   the guest on Debian trixie's kernel instead of bookworm's
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --locked -- --test-threads=2
+# --no-fail-fast: one failing test binary does not hide what the others would say.
+cargo test --locked --no-fail-fast -- --test-threads=2
 if [ -n "${TCPLAB_NO_VM:-}" ]; then
   echo "vm-test: skipped (TCPLAB_NO_VM is set)"
 elif [ "$(id -u)" != 0 ]; then
