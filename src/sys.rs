@@ -189,25 +189,56 @@ pub fn spawn_in_netns<T: Send + 'static>(
         .map_err(|e| Error::io("spawning a thread", e))
 }
 
-/// Whether a TCP socket listens on `port` in the namespace at `path` (read from
-/// /proc/thread-self/net/tcp by a thread inside it).
+/// TCP states by the names `ss` gives them, in the kernel's order (state 1 is `established`).
+pub const TCP_STATES: &[&str] = &[
+    "established",
+    "syn-sent",
+    "syn-recv",
+    "fin-wait-1",
+    "fin-wait-2",
+    "time-wait",
+    "close",
+    "close-wait",
+    "last-ack",
+    "listen",
+    "closing",
+];
+
+/// The kernel's number of a TCP state named as `ss` names it.
+pub fn tcp_state_code(name: &str) -> Option<u8> {
+    TCP_STATES
+        .iter()
+        .position(|s| *s == name)
+        .map(|i| i as u8 + 1)
+}
+
+/// Whether a TCP socket listens on `port` in the namespace at `path`.
 pub fn tcp_listening(path: &Path, port: u16) -> Result<bool> {
+    tcp_in_state(path, 0x0A, port, true)
+}
+
+/// Whether a TCP socket in the namespace at `path` is in state `state` (the kernel's number)
+/// with local port `port` (or, unless `local_only`, remote port `port`), read from
+/// /proc/thread-self/net/tcp{,6} by a thread inside the namespace.
+pub fn tcp_in_state(path: &Path, state: u8, port: u16, local_only: bool) -> Result<bool> {
     in_netns(path, move || {
+        let want = format!("{state:02X}");
+        let port_of = |a: &str| {
+            a.rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
         let mut found = false;
         for file in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
             let Ok(text) = std::fs::read_to_string(file) else {
                 continue;
             };
             found |= text.lines().skip(1).any(|l| {
+                // sl local_address rem_address st ...: addresses are ADDR:PORT in hex.
                 let f: Vec<&str> = l.split_whitespace().collect();
-                // local_address is ADDR:PORT in hex; state 0A is LISTEN.
                 f.len() > 3
-                    && f[3] == "0A"
-                    && f[1]
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| u16::from_str_radix(p, 16).ok())
-                        == Some(port)
+                    && f[3] == want
+                    && (port_of(f[1]) == Some(port) || (!local_only && port_of(f[2]) == Some(port)))
             });
         }
         Ok(found)

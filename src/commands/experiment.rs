@@ -27,6 +27,10 @@ pub enum ExperimentAction {
         /// Where to keep the pcaps, SVG time-lines and report.md (default results/<lab>/<name>-<UTC time>)
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Break the lab first as the experiment's broken variant K (from 1) says, and check that
+        /// it goes red the way the experiment teaches (exit 0 if it does)
+        #[arg(long, value_name = "K")]
+        broken: Option<usize>,
     },
 }
 
@@ -40,13 +44,31 @@ impl ExperimentCmd {
                 }
                 Ok(0)
             }
-            ExperimentAction::Run { name, out } => self.run(g, name, out.clone()).await,
+            ExperimentAction::Run { name, out, broken } => {
+                self.run(g, name, out.clone(), *broken).await
+            }
         }
     }
 
-    async fn run(&self, g: &GlobalOpts, name: &str, out: Option<PathBuf>) -> Result<i32> {
+    async fn run(
+        &self,
+        g: &GlobalOpts,
+        name: &str,
+        out: Option<PathBuf>,
+        broken: Option<usize>,
+    ) -> Result<i32> {
         let (file, text) = experiment::source(name)?;
-        experiment::parse(&text, &file)?;
+        let parsed = experiment::parse(&text, &file)?;
+        if let Some(k) = broken
+            && (k == 0 || k > parsed.broken.len())
+        {
+            return Err(Error::Usage(format!(
+                "experiment {} has {} broken variants: give --broken 1 to {}",
+                parsed.name,
+                parsed.broken.len(),
+                parsed.broken.len()
+            )));
+        }
         crate::sys::require_root("tcplab experiment run")?;
         let mut ctx = g.resolve()?;
         if ctx.state.is_none() {
@@ -87,7 +109,7 @@ impl ExperimentCmd {
                 eprintln!("  {s}");
             }
         };
-        let res = experiment::run::run(&exp, &view, &out_dir, &log).await?;
+        let res = experiment::run::run_variant(&exp, &view, &out_dir, &log, broken).await?;
         for c in &res.checks {
             println!(
                 "{} {}",
@@ -102,7 +124,18 @@ impl ExperimentCmd {
         crate::sys::give_to_invoking_user(&out_dir)?;
         let passed = res.checks.iter().filter(|c| c.passed).count();
         println!("{passed} passed, {} failed", res.checks.len() - passed);
+        if let (Some((k, b)), Some((ok, wrong))) = (&res.broken, res.red_as_expected()) {
+            if ok {
+                println!("broken lab {k} ({}): red as expected", b.description);
+            } else {
+                println!(
+                    "broken lab {k} ({}): NOT red as expected: {}",
+                    b.description,
+                    wrong.join("; ")
+                );
+            }
+        }
         println!("report: {}", report.display());
-        Ok(if res.passed() { 0 } else { 1 })
+        Ok(res.exit_code())
     }
 }

@@ -2,8 +2,13 @@
 //! captures, run commands in nodes, wait, cut or restore lines, change an MTU) followed by
 //! checks on the commands and on the captured packets. Embedded in the binary.
 
+pub mod checks;
+mod host_steps;
 pub mod matcher;
 pub mod run;
+mod validate;
+
+pub use validate::parse;
 
 use crate::error::{Error, Result};
 use matcher::PacketMatch;
@@ -50,6 +55,30 @@ pub struct Experiment {
     /// What must be true afterwards.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// The lab broken the way the experiment teaches about, and which checks then fail.
+    #[serde(default)]
+    pub broken: Vec<Broken>,
+}
+
+/// A way to break the lab for an experiment (`experiment run NAME --broken K`): steps run
+/// before the experiment's own, cleanup after its own; the checks named in `fails` must then
+/// fail, those in `passes` still pass (the failure has the reason the experiment teaches).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broken {
+    /// What is broken, in a sentence.
+    pub description: String,
+    /// Steps that break the lab (before the experiment's steps).
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Steps that mend it (after the experiment's cleanup).
+    #[serde(default)]
+    pub cleanup: Vec<Step>,
+    /// Descriptions of the checks that must fail.
+    pub fails: Vec<String>,
+    /// Descriptions of checks that must still pass.
+    #[serde(default)]
+    pub passes: Vec<String>,
 }
 
 /// A step.
@@ -82,6 +111,9 @@ pub enum Step {
         /// seconds before it is killed (default 20)
         #[serde(default)]
         timeout: Option<f64>,
+        /// texts fed to its standard input over time (then it is closed)
+        #[serde(default)]
+        input: Vec<InputChunk>,
     },
     /// Wait for a background command.
     Join {
@@ -133,6 +165,62 @@ pub enum Step {
     },
     /// Stop every capture (done anyway before the checks).
     Stop {},
+    /// Set a sysctl of the node's network namespace from the host side (inside a container
+    /// /proc/sys is read-only); the old value comes back after the cleanup steps.
+    Sysctl {
+        /// node
+        node: String,
+        /// `net.ipv4.conf.all.send_redirects` (a `net.` key)
+        key: String,
+        /// the value to write
+        value: String,
+    },
+    /// Add, delete or replace a route of the node (from the host side).
+    Route {
+        /// node
+        node: String,
+        /// `add`, `del` or `replace`
+        op: String,
+        /// destination prefix, or `default`
+        to: String,
+        /// gateway
+        #[serde(default)]
+        via: Option<std::net::Ipv4Addr>,
+        /// interface
+        #[serde(default)]
+        dev: Option<String>,
+    },
+    /// Empty the node's ARP cache (of one interface, if named).
+    NeighFlush {
+        /// node
+        node: String,
+        /// interface
+        #[serde(default)]
+        dev: Option<String>,
+    },
+    /// Wait until a TCP socket of the node with `port` (local or remote) is in `state`.
+    WaitTcpState {
+        /// node
+        node: String,
+        /// `established`, `time-wait`, `fin-wait-2`, `close-wait`, `listen`, ...
+        state: String,
+        /// local or remote port
+        port: u16,
+        /// seconds (default 10)
+        #[serde(default)]
+        timeout: Option<f64>,
+    },
+}
+
+/// A text fed to a command's standard input after a pause.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputChunk {
+    /// Seconds after the previous chunk (or the start).
+    #[serde(default)]
+    pub after: f64,
+    /// The text.
+    pub text: String,
 }
 
 impl Step {
@@ -179,6 +267,31 @@ pub struct Check {
     /// Nodes whose routing tables must hold every route of the topology.
     #[serde(default)]
     pub routes_of: Option<Vec<String>>,
+    /// Packets of the capture to count (see `at_least`, `at_most`).
+    #[serde(default)]
+    pub count: Option<PacketMatch>,
+    /// At least this many packets match `count`.
+    #[serde(default)]
+    pub at_least: Option<usize>,
+    /// At most this many packets match `count`.
+    #[serde(default)]
+    pub at_most: Option<usize>,
+    /// A regular expression the command's output must not match.
+    #[serde(default)]
+    pub output_lacks: Option<String>,
+    /// A number in the command's output that must lie in a range.
+    #[serde(default)]
+    pub value: Option<ValueCheck>,
+}
+
+/// A number read from a command's output: the first group of `regex`, within `within`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueCheck {
+    /// A regular expression with one group around the number.
+    pub regex: String,
+    /// A range (`"1.37..1.50"`) or comparison (`">= 100"`).
+    pub within: matcher::NumMatch,
 }
 
 /// Retransmissions of one segment from `src` to `dst`.
@@ -196,189 +309,6 @@ pub struct RetransmitCheck {
 
 fn default_min_retransmits() -> usize {
     3
-}
-
-/// Parse an experiment (after template substitution), checking its references: its name,
-/// its steps (names of captures and runs, durations, link states), then its checks (packet
-/// matches, then what each check refers to).
-pub fn parse(text: &str, file: &str) -> Result<Experiment> {
-    // Names and expressions quoted from the file are escaped: the refusal stays one line.
-    parse_unescaped(text, file).map_err(crate::topology::one_line)
-}
-
-/// [`parse`], with the file's values as they are in the messages.
-fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
-    let e: Experiment = toml::from_str(text).map_err(|err| {
-        let place = err.span().map_or("file".to_string(), |s| {
-            let (l, c) = crate::topology::line_col(text, s.start);
-            format!("line {l}, column {c}")
-        });
-        Error::Topology {
-            file: file.into(),
-            place,
-            message: err.message().trim().replace('\n', " "),
-        }
-    })?;
-    let refuse = Refuse { file };
-    if !safe_name(&e.name) {
-        return Err(refuse.at(
-            "name",
-            format!(
-                "'{}' is not a name of letters, digits, '-', '_' and '.'",
-                e.name
-            ),
-        ));
-    }
-    let mut names = StepNames::default();
-    for (k, step) in e.steps.iter().chain(&e.cleanup).enumerate() {
-        names
-            .check_step(step)
-            .map_err(|m| refuse.at(format!("steps[{k}]"), m))?;
-    }
-    for (i, c) in e.checks.iter().enumerate() {
-        for (k, m) in c.sequence.iter().flatten().enumerate() {
-            m.validate()
-                .map_err(|msg| refuse.at(format!("checks[{i}].sequence[{k}]"), msg))?;
-        }
-    }
-    for (i, c) in e.checks.iter().enumerate() {
-        check_check(c, &names).map_err(|(field, m)| refuse.at(format!("checks[{i}]{field}"), m))?;
-    }
-    Ok(e)
-}
-
-/// Makes the errors of one experiment file.
-struct Refuse<'a> {
-    file: &'a str,
-}
-
-impl Refuse<'_> {
-    /// An error at `place` of the file.
-    fn at(&self, place: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Topology {
-            file: self.file.into(),
-            place: place.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// A name usable as a file name: letters, digits, '-', '_' and '.', not starting with '.'.
-fn safe_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !n.starts_with('.')
-}
-
-/// A duration in seconds a step may take: 0 to 3600.
-fn seconds_ok(x: f64) -> bool {
-    x.is_finite() && (0.0..=3600.0).contains(&x)
-}
-
-/// The names steps give, in order, for later steps and checks to refer to.
-#[derive(Default)]
-struct StepNames {
-    captures: Vec<String>,
-    runs: Vec<String>,
-}
-
-impl StepNames {
-    /// Check one step against the steps before it, and record the name it gives.
-    fn check_step(&mut self, step: &Step) -> std::result::Result<(), String> {
-        match step {
-            Step::Capture { node, name, .. } => {
-                let n = name.clone().unwrap_or_else(|| node.clone());
-                if !safe_name(&n) {
-                    return Err(format!(
-                        "capture name '{n}' must be letters, digits, '-', '_' and '.'"
-                    ));
-                }
-                if self.captures.contains(&n) {
-                    return Err(format!("two captures are named '{n}': give one a `name`"));
-                }
-                self.captures.push(n);
-            }
-            Step::Run { name, timeout, .. } => {
-                if let Some(n) = name {
-                    if self.runs.contains(n) {
-                        return Err(format!("two run steps are named '{n}'"));
-                    }
-                    self.runs.push(n.clone());
-                }
-                if timeout.is_some_and(|t| !seconds_ok(t) || t == 0.0) {
-                    return Err("timeout must be a number of seconds from 0 to 3600".into());
-                }
-            }
-            Step::Join { name } if !self.runs.contains(name) => {
-                return Err(format!(
-                    "join names '{name}', which no earlier run step is named"
-                ));
-            }
-            Step::Wait { seconds } if !seconds_ok(*seconds) => {
-                return Err(format!("wait of {seconds} s: give 0 to 3600 seconds"));
-            }
-            Step::WaitListen {
-                timeout: Some(t), ..
-            } if !seconds_ok(*t) => {
-                return Err(format!("timeout of {t} s: give 0 to 3600 seconds"));
-            }
-            Step::Link { state, .. } if state != "up" && state != "down" => {
-                return Err(format!("link state '{state}' is neither up nor down"));
-            }
-            Step::Conditions { set, clear, .. } => {
-                if set.is_empty() != *clear {
-                    return Err("a conditions step either sets conditions or clears them".into());
-                }
-                Step::conditions_update(set).map_err(|e| e.to_string())?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// Check one check: it names exactly one subject, which a step gave, with what that kind of
-/// check needs. An error is (the field it is at, e.g. `.output_matches`, or "", message).
-fn check_check(c: &Check, names: &StepNames) -> std::result::Result<(), (&'static str, String)> {
-    let kinds = [
-        c.command.is_some(),
-        c.capture.is_some(),
-        c.routes_of.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if kinds != 1 {
-        return Err((
-            "",
-            "a check names exactly one of `command`, `capture` or `routes_of`".into(),
-        ));
-    }
-    if let Some(cmd) = &c.command {
-        if !names.runs.contains(cmd) {
-            return Err(("", format!("no run step is named '{cmd}'")));
-        }
-        if let Some(re) = &c.output_matches {
-            // Templates such as {netb.eth1.mac} are filled in before the run: check the
-            // expression with a stand-in for them.
-            let stand_in = template_regex().replace_all(re, "X");
-            regex::Regex::new(&stand_in)
-                .map_err(|err| (".output_matches", err.to_string().replace('\n', " ")))?;
-        }
-    }
-    if let Some(cap) = &c.capture {
-        if !names.captures.contains(cap) {
-            return Err(("", format!("no capture step is named '{cap}'")));
-        }
-        if c.sequence.is_none() && c.retransmits.is_none() {
-            return Err((
-                "",
-                "a capture check needs `sequence` or `retransmits`".into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `{node.iface.mac}` / `{node.iface.ip}` references in an experiment's text.
@@ -498,7 +428,7 @@ mod tests {
             ),
             (
                 "[[steps]]\naction='capture'\nnode='a'\n[[checks]]\ndescription='c'\ncapture='a'\n",
-                "x.toml: checks[0]: a capture check needs `sequence` or `retransmits`",
+                "x.toml: checks[0]: a capture check needs one of `sequence`, `count` or `retransmits`",
             ),
         ];
         for (body, says) in cases {

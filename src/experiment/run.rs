@@ -1,7 +1,7 @@
 //! Running an experiment on a lab: steps in order, captures in the background, then checks,
 //! then the report (Markdown, pcaps, one SVG time-line per capture).
 
-use super::{Check, Experiment, Step};
+use super::{Broken, Experiment, Step, host_steps};
 use crate::capture::decode::{Packet, decode};
 use crate::capture::{self, CaptureSpec, Sink};
 use crate::error::{Context, Error, Result};
@@ -70,12 +70,48 @@ pub struct RunResult {
     pub commands: Vec<(String, String, String, CmdOutput)>,
     /// Where everything was written.
     pub out_dir: PathBuf,
+    /// The broken lab it ran on (`--broken K`): K (from 1) and the break.
+    pub broken: Option<(usize, Broken)>,
 }
 
 impl RunResult {
     /// Whether every check passed.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed)
+    }
+
+    /// On a broken lab: whether it went red as the break says (every check of `fails` failed,
+    /// every check of `passes` passed), with the checks that did not. None on an unbroken lab.
+    pub fn red_as_expected(&self) -> Option<(bool, Vec<String>)> {
+        let (_, b) = self.broken.as_ref()?;
+        let result = |d: &String| {
+            self.checks
+                .iter()
+                .find(|c| &c.description == d)
+                .map(|c| c.passed)
+        };
+        let mut wrong: Vec<String> = b
+            .fails
+            .iter()
+            .filter(|d| result(d) != Some(false))
+            .map(|d| format!("should fail but passed: {d}"))
+            .collect();
+        wrong.extend(
+            b.passes
+                .iter()
+                .filter(|d| result(d) != Some(true))
+                .map(|d| format!("should pass but failed: {d}")),
+        );
+        Some((wrong.is_empty(), wrong))
+    }
+
+    /// The run's exit code: 0 when green (or, on a broken lab, red as expected), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        let ok = match self.red_as_expected() {
+            Some((ok, _)) => ok,
+            None => self.passed(),
+        };
+        if ok { 0 } else { 1 }
     }
 }
 
@@ -155,12 +191,45 @@ pub async fn run(
     out_dir: &Path,
     log: &dyn Fn(&str),
 ) -> Result<RunResult> {
+    run_variant(exp, view, out_dir, log, None).await
+}
+
+/// Run `exp` on the lab, broken first as its `[[broken]]` number `broken` (from 1) says if
+/// given. Captures go to `out_dir`.
+pub async fn run_variant(
+    exp: &Experiment,
+    view: &LabView<'_>,
+    out_dir: &Path,
+    log: &dyn Fn(&str),
+    broken: Option<usize>,
+) -> Result<RunResult> {
+    let brk = match broken {
+        None => None,
+        Some(k) => Some((
+            k,
+            exp.broken.get(k.wrapping_sub(1)).cloned().ok_or_else(|| {
+                Error::Usage(format!(
+                    "experiment {} has {} broken variants: give --broken 1 to {}",
+                    exp.name,
+                    exp.broken.len(),
+                    exp.broken.len()
+                ))
+            })?,
+        )),
+    };
+    let (mut steps, mut cleanup) = (exp.steps.clone(), exp.cleanup.clone());
+    if let Some((k, b)) = &brk {
+        log(&format!("broken lab {k}: {}", b.description));
+        steps.splice(0..0, b.steps.iter().cloned());
+        cleanup.extend(b.cleanup.iter().cloned());
+    }
     sys::create_user_dirs(out_dir)?;
     let mut captures: Vec<RunningCapture> = Vec::new();
     let mut done_captures: Vec<CaptureResult> = Vec::new();
     let mut background: Background = HashMap::new();
     let mut commands: Vec<(String, String, String, CmdOutput)> = Vec::new();
     let mut unnamed = 0;
+    let mut restore = Vec::new();
 
     let mut st = RunState {
         captures: &mut captures,
@@ -168,10 +237,13 @@ pub async fn run(
         background: &mut background,
         commands: &mut commands,
         unnamed: &mut unnamed,
+        restore: &mut restore,
     };
-    let result = run_steps(&exp.steps, view, out_dir, log, &mut st).await;
-    // Cleanup runs whatever happened; then background commands are collected and captures stopped.
-    let cleanup = run_steps(&exp.cleanup, view, out_dir, log, &mut st).await;
+    let result = run_steps(&steps, view, out_dir, log, &mut st).await;
+    // Cleanup runs whatever happened; then sysctls get their old values back, background
+    // commands are collected and captures stopped.
+    let cleanup = run_steps(&cleanup, view, out_dir, log, &mut st).await;
+    let restored = restore_sysctls(view, &restore, log);
     for (name, (node, cmd, task)) in background.drain() {
         let out = task
             .await
@@ -181,10 +253,11 @@ pub async fn run(
     stop_captures(&mut captures, &mut done_captures)?;
     result?;
     cleanup?;
+    restored?;
 
     let mut checks = Vec::new();
     for c in &exp.checks {
-        checks.push(check(c, view, &commands, &done_captures).await);
+        checks.push(super::checks::check(c, view, &commands, &done_captures).await);
     }
     Ok(RunResult {
         experiment: exp.clone(),
@@ -192,7 +265,35 @@ pub async fn run(
         captures: done_captures,
         commands,
         out_dir: out_dir.to_path_buf(),
+        broken: brk,
     })
+}
+
+/// Give every sysctl a `sysctl` step changed its first value back, last change first.
+fn restore_sysctls(
+    view: &LabView<'_>,
+    changed: &[(String, String, String)],
+    log: &dyn Fn(&str),
+) -> Result<()> {
+    let mut first: Vec<&(String, String, String)> = Vec::new();
+    for c in changed {
+        if !first.iter().any(|f| f.0 == c.0 && f.1 == c.1) {
+            first.push(c);
+        }
+    }
+    let mut errors = Vec::new();
+    for (node, key, old) in first.into_iter().rev() {
+        log(&format!("{node}: sysctl {key} = {old} (as it was)"));
+        let ns = sys::netns_path(&crate::plan::node_netns(view.lab, node));
+        if let Err(e) = host_steps::set_sysctl(&ns, key, old) {
+            errors.push(e);
+        }
+    }
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Many(errors)),
+    }
 }
 
 type Background = HashMap<String, (String, String, tokio::task::JoinHandle<Result<CmdOutput>>)>;
@@ -204,6 +305,8 @@ struct RunState<'s> {
     background: &'s mut Background,
     commands: &'s mut Vec<(String, String, String, CmdOutput)>,
     unnamed: &'s mut usize,
+    /// Sysctls changed by `sysctl` steps: (node, key, value before).
+    restore: &'s mut Vec<(String, String, String)>,
 }
 
 async fn run_steps(
@@ -257,13 +360,17 @@ async fn run_steps(
                 name,
                 background: bg,
                 timeout,
+                input,
             } => {
                 view.topology.require_node(view.lab, node)?;
                 let name = name.clone().unwrap_or_else(|| {
                     *st.unnamed += 1;
                     format!("command{}", st.unnamed)
                 });
-                let argv = shell(command, timeout.unwrap_or(20.0));
+                let argv = shell(
+                    &host_steps::with_input(command, input),
+                    timeout.unwrap_or(20.0),
+                );
                 log(&format!("{node}$ {command}{}", if *bg { " &" } else { "" }));
                 if *bg {
                     let runner = view.runner.clone();
@@ -343,7 +450,59 @@ async fn run_steps(
                 conditions_step(view, ends, set, *clear, log).await?
             }
             Step::Stop {} => stop_captures(st.captures, st.done)?,
+            other => host_step(other, view, log, st).await?,
         }
+    }
+    Ok(())
+}
+
+/// A step done from the host side in a node's namespace: sysctl, route, neigh-flush,
+/// wait-tcp-state.
+async fn host_step(
+    step: &Step,
+    view: &LabView<'_>,
+    log: &dyn Fn(&str),
+    st: &mut RunState<'_>,
+) -> Result<()> {
+    let ns_of = |node: &str| -> Result<PathBuf> {
+        view.topology.require_node(view.lab, node)?;
+        Ok(sys::netns_path(&crate::plan::node_netns(view.lab, node)))
+    };
+    match step {
+        Step::Sysctl { node, key, value } => {
+            log(&format!("{node}: sysctl {key} = {value}"));
+            let old = host_steps::set_sysctl(&ns_of(node)?, key, value)?;
+            st.restore.push((node.clone(), key.clone(), old));
+        }
+        Step::Route {
+            node,
+            op,
+            to,
+            via,
+            dev,
+        } => {
+            log(&format!("{node}: ip route {op} {to}"));
+            host_steps::route(&ns_of(node)?, op, to, *via, dev.as_deref())
+                .map_err(|e| Error::Other(format!("{node}: {e}")))?;
+        }
+        Step::NeighFlush { node, dev } => {
+            log(&format!("{node}: ARP cache emptied"));
+            host_steps::neigh_flush(&ns_of(node)?, dev.as_deref())
+                .map_err(|e| Error::Other(format!("{node}: {e}")))?;
+        }
+        Step::WaitTcpState {
+            node,
+            state,
+            port,
+            timeout,
+        } => {
+            log(&format!(
+                "{node}: waiting for a TCP socket with port {port} in {state}"
+            ));
+            host_steps::wait_tcp_state(&ns_of(node)?, node, state, *port, timeout.unwrap_or(10.0))
+                .await?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -413,196 +572,4 @@ fn stop_captures(captures: &mut Vec<RunningCapture>, done: &mut Vec<CaptureResul
         });
     }
     Ok(())
-}
-
-fn summarize(packets: &[&(String, u64, Packet)], from: usize, max: usize) -> String {
-    let shown: Vec<String> = packets
-        .iter()
-        .skip(from)
-        .take(max)
-        .map(|(i, _, p)| format!("[{i}] {p}"))
-        .collect();
-    if shown.is_empty() {
-        "no packets".into()
-    } else {
-        shown.join(" | ")
-    }
-}
-
-async fn check(
-    c: &Check,
-    view: &LabView<'_>,
-    commands: &[(String, String, String, CmdOutput)],
-    caps: &[CaptureResult],
-) -> CheckResult {
-    let mut r = CheckResult {
-        description: c.description.clone(),
-        passed: false,
-        detail: String::new(),
-    };
-    if let Some(name) = &c.command {
-        let Some((_, _, _, out)) = commands.iter().find(|(n, ..)| n == name) else {
-            r.detail = format!("command {name} did not run");
-            return r;
-        };
-        let mut problems = Vec::new();
-        if let Some(code) = c.exit_code
-            && out.code != code
-        {
-            problems.push(format!("exit code {} instead of {code}", out.code));
-        }
-        if let Some(re) = &c.output_matches {
-            let text = format!("{}{}", out.stdout, out.stderr);
-            if !regex::Regex::new(re)
-                .map(|r| r.is_match(&text))
-                .unwrap_or(false)
-            {
-                let first: String = text.lines().take(4).collect::<Vec<_>>().join(" | ");
-                problems.push(format!("output does not match /{re}/: {first}"));
-            }
-        }
-        r.passed = problems.is_empty();
-        r.detail = if r.passed {
-            format!("exit code {}", out.code)
-        } else {
-            problems.join("; ")
-        };
-        return r;
-    }
-    if let Some(nodes) = &c.routes_of {
-        let mut missing = Vec::new();
-        for node in nodes {
-            match routes_missing(view, node).await {
-                Ok(m) => missing.extend(m.into_iter().map(|x| format!("{node}: {x}"))),
-                Err(e) => missing.push(format!("{node}: {e}")),
-            }
-        }
-        r.passed = missing.is_empty();
-        r.detail = if r.passed {
-            format!("all routes present on {}", nodes.join(", "))
-        } else {
-            format!("missing: {}", missing.join(", "))
-        };
-        return r;
-    }
-    let Some(cap_name) = &c.capture else { return r };
-    let Some(cap) = caps.iter().find(|x| &x.name == cap_name) else {
-        r.detail = format!("capture {cap_name} did not run");
-        return r;
-    };
-    let packets: Vec<&(String, u64, Packet)> = cap
-        .packets
-        .iter()
-        .filter(|(i, _, _)| c.interface.as_ref().is_none_or(|want| want == i))
-        .collect();
-    if let Some(seq) = &c.sequence {
-        let plain: Vec<&Packet> = packets.iter().map(|(_, _, p)| p).collect();
-        match super::matcher::find_sequence(seq, &plain) {
-            Ok(idx) => {
-                r.passed = true;
-                r.detail = idx
-                    .iter()
-                    .map(|&i| format!("#{} {}", i + 1, plain[i]))
-                    .collect::<Vec<_>>()
-                    .join(" | ");
-            }
-            Err((k, from)) => {
-                r.detail = format!(
-                    "step {} of {} not seen: expected {} after packet #{}; seen instead: {}",
-                    k + 1,
-                    seq.len(),
-                    seq[k],
-                    from,
-                    summarize(&packets, from, 6)
-                );
-            }
-        }
-        return r;
-    }
-    if let Some(rt) = &c.retransmits {
-        let (ok, detail) = retransmits(&packets, rt);
-        r.passed = ok;
-        r.detail = detail;
-    }
-    r
-}
-
-async fn routes_missing(view: &LabView<'_>, node: &str) -> Result<Vec<String>> {
-    let n = view
-        .plan
-        .nodes
-        .iter()
-        .find(|n| n.name == node)
-        .ok_or_else(|| Error::Usage(format!("unknown node '{node}'")))?;
-    let rt = tokio::runtime::Handle::current();
-    let h = sys::in_netns(&sys::netns_path(&n.netns), move || Netlink::open_here(&rt))?;
-    let have = h.routes().await?;
-    Ok(n.routes
-        .iter()
-        .filter(|r| {
-            !have.iter().any(|(dst, gw, oif)| {
-                *dst == r.route.to && *gw == r.route.via && r.oif.is_none_or(|o| Some(o) == *oif)
-            })
-        })
-        .map(|r| r.route.to_string())
-        .collect())
-}
-
-/// One segment sent again and again with growing gaps.
-fn retransmits(packets: &[&(String, u64, Packet)], rt: &super::RetransmitCheck) -> (bool, String) {
-    let (Ok(src), Ok(dst)) = (
-        rt.src.parse::<std::net::Ipv4Addr>(),
-        rt.dst.parse::<std::net::Ipv4Addr>(),
-    ) else {
-        return (false, format!("bad addresses {} / {}", rt.src, rt.dst));
-    };
-    let mut by_seq: HashMap<u32, Vec<u64>> = HashMap::new();
-    for (_, ts, p) in packets {
-        let (Some(ip), Some(t)) = (&p.ipv4, &p.tcp) else {
-            continue;
-        };
-        if ip.src == src && ip.dst == dst && t.payload_len > 0 {
-            by_seq.entry(t.seq).or_default().push(*ts);
-        }
-    }
-    let Some((seq, times)) = by_seq
-        .into_iter()
-        .max_by_key(|(s, v)| (v.len(), std::cmp::Reverse(*s)))
-    else {
-        return (
-            false,
-            format!("no TCP data from {src} to {dst} was captured"),
-        );
-    };
-    let retrans = times.len() - 1;
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| (w[1].saturating_sub(w[0])) as f64 / 1e9)
-        .collect();
-    // The backoff: the retransmissions from the first on whose gaps keep growing (10% slack for
-    // timer jitter). Later ones may restart small once the line is back or an ICMP error
-    // resets the timer (RFC 6069), so only the first run counts.
-    let mut backoff = gaps.len().min(1);
-    while backoff < gaps.len() && gaps[backoff] >= gaps[backoff - 1] * 0.9 {
-        backoff += 1;
-    }
-    let gap_text = gaps
-        .iter()
-        .map(|g| format!("{g:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let detail = format!(
-        "segment seq {seq} sent {} times ({retrans} retransmissions), gaps {gap_text} s; the first {backoff} grow",
-        times.len()
-    );
-    if backoff < rt.min {
-        return (
-            false,
-            format!(
-                "{detail}: expected at least {} retransmissions with growing gaps",
-                rt.min
-            ),
-        );
-    }
-    (true, detail)
 }

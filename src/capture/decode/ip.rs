@@ -34,6 +34,87 @@ pub struct Ipv4 {
     pub header_len: u8,
     /// Payload length in bytes, from the header (not from what was captured).
     pub payload_len: usize,
+    /// The options of the header (record route, source routes, timestamp).
+    pub options: IpOptions,
+}
+
+/// What the options of an IPv4 header carry (the ones the book's experiments use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpOptions {
+    /// Options present, as [`IpOptions::RR`], [`IpOptions::LSRR`]... bits.
+    pub present: u8,
+    /// The addresses a record-route option holds so far (at most 9).
+    rr: [Ipv4Addr; 9],
+    rr_len: u8,
+}
+
+impl Default for IpOptions {
+    fn default() -> Self {
+        IpOptions {
+            present: 0,
+            rr: [Ipv4Addr::UNSPECIFIED; 9],
+            rr_len: 0,
+        }
+    }
+}
+
+impl IpOptions {
+    /// Record route (7).
+    pub const RR: u8 = 1;
+    /// Loose source and record route (131).
+    pub const LSRR: u8 = 2;
+    /// Strict source and record route (137).
+    pub const SSRR: u8 = 4;
+    /// Timestamp (68).
+    pub const TS: u8 = 8;
+
+    /// Read the options bytes of a header (after its first 20 bytes).
+    pub fn parse(b: &[u8]) -> IpOptions {
+        let mut o = IpOptions::default();
+        let mut i = 0;
+        while i < b.len() {
+            let kind = b[i];
+            match kind {
+                0 => break,
+                1 => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(&len) = b.get(i + 1) else { break };
+            let len = usize::from(len);
+            if len < 2 || i + len > b.len() {
+                break;
+            }
+            let body = &b[i..i + len];
+            match kind {
+                7 => {
+                    o.present |= Self::RR;
+                    // body: type, length, pointer (1-based, to the next free slot), addresses.
+                    let ptr = usize::from(*body.get(2).unwrap_or(&4));
+                    let filled = ptr.saturating_sub(4) / 4;
+                    for k in 0..filled.min(9) {
+                        if let Some(a) = body.get(3 + 4 * k..7 + 4 * k) {
+                            o.rr[usize::from(o.rr_len)] = Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+                            o.rr_len += 1;
+                        }
+                    }
+                }
+                131 => o.present |= Self::LSRR,
+                137 => o.present |= Self::SSRR,
+                68 => o.present |= Self::TS,
+                _ => {}
+            }
+            i += len;
+        }
+        o
+    }
+
+    /// The addresses recorded by a record-route option.
+    pub fn recorded_route(&self) -> &[Ipv4Addr] {
+        &self.rr[..usize::from(self.rr_len)]
+    }
 }
 
 impl Ipv4 {
@@ -90,6 +171,7 @@ pub(super) fn decode_ipv4(b: &[u8], p: &mut Packet) {
         total_len,
         header_len: hlen as u8,
         payload_len,
+        options: IpOptions::parse(b.get(20..hlen).unwrap_or(&[])),
     };
     p.ipv4 = Some(ip);
     if b.len() < hlen || (usize::from(total_len) < hlen && total_len != 0) {

@@ -40,7 +40,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub use icmp::{Icmp, IcmpEcho, IcmpQuote};
 pub use icmp6::{Icmp6, Icmp6Quote};
 pub use igmp::Igmp;
-pub use ip::Ipv4;
+pub use ip::{IpOptions, Ipv4};
 pub use ip6::{Ipv6, Ipv6Ext, Ipv6Fragment, Ipv6Routing};
 pub use link::{Arp, ArpOp, Ethernet, MacAddr};
 pub use transport::{Tcp, TcpFlags, TcpOption, TcpOptionIter, TcpOptions, Udp};
