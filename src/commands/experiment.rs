@@ -91,7 +91,7 @@ impl ExperimentCmd {
             macs,
         };
         let text = experiment::run::expand_templates(&text, &view)?;
-        let exp = experiment::parse(&text, &file)?;
+        let exp = experiment::parse_variant(&text, &file, broken)?;
         let out_dir = out.unwrap_or_else(|| {
             PathBuf::from("results").join(&ctx.lab).join(format!(
                 "{}-{}",

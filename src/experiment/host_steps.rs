@@ -25,6 +25,14 @@ pub fn set_sysctl(ns: &Path, key: &str, value: &str) -> Result<String> {
     })
 }
 
+/// Flush the route cache (learnt path MTUs, redirects) of the namespace at `ns`.
+pub fn route_flush(ns: &Path) -> Result<()> {
+    sys::in_netns(ns, || {
+        std::fs::write("/proc/sys/net/ipv4/route/flush", b"1")
+            .map_err(|e| Error::io("flushing the route cache", e))
+    })
+}
+
 /// Run `ip ARGS` in the namespace at `ns` (the host's iproute2); its error output on failure.
 fn ip(ns: &Path, args: Vec<String>) -> Result<()> {
     sys::in_netns(ns, move || {

@@ -8,7 +8,7 @@ pub mod matcher;
 pub mod run;
 mod validate;
 
-pub use validate::parse;
+pub use validate::{parse, parse_variant};
 
 use crate::error::{Error, Result};
 use matcher::PacketMatch;
@@ -58,6 +58,9 @@ pub struct Experiment {
     /// The lab broken the way the experiment teaches about, and which checks then fail.
     #[serde(default)]
     pub broken: Vec<Broken>,
+    /// Values of `{var.NAME}` in the file (a broken variant may give others).
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// A way to break the lab for an experiment (`experiment run NAME --broken K`): steps run
@@ -79,6 +82,9 @@ pub struct Broken {
     /// Descriptions of checks that must still pass.
     #[serde(default)]
     pub passes: Vec<String>,
+    /// Values of `{var.NAME}` for this variant, over those of the experiment's `[vars]`.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// A step.
@@ -197,6 +203,11 @@ pub enum Step {
         /// interface
         #[serde(default)]
         dev: Option<String>,
+    },
+    /// Flush the node's route cache (path MTUs and redirects it learnt).
+    RouteFlush {
+        /// node
+        node: String,
     },
     /// Wait until a TCP socket of the node with `port` (local or remote) is in `state`.
     WaitTcpState {

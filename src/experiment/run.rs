@@ -485,6 +485,10 @@ async fn host_step(
             host_steps::route(&ns_of(node)?, op, to, *via, dev.as_deref())
                 .map_err(|e| Error::Other(format!("{node}: {e}")))?;
         }
+        Step::RouteFlush { node } => {
+            log(&format!("{node}: route cache flushed"));
+            host_steps::route_flush(&ns_of(node)?)?;
+        }
         Step::NeighFlush { node, dev } => {
             log(&format!("{node}: ARP cache emptied"));
             host_steps::neigh_flush(&ns_of(node)?, dev.as_deref())

@@ -8,10 +8,81 @@ use crate::error::{Error, Result};
 
 /// Parse an experiment (after template substitution), checking its references: its name,
 /// its steps (names of captures and runs, durations, link states), then its checks (packet
-/// matches, then what each check refers to).
+/// matches, then what each check refers to). `{var.NAME}` takes the value of `[vars]`.
 pub fn parse(text: &str, file: &str) -> Result<Experiment> {
+    parse_variant(text, file, None)
+}
+
+/// [`parse`], with `{var.NAME}` taking the values broken variant `broken` (from 1) gives, if
+/// any, over those of `[vars]`.
+pub fn parse_variant(text: &str, file: &str, broken: Option<usize>) -> Result<Experiment> {
     // Names and expressions quoted from the file are escaped: the refusal stays one line.
-    parse_unescaped(text, file).map_err(crate::topology::one_line)
+    fill_vars(text, file, broken)
+        .and_then(|t| parse_unescaped(&t, file))
+        .map_err(crate::topology::one_line)
+}
+
+/// Replace every `{var.NAME}` of `text` by the experiment's `[vars]` value, or broken variant
+/// `broken`'s. A text that is not TOML is returned as it is (its parse says why).
+fn fill_vars(text: &str, file: &str, broken: Option<usize>) -> Result<String> {
+    let refuse = Refuse { file };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Ok(text.to_string());
+    };
+    let strings = |v: Option<&toml::Value>, place: &str| -> Result<Vec<(String, String)>> {
+        let Some(v) = v else { return Ok(Vec::new()) };
+        let Some(t) = v.as_table() else {
+            return Err(refuse.at(place, "vars is a table of names and strings"));
+        };
+        t.iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(s) if !s.contains(['"', '\\', '\'', '\n']) => Ok((k.clone(), s.to_string())),
+                Some(_) => Err(refuse.at(
+                    format!("{place}.{k}"),
+                    "a variable's value has no quotes, backslashes or line breaks",
+                )),
+                None => Err(refuse.at(format!("{place}.{k}"), "a variable's value is a string")),
+            })
+            .collect()
+    };
+    let mut vars = strings(doc.get("vars"), "vars")?;
+    if let Some(k) = broken {
+        let b = doc
+            .get("broken")
+            .and_then(|b| b.as_array())
+            .and_then(|a| a.get(k.wrapping_sub(1)));
+        if let Some(b) = b {
+            for (name, value) in strings(b.get("vars"), &format!("broken[{}].vars", k - 1))? {
+                match vars.iter_mut().find(|(n, _)| *n == name) {
+                    Some(v) => v.1 = value,
+                    None => {
+                        return Err(refuse.at(
+                            format!("broken[{}].vars", k - 1),
+                            format!("'{name}' is not a variable of [vars]"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let re = regex::Regex::new(r"\{vars?\.([A-Za-z0-9_-]+)\}").expect("valid regex");
+    let mut unknown = None;
+    let out = re.replace_all(text, |c: &regex::Captures| {
+        match vars.iter().find(|(n, _)| n == &c[1]) {
+            Some((_, v)) => v.clone(),
+            None => {
+                unknown.get_or_insert_with(|| c[1].to_string());
+                String::new()
+            }
+        }
+    });
+    match unknown {
+        Some(u) => Err(refuse.at(
+            "vars",
+            format!("'{{var.{u}}}' is used but [vars] does not define '{u}'"),
+        )),
+        None => Ok(out.into_owned()),
+    }
 }
 
 /// [`parse`], with the file's values as they are in the messages.
@@ -351,4 +422,134 @@ fn check_sysctl(key: &str, value: &str) -> std::result::Result<(), String> {
         return Err(format!("sysctl {key}: the value is one short line"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n\
+        [[steps]]\naction='capture'\nnode='a'\n\
+        [[steps]]\naction='run'\nnode='a'\nname='r'\ncommand='echo {var.word}'\n";
+
+    fn err(text: &str) -> String {
+        parse(text, "x.toml")
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn relations_must_name_earlier_packets() {
+        let check = |seq: &str| {
+            format!(
+                "{HEAD}[vars]\nword='hi'\n[[checks]]\ndescription='c'\ncapture='a'\nsequence=[{seq}]\n"
+            )
+        };
+        assert!(
+            parse(
+                &check("{bind='syn',flags='S'},{ack='syn.seq + 1'}"),
+                "x.toml"
+            )
+            .is_ok()
+        );
+        assert!(
+            err(&check("{ack='syn.seq + 1'}"))
+                .contains("checks[0].sequence[0]: 'syn' names no earlier packet")
+        );
+        assert!(err(&check("{ttl='prev.ttl - 1'}")).contains("'prev' names no earlier packet"));
+        assert!(err(&check("{gap='< 1'}")).contains("no gap to a previous one"));
+        assert!(err(&check("{ttl='syn.colour'}")).contains("not a field of a named packet"));
+        assert!(err(&check("{bind='prev'}")).contains("bind = \"prev\""));
+    }
+
+    #[test]
+    fn counts_values_and_broken_variants_are_checked() {
+        let base = format!("{HEAD}[vars]\nword='hi'\n");
+        let count =
+            format!("{base}[[checks]]\ndescription='c'\ncapture='a'\ncount={{proto='tcp'}}\n");
+        assert!(err(&count).contains("needs `at_least` or `at_most`"));
+        assert!(parse(&format!("{count}at_most=0\n"), "x.toml").is_ok());
+        let related = format!(
+            "{base}[[checks]]\ndescription='c'\ncapture='a'\ncount={{ack='s.seq'}}\nat_least=1\n"
+        );
+        assert!(err(&related).contains("on their own"));
+        let value = format!(
+            "{base}[[checks]]\ndescription='v'\ncommand='r'\nvalue={{regex='rtt [0-9]+',within='1..2'}}\n"
+        );
+        assert!(err(&value).contains("put the number in a group"));
+        let ok = format!(
+            "{base}[[checks]]\ndescription='v'\ncommand='r'\nvalue={{regex='rtt ([0-9]+)',within='1..2'}}\n"
+        );
+        let e = parse(&ok, "x.toml").unwrap();
+        assert!(e.broken.is_empty());
+        let broken = |fails: &str| format!("{ok}[[broken]]\ndescription='b'\nfails=[{fails}]\n");
+        assert!(parse(&broken("'v'"), "x.toml").is_ok());
+        assert!(err(&broken("'w'")).contains("no check is described as 'w'"));
+        assert!(err(&broken("")).contains("at least one check"));
+    }
+
+    #[test]
+    fn variables_fill_the_text_and_broken_variants_replace_them() {
+        let text = format!(
+            "{HEAD}[vars]\nword='hi'\n[[checks]]\ndescription='v'\ncommand='r'\noutput_matches='hi'\n\
+             [[broken]]\ndescription='b'\nvars={{word='bye'}}\nfails=['v']\n"
+        );
+        let cmd = |e: &Experiment| match &e.steps[1] {
+            Step::Run { command, .. } => command.clone(),
+            _ => panic!("a run step"),
+        };
+        assert_eq!(cmd(&parse(&text, "x.toml").unwrap()), "echo hi");
+        assert_eq!(
+            cmd(&parse_variant(&text, "x.toml", Some(1)).unwrap()),
+            "echo bye"
+        );
+        assert!(err(&text.replace("word='hi'", "other='hi'")).contains("does not define 'word'"));
+        let stranger = text.replace("vars={word='bye'}", "vars={nope='x'}");
+        let e = parse_variant(&stranger, "x.toml", Some(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'nope' is not a variable"), "{e}");
+        assert!(err(&text.replace("word='hi'", "word='a\"b'")).contains("no quotes"));
+    }
+
+    #[test]
+    fn host_side_steps_are_checked() {
+        let step = |s: &str| {
+            format!("name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n[[steps]]\n{s}\n")
+        };
+        assert!(
+            err(&step(
+                "action='sysctl'\nnode='a'\nkey='kernel.panic'\nvalue='1'"
+            ))
+            .contains("not a key of the node's network namespace")
+        );
+        assert!(
+            err(&step(
+                "action='sysctl'\nnode='a'\nkey='net.ipv4/../x'\nvalue='1'"
+            ))
+            .contains("not a key")
+        );
+        assert!(
+            parse(
+                &step(
+                    "action='sysctl'\nnode='a'\nkey='net.ipv4.conf.all.send_redirects'\nvalue='1'"
+                ),
+                "x.toml"
+            )
+            .is_ok()
+        );
+        assert!(
+            err(&step("action='route'\nnode='a'\nop='flush'\nto='default'"))
+                .contains("not add, del or replace")
+        );
+        assert!(
+            err(&step("action='route'\nnode='a'\nop='add'\nto='sun'")).contains("not a prefix")
+        );
+        assert!(
+            err(&step(
+                "action='wait-tcp-state'\nnode='a'\nstate='sleeping'\nport=1"
+            ))
+            .contains("not one of established")
+        );
+    }
 }

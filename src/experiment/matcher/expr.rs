@@ -63,11 +63,13 @@ pub const FIELDS: &[&str] = &[
     "frag_offset",
     "frag_end",
     "time",
+    "tsval",
+    "tsecr",
 ];
 
 /// Fields compared modulo 2^32 (TCP sequence space).
 fn wraps(field: &str) -> bool {
-    matches!(field, "seq" | "ack" | "end")
+    matches!(field, "seq" | "ack" | "end" | "tsval" | "tsecr")
 }
 
 /// The value of `field` of a packet, if it has that layer.
@@ -98,6 +100,8 @@ pub fn field_value(s: &Seen, field: &str) -> Option<f64> {
         "frag_end" => f64::from(ip?.frag_offset) + ip?.payload_len as f64,
         "time" => s.ts as f64 / 1e9,
         "mss" => f64::from(tcp?.options.mss()?),
+        "tsval" => f64::from(tcp?.options.timestamp()?.0),
+        "tsecr" => f64::from(tcp?.options.timestamp()?.1),
         "wscale" => f64::from(tcp?.options.window_scale()?),
         "icmp_seq" => f64::from(p.icmp.as_ref()?.echo?.seq),
         "icmp_id" => f64::from(p.icmp.as_ref()?.echo?.id),
@@ -311,6 +315,8 @@ impl fmt::Display for NumMatch {
 pub enum AddrMatch {
     /// This address.
     Is(Ipv4Addr),
+    /// An address in this prefix.
+    In(ipnet::Ipv4Net),
     /// The same address as a named packet's source (`src`) or destination (`dst`).
     Same {
         /// the packet's name
@@ -334,6 +340,9 @@ impl std::str::FromStr for AddrMatch {
         if let Ok(a) = s.parse() {
             return Ok(AddrMatch::Is(a));
         }
+        if let Ok(n) = s.parse::<ipnet::Ipv4Net>() {
+            return Ok(AddrMatch::In(n.trunc()));
+        }
         match s.split_once('.') {
             Some((name, "src")) => Ok(AddrMatch::Same {
                 name: name.into(),
@@ -344,7 +353,7 @@ impl std::str::FromStr for AddrMatch {
                 dst: true,
             }),
             _ => Err(format!(
-                "'{s}' is neither an IPv4 address nor NAME.src / NAME.dst of a named packet"
+                "'{s}' is neither an IPv4 address, a prefix, nor NAME.src / NAME.dst of a named packet"
             )),
         }
     }
@@ -355,7 +364,7 @@ impl AddrMatch {
     pub fn refers_to(&self) -> Option<&str> {
         match self {
             AddrMatch::Same { name, .. } => Some(name),
-            AddrMatch::Is(_) => None,
+            AddrMatch::Is(_) | AddrMatch::In(_) => None,
         }
     }
 
@@ -363,6 +372,7 @@ impl AddrMatch {
     pub fn holds(&self, a: Ipv4Addr, bound: &Bound) -> bool {
         match self {
             AddrMatch::Is(x) => *x == a,
+            AddrMatch::In(n) => n.contains(&a),
             AddrMatch::Same { name, dst } => bound
                 .get(name)
                 .and_then(|s| s.packet.ipv4.as_ref())
@@ -375,6 +385,7 @@ impl fmt::Display for AddrMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AddrMatch::Is(a) => write!(f, "{a}"),
+            AddrMatch::In(n) => write!(f, "{n}"),
             AddrMatch::Same { name, dst } => {
                 write!(f, "{name}.{}", if *dst { "dst" } else { "src" })
             }
@@ -437,5 +448,8 @@ mod tests {
         assert!(a.holds("140.252.13.35".parse().unwrap(), &b));
         assert!(!a.holds("140.252.13.34".parse().unwrap(), &b));
         assert!("syn.port".parse::<AddrMatch>().is_err());
+        let net: AddrMatch = "140.252.0.0/16".parse().unwrap();
+        assert!(net.holds("140.252.13.35".parse().unwrap(), &b));
+        assert!(!net.holds("198.51.100.1".parse().unwrap(), &b));
     }
 }

@@ -231,7 +231,9 @@ pub(super) fn tcp(m: &PacketMatch, s: &Seen, b: &Bound) -> bool {
         || m.mss.is_some()
         || m.wscale.is_some()
         || m.sack_ok.is_some()
-        || m.timestamps.is_some();
+        || m.timestamps.is_some()
+        || m.tsval.is_some()
+        || m.tsecr.is_some();
     if !named {
         return true;
     }
@@ -263,6 +265,8 @@ pub(super) fn tcp(m: &PacketMatch, s: &Seen, b: &Bound) -> bool {
         && num(&m.window, "window", s, b)
         && num(&m.mss, "mss", s, b)
         && num(&m.wscale, "wscale", s, b)
+        && num(&m.tsval, "tsval", s, b)
+        && num(&m.tsecr, "tsecr", s, b)
         && m.sack_ok.is_none_or(|x| x == t.options.sack_permitted())
         && m.timestamps
             .is_none_or(|x| x == t.options.timestamp().is_some())

@@ -166,6 +166,12 @@ pub struct PacketMatch {
     /// TCP timestamps option present (or absent).
     #[serde(default)]
     pub timestamps: Option<bool>,
+    /// TSval of the TCP timestamps option.
+    #[serde(default)]
+    pub tsval: Option<NumMatch>,
+    /// TSecr of the TCP timestamps option.
+    #[serde(default)]
+    pub tsecr: Option<NumMatch>,
     /// TCP/UDP source port.
     #[serde(default)]
     pub sport: Option<NumMatch>,
@@ -315,6 +321,8 @@ impl PacketMatch {
             &self.window,
             &self.mss,
             &self.wscale,
+            &self.tsval,
+            &self.tsecr,
             &self.sport,
             &self.dport,
             &self.len,
@@ -426,6 +434,8 @@ impl fmt::Display for PacketMatch {
             wscale,
             sack_ok,
             timestamps,
+            tsval,
+            tsecr,
             sport,
             dport,
             len,
