@@ -26,11 +26,60 @@ fn every_experiment_is_green() {
     root_or_skip!();
     let names = selected_experiments();
     let failed = each_in_parallel(&names, test_threads(), |i, name| {
-        assert_green(&format!("xok{i}"), name)
+        assert_green(&format!("xok{i}"), name, common::Runtime::Netns)
     });
     assert!(
         failed.is_empty(),
         "not green: {failed:?} (the failure of each is printed above, under its name)"
+    );
+}
+
+/// Every built-in experiment passes every check on the docker runtime too, each on a fresh lab
+/// of containers of its own.
+#[test]
+fn every_experiment_is_green_on_docker() {
+    if let Some(why) = common::docker::docker_missing() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let names = selected_experiments();
+    let failed = each_in_parallel(&names, test_threads(), |i, name| {
+        assert_green(&format!("xdk{i}"), name, common::Runtime::Docker)
+    });
+    assert!(
+        failed.is_empty(),
+        "not green on docker: {failed:?} (the failure of each is printed above, under its name)"
+    );
+}
+
+/// Every built-in experiment has at least one broken variant, and goes red on each exactly as
+/// the variant says (the checks it names fail, those it says still pass pass), each on a fresh
+/// netns lab of its own.
+#[test]
+fn every_experiment_goes_red_on_its_broken_labs() {
+    root_or_skip!();
+    let mut cases: Vec<String> = Vec::new();
+    for name in selected_experiments() {
+        let exp = experiment(name);
+        assert!(
+            !exp.broken.is_empty(),
+            "experiments/{name}.toml has no [[broken]]: every experiment shows how it fails"
+        );
+        cases.extend((1..=exp.broken.len()).map(|k| format!("{name}#{k}")));
+    }
+    let refs: Vec<&str> = cases.iter().map(String::as_str).collect();
+    let failed = each_in_parallel(&refs, test_threads(), |i, case| {
+        let (name, k) = case.split_once('#').expect("NAME#K");
+        assert_red(
+            &format!("xbr{i}"),
+            name,
+            k.parse().expect("K"),
+            common::Runtime::Netns,
+        )
+    });
+    assert!(
+        failed.is_empty(),
+        "not red as expected: {failed:?} (the failure of each is printed above, under its name)"
     );
 }
 

@@ -240,17 +240,19 @@ pub async fn run_variant(
         restore: &mut restore,
     };
     let result = run_steps(&steps, view, out_dir, log, &mut st).await;
-    // Cleanup runs whatever happened; then sysctls get their old values back, background
-    // commands are collected and captures stopped.
+    // Cleanup runs whatever happened; then background commands are collected, captures
+    // stopped, and sysctls get their old values back.
     let cleanup = run_steps(&cleanup, view, out_dir, log, &mut st).await;
-    let restored = restore_sysctls(view, &restore, log);
     for (name, (node, cmd, task)) in background.drain() {
         let out = task
             .await
             .map_err(|e| Error::Other(format!("command {name}: {e}")))??;
         commands.push((name, node, cmd, out));
     }
-    stop_captures(&mut captures, &mut done_captures)?;
+    let stopped = stop_captures(&mut captures, &mut done_captures);
+    // Last, once nothing runs or captures any more: the lab as it was is not part of the run.
+    let restored = restore_sysctls(view, &restore, log);
+    stopped?;
     result?;
     cleanup?;
     restored?;

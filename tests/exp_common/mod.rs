@@ -37,6 +37,19 @@ pub struct ExpInfo {
     pub checks: Vec<String>,
     /// Its captures' names (a capture step's `name`, else its node).
     pub captures: Vec<String>,
+    /// Its broken variants, in order.
+    pub broken: Vec<BrokenInfo>,
+}
+
+/// A broken variant of an experiment: the checks that must fail and those that must pass.
+#[derive(Debug, Clone)]
+pub struct BrokenInfo {
+    /// What is broken.
+    pub description: String,
+    /// Checks that must fail.
+    pub fails: Vec<String>,
+    /// Checks that must still pass.
+    pub passes: Vec<String>,
 }
 
 /// Parse built-in experiment `name`.
@@ -75,6 +88,26 @@ pub fn experiment(name: &str) -> ExpInfo {
                 s(st, "name")
                     .or_else(|| s(st, "node"))
                     .expect("a capture step has a node")
+            })
+            .collect(),
+        broken: list("broken")
+            .iter()
+            .map(|b| {
+                let strings = |k: &str| -> Vec<String> {
+                    b.get(k)
+                        .and_then(|v| v.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                BrokenInfo {
+                    description: s(b, "description").expect("a broken variant has a description"),
+                    fails: strings("fails"),
+                    passes: strings("passes"),
+                }
             })
             .collect(),
     }
@@ -125,11 +158,20 @@ pub fn course_topology_without_proxy_arp() -> String {
 /// The switch (Linux bridges unless TCPLAB_TEST_SWITCH says ovs) matters when the run brings
 /// the lab up itself.
 pub fn run_experiment(lab: &Lab, name: &str, out: &Path) -> Out {
+    run_experiment_args(lab, name, out, &[])
+}
+
+/// `experiment run NAME --out DIR ARGS...` (e.g. `--broken 1`) on `lab`.
+pub fn run_experiment_args(lab: &Lab, name: &str, out: &Path, args: &[&str]) -> Out {
     let mut c = lab.cmd();
-    let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
-    c.args(["--switch", &switch, "experiment", "run", name, "--out"])
-        .arg(out);
-    run(c, Duration::from_secs(150))
+    if lab.runtime == crate::common::Runtime::Netns {
+        let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
+        c.args(["--switch", &switch]);
+    }
+    c.args(["experiment", "run", name, "--out"])
+        .arg(out)
+        .args(args);
+    run(c, Duration::from_secs(240))
 }
 
 /// `N passed, M failed` from an experiment's output (the last such line).
@@ -324,11 +366,11 @@ pub fn each_in_parallel(
 /// experiment's number of checks, a PASS line for every check, a report.md naming every check,
 /// a pcap (one interface) or pcapng (several) and an SVG per capture, every SVG well-formed XML,
 /// every capture file read by tshark with as many packets as the report says.
-pub fn assert_green(tag: &str, name: &str) {
+pub fn assert_green(tag: &str, name: &str, runtime: crate::common::Runtime) {
     let exp = experiment(name);
     assert_eq!(exp.name, name, "experiments/{name}.toml names itself");
     assert!(!exp.checks.is_empty(), "{name} has checks");
-    let lab = Lab::new(tag);
+    let lab = runtime.lab(tag);
     lab.up(None);
     let dir = TempDir::new(&format!("{tag}-out"));
     let out_dir = dir.join(name);
@@ -342,8 +384,10 @@ pub fn assert_green(tag: &str, name: &str) {
     );
     let what = out.describe();
     assert_eq!(
-        out.code, 0,
-        "experiment {name} is not green on the netns runtime: {what}"
+        out.code,
+        0,
+        "experiment {name} is not green on the {} runtime: {what}",
+        runtime.name()
     );
     assert_all_passed(&exp, &out.stdout, &what);
     let report_path = out_dir.join("report.md");
@@ -463,6 +507,45 @@ fn assert_capture_file(f: &Path, report: &str) {
             said,
             "report.md says capture {stem} has {said} packets, tshark reads {n} in {}",
             f.display()
+        );
+    }
+}
+
+/// Experiment `name` on a fresh lab broken as its variant `k` (from 1) says goes red as the
+/// variant says: exit 0, "red as expected", a FAIL line for each check of `fails` and a PASS
+/// line for each of `passes`.
+pub fn assert_red(tag: &str, name: &str, k: usize, runtime: crate::common::Runtime) {
+    let exp = experiment(name);
+    let b = &exp.broken[k - 1];
+    let lab = runtime.lab(tag);
+    lab.up(None);
+    let dir = TempDir::new(&format!("{tag}-out"));
+    let t0 = std::time::Instant::now();
+    let out = run_experiment_args(&lab, name, &dir.join(name), &["--broken", &k.to_string()]);
+    eprintln!(
+        "experiment {name} broken {k} on lab {}: exit {} in {:.1} s",
+        lab.name,
+        out.code,
+        t0.elapsed().as_secs_f64()
+    );
+    let what = format!(
+        "{name}, broken lab {k} ({}): {}",
+        b.description,
+        out.describe()
+    );
+    assert_eq!(out.code, 0, "not red as expected: {what}");
+    assert!(out.stdout.contains("red as expected"), "{what}");
+    let res = results(&out.stdout);
+    for f in &b.fails {
+        assert!(
+            res.iter().any(|(p, d, _)| !*p && d == f),
+            "no FAIL line for check `{f}`: {what}"
+        );
+    }
+    for p in &b.passes {
+        assert!(
+            res.iter().any(|(ok, d, _)| *ok && d == p),
+            "no PASS line for check `{p}`: {what}"
         );
     }
 }
