@@ -319,7 +319,7 @@ fn interrupted_run(lab: &Lab, out_dir: &Path, times: usize) -> Out {
     for _ in 0..times {
         // SAFETY: kill(2) of our own child's process group.
         unsafe { libc::kill(-(bg.pid() as i32), libc::SIGINT) };
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     bg.wait(Duration::from_secs(180))
 }
