@@ -2,6 +2,7 @@
 //! captures, run commands in nodes, wait, cut or restore lines, change an MTU) followed by
 //! checks on the commands and on the captured packets. Embedded in the binary.
 
+pub mod catalogue;
 pub mod checks;
 mod host_steps;
 pub mod matcher;
