@@ -316,10 +316,17 @@ fn interrupted_run(lab: &Lab, out_dir: &Path, times: usize) -> Out {
         "no step of the first experiment was logged: {}",
         bg.stderr_so_far()
     );
-    for _ in 0..times {
+    for i in 0..times {
         // SAFETY: kill(2) of our own child's process group.
         unsafe { libc::kill(-(bg.pid() as i32), libc::SIGINT) };
-        std::thread::sleep(Duration::from_millis(20));
+        // Signals of a kind do not queue: the second is sent once the first was taken.
+        if i + 1 < times {
+            assert!(
+                bg.wait_stderr("stopping after this experiment", Duration::from_secs(30)),
+                "the first Ctrl-C was not taken: {}",
+                bg.stderr_so_far()
+            );
+        }
     }
     bg.wait(Duration::from_secs(180))
 }
