@@ -16,7 +16,17 @@ fn summarize(packets: &[&(String, u64, Packet)], from: usize, max: usize) -> Str
         .iter()
         .skip(from)
         .take(max)
-        .map(|(i, _, p)| format!("[{i}] {p}"))
+        .map(|(i, _, p)| {
+            // The fields a match may name that the packet's line does not show.
+            let mut extra = Vec::new();
+            if let Some(ip) = &p.ipv4 {
+                extra.push(format!("ttl {} id {}", ip.ttl, ip.id));
+            }
+            if let Some(e) = &p.ethernet {
+                extra.push(format!("{} > {}", e.src, e.dst));
+            }
+            format!("[{i}] {p} ({})", extra.join(", "))
+        })
         .collect();
     if shown.is_empty() {
         "no packets".into()

@@ -67,6 +67,10 @@ pub fn route(
     if let Some(d) = dev {
         args.extend(["dev".to_string(), d.to_string()]);
     }
+    if op != "del" {
+        // As tcplab's own routes are marked.
+        args.extend(["proto".to_string(), "static".to_string()]);
+    }
     ip(ns, args)
 }
 
