@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# benches/experiments_repeat.sh: how steady the book's experiments are. Each experiment runs RUNS
+# times in a row (default 20) on one course lab per runtime, green, and each of its broken labs
+# RUNS_BROKEN times (default 3), while LOAD busy loops (default: one per CPU) keep every core
+# busy. Prints, per experiment: green runs / RUNS, red-as-expected runs per broken lab, and the
+# median, min and max seconds of a green run; then the wall time of `experiment run --all` on
+# the same lab. A benchmark: it prints numbers, it asserts nothing. Needs root.
+#
+# usage: sudo benches/experiments_repeat.sh [NAME...]     (default: every built-in experiment)
+# environment:
+#   TCPLAB=target/release/tcplab  the binary      RUNTIMES="netns docker"  the runtimes
+#   RUNS=20  RUNS_BROKEN=3  LOAD=$(nproc)          LAB=benchrep  the lab's name (LAB-<runtime>)
+# Takes long: about RUNS x (the experiment's own time) per experiment and runtime.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${TCPLAB:-target/release/tcplab}
+RUNS=${RUNS:-20}
+RUNS_BROKEN=${RUNS_BROKEN:-3}
+LOAD=${LOAD:-$(nproc)}
+LAB=${LAB:-benchrep}
+RUNTIMES=${RUNTIMES:-netns docker}
+[ "$(id -u)" = 0 ] || { echo "experiments_repeat: needs root" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "experiments_repeat: no $BIN: cargo build --release, or TCPLAB=..." >&2; exit 2; }
+names=("$@")
+[ ${#names[@]} -gt 0 ] || mapfile -t names < <("$BIN" experiment list | awk '{print $1}')
+out=$(mktemp -d /tmp/tcplab-bench-rep.XXXXXX)
+pids=()
+stop_load() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pids=(); }
+cleanup() { stop_load; for rt in $RUNTIMES; do "$BIN" --lab "$LAB-$rt" -q down >/dev/null 2>&1; done; rm -rf "$out"; }
+trap cleanup EXIT
+for _ in $(seq "$LOAD"); do (while :; do :; done) & pids+=($!); done
+echo "load: $LOAD busy loops on $(nproc) CPUs; $RUNS green runs, $RUNS_BROKEN per broken lab"
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit}; m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f", m, a[1], a[NR]}'; }
+for rt in $RUNTIMES; do
+  lab="$LAB-$rt"
+  "$BIN" --lab "$lab" --runtime "$rt" -q up >/dev/null || { echo "$rt: the lab does not come up"; continue; }
+  printf '\n%-8s %-24s %8s %-18s %s\n' "$rt" experiment green "red per broken lab" "seconds (median min max)"
+  for n in "${names[@]}"; do
+    ok=0; : > "$out/t"
+    for i in $(seq "$RUNS"); do
+      t0=$(date +%s.%N)
+      if "$BIN" --lab "$lab" -q experiment run "$n" --out "$out/$n-$i" >"$out/last" 2>&1; then
+        ok=$((ok + 1)); awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {print a - b}' >> "$out/t"
+      else
+        cp "$out/last" "$out/$n-failed-$i.txt"
+      fi
+      rm -rf "$out/$n-$i"
+    done
+    k=$(grep -c '^\[\[broken\]\]' "experiments/$n.toml" 2>/dev/null || true)
+    red=""
+    for b in $(seq "$k"); do
+      r=0
+      for i in $(seq "$RUNS_BROKEN"); do
+        "$BIN" --lab "$lab" -q experiment run "$n" --broken "$b" --out "$out/$n-b$b-$i" >/dev/null 2>&1 && r=$((r + 1))
+        rm -rf "$out/$n-b$b-$i"
+      done
+      red="$red$r/$RUNS_BROKEN "
+    done
+    printf '%-8s %-24s %5s/%-3s %-18s %s\n' "$rt" "$n" "$ok" "$RUNS" "${red:--}" "$(median < "$out/t")"
+  done
+  t0=$(date +%s.%N)
+  "$BIN" --lab "$lab" -q experiment run --all --out "$out/all" >/dev/null 2>&1
+  echo "$rt: experiment run --all: exit $?, $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}') s"
+  "$BIN" --lab "$lab" -q down >/dev/null
+done
