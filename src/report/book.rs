@@ -13,8 +13,23 @@ use crate::capture::decode::{ArpOp, MacAddr, Tcp, TcpFlags, TcpOption};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+/// How much a line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Detail {
+    /// Everything: the packet table's lines.
+    Full,
+    /// For an arrow of a figure: without the timestamps option after the SYNs (the book's
+    /// hosts sent none, and on every segment it would double the label's length).
+    Figure,
+}
+
 /// The book-style line of each packet of a capture (`conns` sorted from the same packets).
-pub(super) fn book_lines(caps: &[Captured], conns: &Conns, names: &Names) -> Vec<String> {
+pub(super) fn book_lines(
+    caps: &[Captured],
+    conns: &Conns,
+    names: &Names,
+    detail: Detail,
+) -> Vec<String> {
     caps.iter()
         .enumerate()
         .map(|(i, c)| {
@@ -24,13 +39,18 @@ pub(super) fn book_lines(caps: &[Captured], conns: &Conns, names: &Names) -> Vec
                 .copied()
                 .flatten()
                 .map(|(k, d)| (&conns.list[k], d));
-            book_line(c.packet, conn, names)
+            book_line(c.packet, conn, names, detail)
         })
         .collect()
 }
 
 /// One packet's line; `conn` is its TCP connection and direction, when it has one.
-pub(super) fn book_line(p: &Packet, conn: Option<(&Conn, usize)>, names: &Names) -> String {
+pub(super) fn book_line(
+    p: &Packet,
+    conn: Option<(&Conn, usize)>,
+    names: &Names,
+    detail: Detail,
+) -> String {
     if let Some(a) = p.arp {
         return match a.op {
             ArpOp::Request => format!(
@@ -51,7 +71,7 @@ pub(super) fn book_line(p: &Packet, conn: Option<(&Conn, usize)>, names: &Names)
     };
     let (src, dst) = (names.host(ip.src), names.host(ip.dst));
     let mut s = match (p.tcp, p.udp) {
-        (Some(t), _) => tcp_line(&t, (&src, &dst), conn),
+        (Some(t), _) => tcp_line(&t, (&src, &dst), conn, detail),
         (None, Some(u)) => format!(
             "{src}.{} > {dst}.{}: udp {}",
             port_name(u.src_port),
@@ -84,7 +104,12 @@ pub(super) fn book_line(p: &Packet, conn: Option<(&Conn, usize)>, names: &Names)
 /// The TCP line: ends, flags, `start:end(len)`, `ack`, `win`, `urg`, options. Numbers are
 /// absolute on a SYN, relative to the ISN of their side afterwards (absolute when that ISN
 /// was not captured).
-fn tcp_line(t: &Tcp, (src, dst): (&str, &str), conn: Option<(&Conn, usize)>) -> String {
+fn tcp_line(
+    t: &Tcp,
+    (src, dst): (&str, &str),
+    conn: Option<(&Conn, usize)>,
+    detail: Detail,
+) -> String {
     let mut s = format!(
         "{src}.{} > {dst}.{}: {}",
         port_name(t.src_port),
@@ -114,6 +139,7 @@ fn tcp_line(t: &Tcp, (src, dst): (&str, &str), conn: Option<(&Conn, usize)>) -> 
     let opts: Vec<String> = t
         .options
         .iter()
+        .filter(|o| syn || detail == Detail::Full || !matches!(o, TcpOption::Timestamp(..)))
         .filter_map(|o| book_option(o, ack_base))
         .collect();
     if !opts.is_empty() {
@@ -220,7 +246,7 @@ mod tests {
     fn lines_of(frames: &[Vec<u8>]) -> Vec<String> {
         let packets = decode_all(frames);
         let caps = captured(&packets, 0.01);
-        book_lines(&caps, &Conns::new(&caps), &lab_names())
+        book_lines(&caps, &Conns::new(&caps), &lab_names(), Detail::Full)
     }
 
     #[test]
@@ -326,6 +352,31 @@ mod tests {
             "svr4.40000 > slip.33435: udp 12 [ttl 1]",
         ];
         assert_eq!(lines, want);
+    }
+
+    #[test]
+    fn figures_leave_the_timestamps_out_after_the_syns() {
+        let ts = [1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 9];
+        let frames = [
+            tcp((BSDI, 1024), (SVR4, 9), "S").seq(1).opts(&ts).frame(),
+            tcp((BSDI, 1024), (SVR4, 9), ".")
+                .seq(2)
+                .ack(7)
+                .opts(&ts)
+                .frame(),
+        ];
+        let packets = decode_all(&frames);
+        let caps = captured(&packets, 0.01);
+        let conns = Conns::new(&caps);
+        let full = book_lines(&caps, &conns, &lab_names(), Detail::Full);
+        let fig = book_lines(&caps, &conns, &lab_names(), Detail::Figure);
+        assert_eq!(full[0], fig[0]);
+        assert!(fig[0].ends_with("<timestamp 5 9>"), "{}", fig[0]);
+        assert_eq!(
+            full[1],
+            "bsdi.1024 > svr4.discard: . ack 7 win 4096 <timestamp 5 9>"
+        );
+        assert_eq!(fig[1], "bsdi.1024 > svr4.discard: . ack 7 win 4096");
     }
 
     #[test]

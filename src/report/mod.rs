@@ -192,7 +192,8 @@ fn capture_section(
         })
         .collect();
     let conns = tcpconn::Conns::new(&caps);
-    let lines = book::book_lines(&caps, &conns, names);
+    let lines = book::book_lines(&caps, &conns, names, book::Detail::Full);
+    let labels = book::book_lines(&caps, &conns, names, book::Detail::Figure);
     let svg_name = format!("{}.svg", cap.name);
     let mut title = format!("{experiment} — capture {} on {}", cap.name, cap.node);
     if caps.len() > MAX_TIMELINE {
@@ -208,7 +209,7 @@ fn capture_section(
         "File: [{file}]({file}) (open it in Wireshark)\n\n![{}]({svg_name})\n",
         cap.name
     );
-    figures.push((svg_name, timeline_of(&title, &caps, &lines, names)));
+    figures.push((svg_name, timeline_of(&title, &caps, &labels, names)));
     listing::packet_table(&mut md, &caps, &lines);
     for (k, s) in seqdata::bulk_series(&caps, &conns, names)
         .iter()

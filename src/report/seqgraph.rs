@@ -16,8 +16,13 @@ const PLOT_TOP: f64 = 70.0;
 const TICK_FS: f64 = 12.0;
 const AXIS_FS: f64 = 12.0;
 const LEGEND_FS: f64 = 12.0;
-/// Half the width of the ticks at the ends of a segment's bar.
+/// Half the width of the ticks at the ends of a segment's bar, and its least height (a
+/// segment is often less than a pixel of the sequence axis); the same for retransmissions,
+/// drawn larger to be seen at a glance.
 const BAR_HALF: f64 = 2.5;
+const BAR_MIN_H: f64 = 3.0;
+const RE_HALF: f64 = 4.5;
+const RE_MIN_H: f64 = 10.0;
 /// Retransmission times listed in the legend at most.
 const LISTED_RETRANS: usize = 8;
 
@@ -59,7 +64,7 @@ impl Plot {
         let edge_top = s.acks.iter().map(|a| a.edge).max().unwrap_or(0);
         let base_top = data_top.max(ack_top).max(1);
         // A window far above the data would squash it: clip the window line instead.
-        let limit = base_top + base_top / 2;
+        let limit = base_top + base_top / 4;
         let (y_top, window_clipped) = if edge_top > limit {
             (limit, Some(edge_top))
         } else {
@@ -176,21 +181,24 @@ impl Plot {
     /// Each data segment as a bar with short ticks at its ends; retransmissions in red,
     /// each in a group of its own with a tooltip.
     fn draw_data(&self, c: &mut Canvas, s: &SeqSeries) {
-        let bar = |c: &mut Canvas, d: &super::seqdata::DataSeg, p: Pen| {
-            let (x, y0, y1) = (self.x(d.t), self.y(d.start), self.y(d.end));
-            let pts = [
-                (x - BAR_HALF, y0),
-                (x + BAR_HALF, y0),
-                (x, y0),
-                (x, y1),
-                (x - BAR_HALF, y1),
-                (x + BAR_HALF, y1),
-            ];
-            c.polyline(&pts, p);
-        };
+        let bar =
+            |c: &mut Canvas, d: &super::seqdata::DataSeg, p: Pen, (half, min_h): (f64, f64)| {
+                let (x, y0, y1) = (self.x(d.t), self.y(d.start), self.y(d.end));
+                let grow = ((min_h - (y0 - y1)) / 2.0).max(0.0);
+                let (y0, y1) = (y0 + grow, y1 - grow);
+                let pts = [
+                    (x - half, y0),
+                    (x + half, y0),
+                    (x, y0),
+                    (x, y1),
+                    (x - half, y1),
+                    (x + half, y1),
+                ];
+                c.polyline(&pts, p);
+            };
         c.group("data", None, None);
         for d in s.data.iter().filter(|d| !d.retrans) {
-            bar(c, d, pen(DATA, 1.2));
+            bar(c, d, pen(DATA, 1.2), (BAR_HALF, BAR_MIN_H));
         }
         c.end_group();
         for d in s.data.iter().filter(|d| d.retrans) {
@@ -202,7 +210,7 @@ impl Plot {
                 d.t
             );
             c.group("retransmission", None, Some(&tip));
-            bar(c, d, pen(RETRANS, 2.0));
+            bar(c, d, pen(RETRANS, 2.2), (RE_HALF, RE_MIN_H));
             c.end_group();
         }
     }
