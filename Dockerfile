@@ -21,18 +21,42 @@ COPY images/dpkg-nodoc /etc/dpkg/dpkg.cfg.d/tcplab-nodoc
 
 # tini is PID 1: it reaps orphaned children (a plain `sleep` as PID 1 leaves zombies behind)
 # and forwards SIGTERM, so `docker stop` is immediate.
+# The servers and clients of the application chapters come from Debian's packages; an
+# experiment starts each server itself, on the lab's addresses, with a configuration it writes:
+#   dnsmasq-base   DNS (ch. 14), TFTP (15) and DHCP/BOOTP (16) server; no service of its own
+#   ldnsutils      drill, a DNS client like dig (bind9-dnsutils would add 40 MB of ICU and XML)
+#   tftp-hpa       the TFTP client
+#   busybox-static telnetd (26), udhcpc (16); Debian's plain busybox has no telnetd
+#   bird2          RIP (ch. 10)
+#   snmp, snmpd    SNMP (ch. 25) agent and tools (get, walk)
+#   vsftpd, tnftp  FTP (ch. 27) server and client
+#   msmtp-mta      msmtpd, a minimal SMTP (ch. 28) server; curl is the client
+# A policy-rc.d that refuses every start keeps the packages' own services (snmpd, vsftpd, bird,
+# msmtpd) from being started while the image is built; it is removed afterwards.
+# Net-SNMP's libraries depend on Perl's (for the agent's embedded Perl, which the experiments
+# turn off): dpkg leaves out Perl's 45 MB of modules, and the PCI name list. /usr/bin/perl
+# (perl-base, in every Debian) keeps its own modules.
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
+    printf '%s\n' 'path-exclude /usr/lib/*/perl/5.*' \
+        'path-exclude /usr/share/perl/5.*' 'path-exclude /usr/share/misc/pci.ids' \
+        >/etc/dpkg/dpkg.cfg.d/tcplab-noperl; \
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+    chmod 755 /usr/sbin/policy-rc.d; \
     apt-get -o Acquire::Languages=none update; \
     apt-get install -y --no-install-recommends \
         iproute2 iputils-ping iputils-arping iputils-tracepath traceroute tcpdump net-tools \
-        curl telnet netcat-openbsd iperf3 ethtool procps tini; \
+        curl telnet netcat-openbsd iperf3 ethtool procps tini \
+        dnsmasq-base ldnsutils tftp-hpa busybox-static bird2 snmp snmpd vsftpd tnftp msmtp-mta; \
+    rm -f /usr/sbin/policy-rc.d; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log \
         /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old; \
-    for t in ping tcpdump traceroute ip arp ss ethtool iperf3 nc curl telnet tini; do \
+    for t in ping tcpdump traceroute ip arp ss ethtool iperf3 nc curl telnet tini \
+        dnsmasq drill tftp busybox bird birdc snmpget snmpd vsftpd tnftp msmtpd; do \
         command -v "$t" >/dev/null; \
-    done
+    done; \
+    for a in telnetd udhcpc udhcpd; do busybox --list | grep -qx "$a"; done
 
 LABEL org.tcplab.image="node" \
       org.opencontainers.image.title="tcplab node" \

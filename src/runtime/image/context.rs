@@ -327,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn dockerfile_installs_the_lab_tools_with_tini_as_pid_1() {
+    fn dockerfile_installs_the_lab_tools_and_servers_with_tini_as_pid_1() {
         assert!(DOCKERFILE.contains(&format!("ARG BASE={BASE_IMAGE}")));
         for pkg in [
             "iproute2",
@@ -344,6 +344,17 @@ mod tests {
             "ethtool",
             "procps",
             "tini",
+            // The application chapters' servers and clients.
+            "dnsmasq-base",
+            "ldnsutils",
+            "tftp-hpa",
+            "busybox-static",
+            "bird2",
+            "snmp",
+            "snmpd",
+            "vsftpd",
+            "tnftp",
+            "msmtp-mta",
         ] {
             assert!(
                 DOCKERFILE.split_whitespace().any(|w| w == pkg),
@@ -351,6 +362,9 @@ mod tests {
             );
         }
         assert!(DOCKERFILE.contains("--no-install-recommends"));
+        // The packages' own services are refused a start while the image is built.
+        assert!(DOCKERFILE.contains("exit 101\\n' >/usr/sbin/policy-rc.d"));
+        assert!(DOCKERFILE.contains("rm -f /usr/sbin/policy-rc.d"));
         assert!(DOCKERFILE.contains("rm -rf /var/lib/apt/lists/*"));
         assert!(DOCKERFILE.contains(r#"ENTRYPOINT ["/usr/bin/tini", "--"]"#));
         assert!(DOCKERFILE.contains("org.tcplab.image=\"node\""));
