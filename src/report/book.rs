@@ -19,7 +19,8 @@ pub(super) enum Detail {
     /// Everything: the packet table's lines.
     Full,
     /// For an arrow of a figure: without the timestamps option after the SYNs (the book's
-    /// hosts sent none, and on every segment it would double the label's length).
+    /// hosts sent none, and on every segment it would double the label's length), the
+    /// options held together by no-break spaces.
     Figure,
 }
 
@@ -143,7 +144,12 @@ fn tcp_line(
         .filter_map(|o| book_option(o, ack_base))
         .collect();
     if !opts.is_empty() {
-        let _ = write!(s, " <{}>", opts.join(","));
+        let mut o = opts.join(",");
+        if detail == Detail::Figure {
+            // One word for the wrapping of a label: its lines break before `<`, not inside.
+            o = o.replace(' ', "\u{a0}");
+        }
+        let _ = write!(s, " <{o}>");
     }
     s
 }
@@ -370,8 +376,8 @@ mod tests {
         let conns = Conns::new(&caps);
         let full = book_lines(&caps, &conns, &lab_names(), Detail::Full);
         let fig = book_lines(&caps, &conns, &lab_names(), Detail::Figure);
-        assert_eq!(full[0], fig[0]);
-        assert!(fig[0].ends_with("<timestamp 5 9>"), "{}", fig[0]);
+        assert_eq!(full[0], fig[0].replace('\u{a0}', " "));
+        assert!(fig[0].ends_with("<timestamp\u{a0}5\u{a0}9>"), "{}", fig[0]);
         assert_eq!(
             full[1],
             "bsdi.1024 > svr4.discard: . ack 7 win 4096 <timestamp 5 9>"
