@@ -152,6 +152,7 @@ impl GlobalOpts {
             privileges: None,
             profile: None,
             quiet: self.quiet,
+            fake_internet: false,
         }
     }
 }
