@@ -222,6 +222,16 @@ pub async fn run_variant(
             })?,
         )),
     };
+    // One experiment at a time on a lab: a second would see the first one's sysctls, routes
+    // and conditions as the lab's own, and put them back at its end.
+    let _one_at_a_time = crate::state::LabLock::acquire(&format!("{}.experiment", view.lab))
+        .map_err(|e| match e {
+            Error::Usage(_) => Error::Usage(format!(
+                "another experiment is running on lab '{}': wait for it to finish",
+                view.lab
+            )),
+            other => other,
+        })?;
     let (mut steps, mut cleanup) = (exp.steps.clone(), exp.cleanup.clone());
     if let Some((k, b)) = &brk {
         log(&format!("broken lab {k}: {}", b.description));
