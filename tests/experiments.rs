@@ -460,12 +460,18 @@ fn a_second_experiment_on_a_busy_lab_is_refused() {
     let second = run_experiment(&lab, "arp", &dir.join("second"));
     assert_eq!(second.code, 2, "{}", second.describe());
     assert!(
-        second
-            .stderr
-            .contains(&format!("another experiment is running on lab '{}'", lab.name)),
+        second.stderr.contains(&format!(
+            "another experiment is running on lab '{}'",
+            lab.name
+        )),
         "{}",
         second.describe()
     );
     let first = first.wait(std::time::Duration::from_secs(120));
-    assert_eq!(first.code, 0, "the first run was disturbed: {}", first.describe());
+    assert_eq!(
+        first.code,
+        0,
+        "the first run was disturbed: {}",
+        first.describe()
+    );
 }
