@@ -1,0 +1,263 @@
+//! Packet events: what the page draws travelling along a line.
+//!
+//! Every node captures its own interfaces, so one frame is seen several times: at both ends of
+//! a point-to-point line, at every port of a LAN it reaches. An [`Aggregator`] folds the
+//! observations of one frame on one link (same frame hash, within a short window) into one
+//! [`Event`]: from the node that saw it first (the sender: its egress is stamped before anyone's
+//! ingress) to the others. Under load it hands out at most a budget of events per tick and
+//! counts the rest per link ([`LinkCount`]), so the page is never sent more than it can draw.
+
+use crate::capture::Packet;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Where an interface is attached: `lan-N` or `link-N` (the ids of the topology drawing), by
+/// (node, interface).
+#[derive(Debug, Clone, Default)]
+pub struct LinkMap {
+    by_port: HashMap<(String, String), String>,
+}
+
+impl LinkMap {
+    /// The map of a topology drawing's graph: LAN `i` is `lan-{i+1}`, line `k` is `link-{k+1}`.
+    pub fn of_graph(g: &crate::report::svg::Graph) -> LinkMap {
+        let mut by_port = HashMap::new();
+        for (i, lan) in g.lans.iter().enumerate() {
+            for m in &lan.members {
+                by_port.insert(
+                    (m.host.clone(), m.interface.clone()),
+                    format!("lan-{}", i + 1),
+                );
+            }
+        }
+        for (k, l) in g.links.iter().enumerate() {
+            for p in [&l.a, &l.b] {
+                by_port.insert(
+                    (p.host.clone(), p.interface.clone()),
+                    format!("link-{}", k + 1),
+                );
+            }
+        }
+        LinkMap { by_port }
+    }
+
+    /// The link of `node`'s interface `iface`, if it is on one.
+    pub fn link_of(&self, node: &str, iface: &str) -> Option<&str> {
+        self.by_port
+            .get(&(node.to_string(), iface.to_string()))
+            .map(String::as_str)
+    }
+}
+
+/// The protocol a packet is drawn in (its colour on the page).
+pub fn proto_of(p: &Packet) -> &'static str {
+    if p.arp.is_some() {
+        "arp"
+    } else if p.icmp.is_some() {
+        "icmp"
+    } else if p.tcp.is_some() {
+        "tcp"
+    } else if p.udp.is_some() {
+        "udp"
+    } else if p.igmp.is_some() {
+        "igmp"
+    } else if p.ipv6.is_some() {
+        "ipv6"
+    } else if p.ipv4.is_some() {
+        "ip"
+    } else {
+        "other"
+    }
+}
+
+/// A fingerprint of a frame's decoded headers: equal for the copies of one frame seen at
+/// several places, different once a router has rewritten it (MACs, TTL).
+pub fn frame_hash(p: &Packet) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
+}
+
+/// One sighting of a frame by one node's capture.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The node that saw it.
+    pub node: Arc<str>,
+    /// The interface it was seen on.
+    pub iface: Arc<str>,
+    /// Kernel timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// The decoded frame.
+    pub packet: Packet,
+    /// The frame's bytes, when kept (step mode reads checksums from them).
+    pub frame: Option<Arc<[u8]>>,
+}
+
+/// One frame crossing one link, however many captures saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Sequence number, from 1.
+    pub id: u64,
+    /// Earliest sighting, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// `lan-N`, `link-N`, or `None` for an interface on no drawn link.
+    pub link: Option<String>,
+    /// The node that sent it (saw it first).
+    pub from: String,
+    /// The sender's interface.
+    pub from_iface: String,
+    /// The nodes that received it, each once.
+    pub to: Vec<String>,
+    /// Protocol for the colour: arp, icmp, tcp, udp, igmp, ipv6, ip, other.
+    pub proto: &'static str,
+    /// The tcpdump-style line.
+    pub summary: String,
+    /// Frame length in bytes.
+    pub len: usize,
+    /// The decoded frame (not sent to the page).
+    #[serde(skip)]
+    pub packet: Packet,
+    /// The frame's bytes of the first sighting, when kept.
+    #[serde(skip)]
+    pub frame: Option<Arc<[u8]>>,
+}
+
+/// Packets on one link during one tick, by protocol.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LinkCount {
+    /// Frames.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Frames by protocol.
+    pub by_proto: BTreeMap<&'static str, u64>,
+}
+
+/// What one tick hands the page: events to draw one by one, and every frame of the tick
+/// counted per link (drawn ones included).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Frame {
+    /// Events, oldest first, at most the budget.
+    pub events: Vec<Event>,
+    /// Every frame of the tick by link (`-` for frames on no drawn link).
+    pub counts: BTreeMap<String, LinkCount>,
+    /// Frames of the tick counted but not sent as events.
+    pub folded: u64,
+}
+
+struct Pending {
+    created: u64,
+    event: Event,
+    first_ts: u64,
+}
+
+/// Folds observations into events (see the module's doc).
+pub struct Aggregator {
+    links: LinkMap,
+    window_ns: u64,
+    budget: usize,
+    next_id: u64,
+    pending: Vec<Pending>,
+    index: HashMap<(u64, Option<String>), usize>,
+}
+
+impl Aggregator {
+    /// Observations of one frame on one link less than `window_ns` apart (by arrival) are one
+    /// event; at most `budget` events a tick are sent, the rest counted.
+    pub fn new(links: LinkMap, window_ns: u64, budget: usize) -> Aggregator {
+        Aggregator {
+            links,
+            window_ns,
+            budget,
+            next_id: 1,
+            pending: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Takes one sighting, arrived at `now_ns` (any monotonic clock the ticks use too).
+    pub fn push(&mut self, obs: Observation, now_ns: u64) {
+        let link = self.links.link_of(&obs.node, &obs.iface).map(String::from);
+        let key = (frame_hash(&obs.packet), link.clone());
+        if let Some(&i) = self.index.get(&key) {
+            let p = &mut self.pending[i];
+            if obs.ts_ns < p.first_ts {
+                // An earlier stamp: this one is the sender, the old sender a receiver.
+                let old = std::mem::replace(&mut p.event.from, obs.node.to_string());
+                p.event.from_iface = obs.iface.to_string();
+                p.first_ts = obs.ts_ns;
+                p.event.ts_ns = obs.ts_ns;
+                p.event.to.retain(|n| n.as_str() != &*obs.node);
+                if !p.event.to.contains(&old) {
+                    p.event.to.insert(0, old);
+                }
+            } else if p.event.from != *obs.node && !p.event.to.iter().any(|n| *n == *obs.node) {
+                p.event.to.push(obs.node.to_string());
+            }
+            return;
+        }
+        let packet = obs.packet;
+        let event = Event {
+            id: 0,
+            ts_ns: obs.ts_ns,
+            link,
+            from: obs.node.to_string(),
+            from_iface: obs.iface.to_string(),
+            to: Vec::new(),
+            proto: proto_of(&packet),
+            summary: String::new(),
+            len: packet.frame_len,
+            packet,
+            frame: obs.frame,
+        };
+        self.index.insert(key, self.pending.len());
+        self.pending.push(Pending {
+            created: now_ns,
+            event,
+            first_ts: obs.ts_ns,
+        });
+    }
+
+    /// The events whose window has passed at `now_ns` (all of them with `flush_all`), in
+    /// time order, the first `budget` as events and every one counted.
+    pub fn tick(&mut self, now_ns: u64, flush_all: bool) -> Frame {
+        let window = self.window_ns;
+        let (done, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| flush_all || now_ns.saturating_sub(p.created) >= window);
+        self.pending = keep;
+        self.index.clear();
+        for (i, p) in self.pending.iter().enumerate() {
+            let key = (frame_hash(&p.event.packet), p.event.link.clone());
+            self.index.insert(key, i);
+        }
+        let mut done: Vec<Event> = done.into_iter().map(|p| p.event).collect();
+        done.sort_by_key(|e| e.ts_ns);
+        let mut frame = Frame::default();
+        for mut e in done {
+            let c = frame
+                .counts
+                .entry(e.link.clone().unwrap_or_else(|| "-".into()))
+                .or_default();
+            c.packets += 1;
+            c.bytes += e.len as u64;
+            *c.by_proto.entry(e.proto).or_default() += 1;
+            if frame.events.len() < self.budget {
+                e.id = self.next_id;
+                self.next_id += 1;
+                e.summary = e.packet.to_string().trim().to_string();
+                frame.events.push(e);
+            } else {
+                frame.folded += 1;
+            }
+        }
+        frame
+    }
+
+    /// Whether observations wait for their window.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
