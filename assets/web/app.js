@@ -4,7 +4,8 @@
 
 const T = (window.tcplab = {
   ready: false, topo: null, status: null, events: [], frames: 0, lagMs: [], paused: false,
-  drawn: 0, skippedDots: 0, folded: 0, step: { rec: null, index: -1 }, term: null,
+  drawn: 0, skippedDots: 0, folded: 0, wire: 0, received: 0, maxGapMs: 0, lastPaint: 0,
+  step: { rec: null, index: -1 }, term: null,
 });
 const $ = (id) => document.getElementById(id);
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -93,6 +94,8 @@ function launch(ev) {
 }
 
 function animate(now) {
+  if (T.lastPaint) T.maxGapMs = Math.max(T.maxGapMs, now - T.lastPaint);
+  T.lastPaint = now;
   for (let i = dots.length - 1; i >= 0; i--) {
     const d = dots[i];
     const f = (now - d.t0) / d.dur;
@@ -196,7 +199,11 @@ function passes(ev) {
 function onFrame(f) {
   T.frames++;
   const now = Date.now();
-  for (const [id, c] of Object.entries(f.counts)) counted[id] = (counted[id] || 0) + c.packets;
+  for (const [id, c] of Object.entries(f.counts)) {
+    counted[id] = (counted[id] || 0) + c.packets;
+    T.wire += c.packets;
+  }
+  T.received += f.events.length;
   T.folded += f.folded;
   if (f.events.length) T.lagMs.push(now - f.events[f.events.length - 1].ts_ns / 1e6);
   if (T.lagMs.length > 200) T.lagMs.splice(0, T.lagMs.length - 200);

@@ -11,6 +11,7 @@ use crate::capture::Packet;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Where an interface is attached: `lan-N` or `link-N` (the ids of the topology drawing), by
@@ -18,29 +19,80 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct LinkMap {
     by_port: HashMap<(String, String), String>,
+    /// Each link's attached nodes with their address on it.
+    members: HashMap<String, Vec<(String, Option<Ipv4Addr>)>>,
 }
 
 impl LinkMap {
     /// The map of a topology drawing's graph: LAN `i` is `lan-{i+1}`, line `k` is `link-{k+1}`.
     pub fn of_graph(g: &crate::report::svg::Graph) -> LinkMap {
-        let mut by_port = HashMap::new();
+        let mut map = LinkMap::default();
         for (i, lan) in g.lans.iter().enumerate() {
             for m in &lan.members {
-                by_port.insert(
-                    (m.host.clone(), m.interface.clone()),
-                    format!("lan-{}", i + 1),
-                );
+                map.attach(m, format!("lan-{}", i + 1));
             }
         }
         for (k, l) in g.links.iter().enumerate() {
             for p in [&l.a, &l.b] {
-                by_port.insert(
-                    (p.host.clone(), p.interface.clone()),
-                    format!("link-{}", k + 1),
-                );
+                map.attach(p, format!("link-{}", k + 1));
             }
         }
-        LinkMap { by_port }
+        map
+    }
+
+    fn attach(&mut self, p: &crate::report::svg::GraphPort, id: String) {
+        let addr = p
+            .address
+            .as_deref()
+            .and_then(|a| a.split('/').next())
+            .and_then(|a| a.parse().ok());
+        self.members
+            .entry(id.clone())
+            .or_default()
+            .push((p.host.clone(), addr));
+        self.by_port
+            .insert((p.host.clone(), p.interface.clone()), id);
+    }
+
+    /// The node of `link` with address `ip`.
+    fn member_with(&self, link: &str, ip: Ipv4Addr) -> Option<&str> {
+        self.members
+            .get(link)?
+            .iter()
+            .find(|(_, a)| *a == Some(ip))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Completes an event seen by one capture only (its other end was not captured): the
+    /// sender is the node of the link whose address the packet comes from (IPv4 or ARP
+    /// source), and the receiver the one it is addressed to; otherwise it stays as seen.
+    pub fn complete(&self, e: &mut Event) {
+        let Some(link) = e.link.as_deref() else {
+            return;
+        };
+        if !e.to.is_empty() {
+            return;
+        }
+        let (src, dst) = match (e.packet.ipv4, e.packet.arp) {
+            (Some(ip), _) => (ip.src, ip.dst),
+            (None, Some(a)) => (a.sender_ip, a.target_ip),
+            _ => return,
+        };
+        let seen = e.from.clone();
+        match self.member_with(link, src) {
+            Some(n) if n != seen => {
+                e.from = n.to_string();
+                e.from_iface = String::new();
+                e.to = vec![seen];
+            }
+            _ => {
+                if let Some(n) = self.member_with(link, dst)
+                    && n != seen
+                {
+                    e.to = vec![n.to_string()];
+                }
+            }
+        }
     }
 
     /// The link of `node`'s interface `iface`, if it is on one.
@@ -237,6 +289,7 @@ impl Aggregator {
         done.sort_by_key(|e| e.ts_ns);
         let mut frame = Frame::default();
         for mut e in done {
+            self.links.complete(&mut e);
             let c = frame
                 .counts
                 .entry(e.link.clone().unwrap_or_else(|| "-".into()))
