@@ -566,6 +566,7 @@ fn the_page_shows_the_lab_its_packets_a_step_through_and_a_terminal() {
     );
     b.screenshot("topology.png");
     a_ping_crosses_the_right_links(&mut b, &lab);
+    a_cut_line_is_drawn_cut_until_restored(&mut b, &lab);
     a_step_through_hop_by_hop_shows_the_changed_fields(&mut b);
     a_terminal_runs_a_command(&mut b);
 }
@@ -628,6 +629,24 @@ fn a_ping_crosses_the_right_links(b: &mut Browser, lab: &Lab) {
         );
     }
     b.screenshot("live-ping.png");
+}
+
+fn a_cut_line_is_drawn_cut_until_restored(b: &mut Browser, lab: &Lab) {
+    let cut = "document.getElementById(portLink('slip:slipside')).classList.contains('cut')";
+    assert_eq!(b.eval(cut), json!(false));
+    let out = lab.tcplab(&["-q", "link", "down", "slip", "bsdi"]);
+    assert!(out.ok(), "{}", out.describe());
+    assert!(
+        b.wait_for(cut, Duration::from_secs(10)),
+        "the SLIP line is not drawn cut"
+    );
+    b.screenshot("line-cut.png");
+    let out = lab.tcplab(&["-q", "link", "up", "slip", "bsdi"]);
+    assert!(out.ok(), "{}", out.describe());
+    assert!(
+        b.wait_for(&format!("!{cut}"), Duration::from_secs(10)),
+        "the SLIP line is still drawn cut"
+    );
 }
 
 fn a_step_through_hop_by_hop_shows_the_changed_fields(b: &mut Browser) {
@@ -701,5 +720,105 @@ fn a_terminal_runs_a_command(b: &mut Browser) {
         "the terminal shows: {}",
         b.eval("tcplab.term.vt.text()")
     );
+    // Keys typed on the page go through the terminal's own key handling.
+    b.eval("document.getElementById('term').focus(); true");
+    for ch in "echo typed-$((2+3))".chars() {
+        let t = ch.to_string();
+        b.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyDown", "key": t, "text": t}),
+            true,
+        );
+    }
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}),
+        true,
+    );
+    assert!(
+        b.wait_for(
+            "tcplab.term.vt.text().includes('typed-5')",
+            Duration::from_secs(10)
+        ),
+        "typed keys ran nothing: {}",
+        b.eval("tcplab.term.vt.text()")
+    );
     b.screenshot("terminal.png");
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// The numbers of the closing note, under ping load on the top LAN: run with
+/// `cargo test --test web -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check: prints page load, events/s, lag and CPU under load"]
+fn numbers_under_load() {
+    let Some(program) = browser_or_skip() else {
+        return;
+    };
+    let _serial = common::serial();
+    let lab = lab("web2");
+    let web = WebServer::start(&lab.name);
+    let mut b = Browser::launch(program);
+    let t0 = Instant::now();
+    b.call("Page.navigate", json!({"url": web.url}), true);
+    assert!(b.wait_for(
+        "window.tcplab && window.tcplab.ready",
+        Duration::from_secs(20)
+    ));
+    eprintln!("page load: {} ms to ready", t0.elapsed().as_millis());
+    std::thread::sleep(Duration::from_secs(3));
+    let idle0 = cpu_seconds(web.child.id());
+    std::thread::sleep(Duration::from_secs(5));
+    eprintln!(
+        "server CPU idle: {:.1} %",
+        (cpu_seconds(web.child.id()) - idle0) / 5.0 * 100.0
+    );
+    for (rate, pings) in [(1_000u32, 1u32), (10_000, 5)] {
+        b.eval("tcplab.wire = 0; tcplab.received = 0; tcplab.drawn = 0; tcplab.skippedDots = 0; tcplab.maxGapMs = 0; tcplab.lagMs = []; tcplab.folded = 0; true");
+        let cpu0 = cpu_seconds(web.child.id());
+        let t = Instant::now();
+        // Each ping sends an echo request every ms (and gets the reply): 2,000 frames/s each.
+        let n = rate / 2 / pings;
+        let script = format!(
+            "for i in $(seq {pings}); do ping -q -n -i {} -c {} 140.252.1.32 >/dev/null & done; wait",
+            1.0 / f64::from(n),
+            n * 8
+        );
+        let out = lab.exec_t("aix", &["sh", "-c", &script], Duration::from_secs(60));
+        assert!(out.ok(), "{}", out.describe());
+        std::thread::sleep(Duration::from_millis(500));
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = (cpu_seconds(web.child.id()) - cpu0) / secs * 100.0;
+        let v = b.eval(
+            "(() => { const l = tcplab.lagMs.slice().sort((a, b) => a - b); \
+             return {wire: tcplab.wire, received: tcplab.received, drawn: tcplab.drawn, \
+             skipped: tcplab.skippedDots, folded: tcplab.folded, dropped: tcplab.dropped, \
+             maxGap: tcplab.maxGapMs, lag50: l[Math.floor(l.length / 2)], \
+             lag95: l[Math.floor(l.length * 0.95)]}; })()",
+        );
+        eprintln!(
+            "target {rate} frames/s: wire {:.0}/s seen, page got {:.0} events/s (drew {:.0} dots/s, \
+             {} folded into counts), lag median {} ms p95 {} ms, longest frame gap {} ms, \
+             server CPU {cpu:.1} %, aggregator drops {}",
+            v["wire"].as_f64().unwrap_or(0.0) / secs,
+            v["received"].as_f64().unwrap_or(0.0) / secs,
+            v["drawn"].as_f64().unwrap_or(0.0) / secs,
+            v["folded"],
+            v["lag50"],
+            v["lag95"],
+            v["maxGap"],
+            v["dropped"]
+        );
+        b.screenshot(&format!("load-{rate}.png"));
+    }
 }

@@ -120,7 +120,7 @@ function showRates() {
       const [x, y] = along(pts, 0.5);
       const t = document.createElementNS(SVGNS, "text");
       t.setAttribute("x", x + 8);
-      t.setAttribute("y", y - 8);
+      t.setAttribute("y", y + (id.startsWith("lan-") ? 18 : 4));
       t.setAttribute("class", "rate");
       geo.overlay.appendChild(t);
       geo.rates[id] = t;
@@ -204,6 +204,7 @@ function onFrame(f) {
     T.wire += c.packets;
   }
   T.received += f.events.length;
+  T.dropped = f.dropped;
   T.folded += f.folded;
   if (f.events.length) T.lagMs.push(now - f.events[f.events.length - 1].ts_ns / 1e6);
   if (T.lagMs.length > 200) T.lagMs.splice(0, T.lagMs.length - 200);

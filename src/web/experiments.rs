@@ -177,7 +177,7 @@ pub fn runs(lab: &str) -> Vec<String> {
             (t, e.path().display().to_string())
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
     out.into_iter().map(|(_, p)| p).collect()
 }
 
