@@ -16,6 +16,7 @@ use tcplab::capture::decode;
 use tcplab::capture::pcap::PcapngWriter;
 use tcplab::web::auth::Token;
 use tcplab::web::events::{Aggregator, LinkMap, Observation};
+use tcplab::web::fields::{self, LayerView};
 
 // ------------------------------------------------------------------ frames made by hand
 
@@ -220,11 +221,58 @@ fn step_mode_reads_a_runs_pcaps_into_hops_with_the_changed_fields() {
     assert!(refused.is_err());
 }
 
+/// An echo request from 140.252.13.65 to 140.252.1.92 with TTL 63 (checksum 0x7740, as
+/// captured in a hop-by-hop run).
+const HOP_FRAME: [u8; 42] = [
+    0xaa, 0x3b, 0x4b, 0xb4, 0x54, 0x2b, 0x1a, 0xf0, 0xea, 0x02, 0x56, 0x33, 0x08, 0x00, 0x45, 0x00,
+    0x00, 0x54, 0x9b, 0xd3, 0x40, 0x00, 0x3f, 0x01, 0x77, 0x40, 0x8c, 0xfc, 0x0d, 0x41, 0x8c, 0xfc,
+    0x01, 0x5c, 0x08, 0x00, 0x00, 0x00, 0x71, 0x9f, 0x00, 0x01,
+];
+
+fn field<'a>(layers: &'a [LayerView], layer: &str, name: &str) -> Option<&'a str> {
+    let l = layers.iter().find(|l| l.name == layer)?;
+    l.fields
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn the_live_view_recomputes_the_ip_checksum_the_wire_carries() {
+    let p = decode(&HOP_FRAME);
+    let from_bytes = fields::layers(&p, Some(&HOP_FRAME));
+    let live = fields::layers(&p, None);
+    assert_eq!(field(&from_bytes, "IPv4", "checksum"), Some("0x7740"));
+    assert_eq!(
+        field(&live, "IPv4", "checksum"),
+        Some("0x7740 (recomputed)")
+    );
+    assert_eq!(field(&live, "IPv4", "TTL"), Some("63"));
+    assert_eq!(field(&live, "ICMP", "seq"), Some("1"));
+}
+
+#[test]
+fn only_the_fields_that_differ_are_changed() {
+    let p = decode(&HOP_FRAME);
+    let mut other = HOP_FRAME;
+    other[22] = 0x3e; // TTL 62, the checksum left as it was
+    let q = decode(&other);
+    let (a, b) = (
+        fields::layers(&p, Some(&HOP_FRAME)),
+        fields::layers(&q, Some(&other)),
+    );
+    assert_eq!(fields::changed(&a, &b), ["IPv4.TTL"]);
+    assert_eq!(fields::datagram_key(&p), fields::datagram_key(&q));
+    assert!(fields::datagram_key(&decode(&HOP_FRAME[..14])).is_none());
+}
+
 // ------------------------------------------------------------------ the server
 
 /// A `tcplab web` of the lab, killed when dropped.
 struct WebServer {
     child: Child,
+    /// Its working directory, where runs from the page go (`results/`).
+    _cwd: tempfile::TempDir,
     url: String,
     port: u16,
     token: String,
@@ -232,7 +280,10 @@ struct WebServer {
 
 impl WebServer {
     fn start(lab: &str) -> WebServer {
-        let mut child = Command::new(TCPLAB)
+        let cwd = tempfile::tempdir().expect("working directory");
+        let program = std::env::var("TCPLAB_WEB_PROGRAM").unwrap_or_else(|_| TCPLAB.into());
+        let mut child = Command::new(program)
+            .current_dir(cwd.path())
             .args(["--lab", lab, "web", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -256,6 +307,7 @@ impl WebServer {
         let token = url.split("token=").nth(1).expect("token").to_string();
         WebServer {
             child,
+            _cwd: cwd,
             url,
             port,
             token,
@@ -566,6 +618,7 @@ fn the_page_shows_the_lab_its_packets_a_step_through_and_a_terminal() {
     );
     b.screenshot("topology.png");
     a_ping_crosses_the_right_links(&mut b, &lab);
+    the_live_recording_steps_too(&mut b);
     a_cut_line_is_drawn_cut_until_restored(&mut b, &lab);
     a_step_through_hop_by_hop_shows_the_changed_fields(&mut b);
     a_terminal_runs_a_command(&mut b);
@@ -649,6 +702,45 @@ fn a_cut_line_is_drawn_cut_until_restored(b: &mut Browser, lab: &Lab) {
     );
 }
 
+/// Steps forward through the loaded recording to a datagram that routers forwarded, and
+/// checks that the hops show what a router changes.
+fn step_to_a_forwarded_datagram(b: &mut Browser) {
+    assert!(b.wait_for(
+        "tcplab.step.rec && tcplab.step.rec.events.length > 0",
+        Duration::from_secs(10)
+    ));
+    let mut found = false;
+    for _ in 0..200 {
+        b.eval("document.getElementById('stepnext').click(); true");
+        let hop = "tcplab.step.event.changed.length > 0 && tcplab.step.event.hops.length >= 3";
+        if b.eval(hop) == json!(true) {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "no forwarded datagram in the recording");
+    let changed = b.eval(
+        "[...new Set([...document.querySelectorAll('#hoptable td.changed')].map(td => td.dataset.field))].sort()",
+    );
+    assert_eq!(
+        changed,
+        json!(["Ethernet.dst", "Ethernet.src", "IPv4.TTL", "IPv4.checksum"]),
+        "what a router changes"
+    );
+    let current = b.eval("document.querySelector('#topo g.current').id === tcplab.step.event.link");
+    assert_eq!(
+        current,
+        json!(true),
+        "the current packet's link is highlighted"
+    );
+}
+
+fn the_live_recording_steps_too(b: &mut Browser) {
+    b.eval("tab('step'); document.getElementById('stepsrc').value = 'live'; document.getElementById('stepdir').value = ''; document.getElementById('stepload').click(); true");
+    step_to_a_forwarded_datagram(b);
+    b.screenshot("step-live.png");
+}
+
 fn a_step_through_hop_by_hop_shows_the_changed_fields(b: &mut Browser) {
     b.eval("tab('exp'); document.querySelector('button[data-run=\"hop-by-hop\"]').click(); true");
     assert!(
@@ -672,35 +764,7 @@ fn a_step_through_hop_by_hop_shows_the_changed_fields(b: &mut Browser) {
     assert!(pass.as_u64().unwrap_or(0) >= 6, "checks green: {pass}");
     b.screenshot("experiment.png");
     b.eval("document.getElementById('jobstep').click(); true");
-    assert!(b.wait_for(
-        "tcplab.step.rec && tcplab.step.rec.events.length > 0",
-        Duration::from_secs(10)
-    ));
-    let mut found = false;
-    for _ in 0..60 {
-        b.eval("document.getElementById('stepnext').click(); true");
-        if b.eval("tcplab.step.event.changed.length > 0 && tcplab.step.event.hops.length >= 3")
-            == json!(true)
-        {
-            found = true;
-            break;
-        }
-    }
-    assert!(found, "no forwarded datagram in the recording");
-    let changed = b.eval(
-        "[...new Set([...document.querySelectorAll('#hoptable td.changed')].map(td => td.dataset.field))].sort()",
-    );
-    assert_eq!(
-        changed,
-        json!(["Ethernet.dst", "Ethernet.src", "IPv4.TTL", "IPv4.checksum"]),
-        "what a router changes"
-    );
-    let current = b.eval("document.querySelector('#topo g.current').id === tcplab.step.event.link");
-    assert_eq!(
-        current,
-        json!(true),
-        "the current packet's link is highlighted"
-    );
+    step_to_a_forwarded_datagram(b);
     b.screenshot("step-hop-by-hop.png");
 }
 
@@ -758,7 +822,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The numbers of the closing note, under ping load on the top LAN: run with
-/// `cargo test --test web -- --ignored --nocapture`.
+/// `cargo test --test web -- --ignored --nocapture` (TCPLAB_WEB_PROGRAM=path/to/release/tcplab
+/// measures a release server).
 #[test]
 #[ignore = "a measurement, not a check: prints page load, events/s, lag and CPU under load"]
 fn numbers_under_load() {

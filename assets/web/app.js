@@ -350,6 +350,7 @@ async function pollJob() {
   const j = await (await fetch("/api/experiments/job")).json();
   let html = `<p><b>${esc(j.name)}</b> ${j.running ? "running…" : "done"}</p>`;
   if (j.error) html += `<p class="err">${esc(j.error)}</p>`;
+  if (!j.checks.length) html += j.pending.map((d) => `<div class="pending">○ ${esc(d)}</div>`).join("");
   html += j.checks.map((c) => `<div class="${c.passed ? "pass" : "fail"}">${c.passed ? "✔" : "✘"} ${esc(c.description)}<br><small>${esc(c.detail)}</small></div>`).join("");
   html += `<pre class="list short">${esc(j.log.join("\n"))}</pre>`;
   if (!j.running && j.out_dir && !j.error) {

@@ -52,6 +52,8 @@ pub struct Job {
     pub running: bool,
     /// Its progress lines.
     pub log: Vec<String>,
+    /// What its checks check, known from the start.
+    pub pending: Vec<String>,
     /// Its checks, once done.
     pub checks: Vec<CheckView>,
     /// Where its pcaps, figures and report are.
@@ -140,7 +142,11 @@ async fn run(lab: &LabRef, file: &str, text: &str, job: &Arc<Mutex<Job>>) -> Res
         exp.name,
         crate::util::utc_stamp_now()
     ));
-    job.lock().unwrap_or_else(|e| e.into_inner()).out_dir = out_dir.display().to_string();
+    {
+        let mut j = job.lock().unwrap_or_else(|e| e.into_inner());
+        j.out_dir = out_dir.display().to_string();
+        j.pending = exp.checks.iter().map(|c| c.description.clone()).collect();
+    }
     let log = |s: &str| {
         let mut j = job.lock().unwrap_or_else(|e| e.into_inner());
         j.log.push(s.to_string());

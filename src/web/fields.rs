@@ -32,6 +32,32 @@ fn ip_checksum(p: &Packet, frame: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]))
 }
 
+/// The header checksum of an IPv4 header without options, computed from its decoded fields
+/// (the live view keeps no bytes; the stack always fills this checksum in, so it is the one
+/// on the wire).
+fn ipv4_checksum(ip: &crate::capture::decode::Ipv4) -> u16 {
+    let frag = (u16::from(ip.dont_fragment) << 14)
+        | (u16::from(ip.more_fragments) << 13)
+        | (ip.frag_offset / 8);
+    let words = [
+        0x4500 | u16::from(ip.tos),
+        ip.total_len,
+        ip.id,
+        frag,
+        (u16::from(ip.ttl) << 8) | u16::from(ip.proto),
+        0,
+    ];
+    let mut sum: u32 = words.iter().map(|&w| u32::from(w)).sum();
+    for a in [ip.src.octets(), ip.dst.octets()] {
+        sum += u32::from(u16::from_be_bytes([a[0], a[1]]));
+        sum += u32::from(u16::from_be_bytes([a[2], a[3]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 /// The layers of `p`; the IPv4 checksum is read from `frame` when given.
 pub fn layers(p: &Packet, frame: Option<&[u8]>) -> Vec<LayerView> {
     let mut out = Vec::new();
@@ -72,8 +98,15 @@ pub fn layers(p: &Packet, frame: Option<&[u8]>) -> Vec<LayerView> {
         };
         l.add("flags", flags);
         l.add("fragment offset", ip.frag_offset);
-        if let Some(c) = frame.and_then(|f| ip_checksum(p, f)) {
-            l.add("checksum", format!("0x{c:04x}"));
+        match frame.and_then(|f| ip_checksum(p, f)) {
+            Some(c) => l.add("checksum", format!("0x{c:04x}")),
+            None if ip.header_len == 20 => {
+                l.add(
+                    "checksum",
+                    format!("0x{:04x} (recomputed)", ipv4_checksum(&ip)),
+                );
+            }
+            None => {}
         }
         out.push(l);
     }
