@@ -199,33 +199,67 @@ pub struct Frame {
     pub folded: u64,
 }
 
+/// Sightings of one frame on one link are this close together by their stamps; the same bytes
+/// again later are another frame.
+const SAME_FRAME_NS: u64 = 20_000_000;
+
+type Key = (u64, Option<String>);
+
 struct Pending {
     created: u64,
     event: Event,
-    first_ts: u64,
+    expected: usize,
+}
+
+impl Pending {
+    fn sightings(&self) -> usize {
+        1 + self.event.to.len()
+    }
 }
 
 /// Folds observations into events (see the module's doc).
+///
+/// An event is handed out as soon as every capture that can see its frame has (both ends of a
+/// line; the two ends of a unicast frame on a LAN, every member for a broadcast), or once it
+/// has waited `wait_ns` for the others (a capture hands its packets over in blocks, up to
+/// ~150 ms late). A sighting that comes after its event went out is dropped, not made a new
+/// event.
 pub struct Aggregator {
     links: LinkMap,
-    window_ns: u64,
+    wait_ns: u64,
     budget: usize,
     next_id: u64,
-    pending: Vec<Pending>,
-    index: HashMap<(u64, Option<String>), usize>,
+    pending: HashMap<Key, Pending>,
+    /// Events done before their time (the same bytes came again, later).
+    early: Vec<Event>,
+    /// Events handed out lately: key -> (first stamp, when handed out).
+    recent: HashMap<Key, (u64, u64)>,
 }
 
 impl Aggregator {
-    /// Observations of one frame on one link less than `window_ns` apart (by arrival) are one
-    /// event; at most `budget` events a tick are sent, the rest counted.
-    pub fn new(links: LinkMap, window_ns: u64, budget: usize) -> Aggregator {
+    /// An event waits at most `wait_ns` (by arrival) for the rest of its sightings; at most
+    /// `budget` events a tick are sent, the rest counted.
+    pub fn new(links: LinkMap, wait_ns: u64, budget: usize) -> Aggregator {
         Aggregator {
             links,
-            window_ns,
+            wait_ns,
             budget,
             next_id: 1,
-            pending: Vec::new(),
-            index: HashMap::new(),
+            pending: HashMap::new(),
+            early: Vec::new(),
+            recent: HashMap::new(),
+        }
+    }
+
+    /// How many captures can see a frame on `link`.
+    fn expected(&self, link: Option<&str>, p: &Packet) -> usize {
+        let Some(link) = link else { return 1 };
+        let members = self.links.members.get(link).map_or(1, Vec::len);
+        let group = p.ethernet.is_some_and(|e| e.dst.0[0] & 1 == 1);
+        if link.starts_with("lan-") && group {
+            members
+        } else {
+            members.min(2)
         }
     }
 
@@ -233,24 +267,19 @@ impl Aggregator {
     pub fn push(&mut self, obs: Observation, now_ns: u64) {
         let link = self.links.link_of(&obs.node, &obs.iface).map(String::from);
         let key = (frame_hash(&obs.packet), link.clone());
-        if let Some(&i) = self.index.get(&key) {
-            let p = &mut self.pending[i];
-            if obs.ts_ns < p.first_ts {
-                // An earlier stamp: this one is the sender, the old sender a receiver.
-                let old = std::mem::replace(&mut p.event.from, obs.node.to_string());
-                p.event.from_iface = obs.iface.to_string();
-                p.first_ts = obs.ts_ns;
-                p.event.ts_ns = obs.ts_ns;
-                p.event.to.retain(|n| n.as_str() != &*obs.node);
-                if !p.event.to.contains(&old) {
-                    p.event.to.insert(0, old);
-                }
-            } else if p.event.from != *obs.node && !p.event.to.iter().any(|n| *n == *obs.node) {
-                p.event.to.push(obs.node.to_string());
-            }
+        if let Some(p) = self.pending.get_mut(&key)
+            && obs.ts_ns.abs_diff(p.event.ts_ns) < SAME_FRAME_NS
+        {
+            add_sighting(&mut p.event, &obs);
+            return;
+        }
+        if let Some(&(ts, _)) = self.recent.get(&key)
+            && obs.ts_ns.abs_diff(ts) < SAME_FRAME_NS
+        {
             return;
         }
         let packet = obs.packet;
+        let expected = self.expected(link.as_deref(), &packet);
         let event = Event {
             id: 0,
             ts_ns: obs.ts_ns,
@@ -264,29 +293,43 @@ impl Aggregator {
             packet,
             frame: obs.frame,
         };
-        self.index.insert(key, self.pending.len());
-        self.pending.push(Pending {
+        let new = Pending {
             created: now_ns,
             event,
-            first_ts: obs.ts_ns,
-        });
+            expected,
+        };
+        if let Some(old) = self.pending.insert(key, new) {
+            // The same bytes again, long after: the older one is done.
+            self.early.push(old.event);
+        }
     }
 
-    /// The events whose window has passed at `now_ns` (all of them with `flush_all`), in
+    /// The events complete or done waiting at `now_ns` (all of them with `flush_all`), in
     /// time order, the first `budget` as events and every one counted.
     pub fn tick(&mut self, now_ns: u64, flush_all: bool) -> Frame {
-        let window = self.window_ns;
-        let (done, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| flush_all || now_ns.saturating_sub(p.created) >= window);
-        self.pending = keep;
-        self.index.clear();
-        for (i, p) in self.pending.iter().enumerate() {
-            let key = (frame_hash(&p.event.packet), p.event.link.clone());
-            self.index.insert(key, i);
+        let wait = self.wait_ns;
+        let due: Vec<Key> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                flush_all || p.sightings() >= p.expected || now_ns.saturating_sub(p.created) >= wait
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut done = std::mem::take(&mut self.early);
+        for k in due {
+            if let Some(p) = self.pending.remove(&k) {
+                self.recent.insert(k, (p.event.ts_ns, now_ns));
+                done.push(p.event);
+            }
         }
-        let mut done: Vec<Event> = done.into_iter().map(|p| p.event).collect();
+        self.recent
+            .retain(|_, (_, at)| now_ns.saturating_sub(*at) < 2 * wait);
         done.sort_by_key(|e| e.ts_ns);
+        self.frame_of(done)
+    }
+
+    fn frame_of(&mut self, done: Vec<Event>) -> Frame {
         let mut frame = Frame::default();
         for mut e in done {
             self.links.complete(&mut e);
@@ -312,5 +355,20 @@ impl Aggregator {
     /// Whether observations wait for their window.
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
+    }
+}
+
+/// Adds a sighting to the event of its frame: an earlier stamp makes its node the sender.
+fn add_sighting(e: &mut Event, obs: &Observation) {
+    if obs.ts_ns < e.ts_ns {
+        let old = std::mem::replace(&mut e.from, obs.node.to_string());
+        e.from_iface = obs.iface.to_string();
+        e.ts_ns = obs.ts_ns;
+        e.to.retain(|n| n.as_str() != &*obs.node);
+        if !e.to.contains(&old) {
+            e.to.insert(0, old);
+        }
+    } else if e.from != *obs.node && !e.to.iter().any(|n| *n == *obs.node) {
+        e.to.push(obs.node.to_string());
     }
 }

@@ -18,8 +18,9 @@ use tokio::sync::broadcast;
 
 /// A tick of the page: events are handed out this often.
 pub const TICK: Duration = Duration::from_millis(50);
-/// Sightings of one frame on one link closer than this (by arrival) are one event.
-const WINDOW_NS: u64 = 30_000_000;
+/// How long an event waits for the rest of its sightings (a capture hands packets over in
+/// blocks of up to 50 ms, ordered across its interfaces within 100 ms).
+const WAIT_NS: u64 = 160_000_000;
 /// Events a tick sent one by one (the rest are counted): 2,000 a second.
 pub const BUDGET: usize = 100;
 /// Sightings waiting for the aggregator at most.
@@ -64,7 +65,7 @@ impl LiveHub {
 
     fn aggregate(&self, lab: &str, nodes: &[String], links: LinkMap) {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Observation>(QUEUE);
-        let mut agg = Aggregator::new(links, WINDOW_NS, BUDGET);
+        let mut agg = Aggregator::new(links, WAIT_NS, BUDGET);
         let mut captures: HashMap<String, NodeCapture> = HashMap::new();
         let epoch = Instant::now();
         let mut last_supervise: Option<Instant> = None;

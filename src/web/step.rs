@@ -112,7 +112,8 @@ pub fn recording_of(mut obs: Vec<Observation>, links: &LinkMap) -> Recording {
 }
 
 /// The recording of events already folded (the live view's).
-pub fn from_events(events: Vec<Event>) -> Recording {
+pub fn from_events(mut events: Vec<Event>) -> Recording {
+    events.sort_by_key(|e| e.ts_ns);
     let mut out: Vec<StepEvent> = events
         .into_iter()
         .enumerate()
