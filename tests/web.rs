@@ -332,7 +332,8 @@ impl WebServer {
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n{extra}\r\n",
+            self.port
         )
         .expect("send");
         let mut out = String::new();
@@ -385,6 +386,17 @@ fn a_request_without_the_token_is_refused() {
         200
     );
     assert!(web.url.starts_with("http://127.0.0.1:"), "{}", web.url);
+    let foreign = format!("Cookie: tcplab_token={t}\r\nOrigin: http://example.org\r\n");
+    assert_eq!(
+        web.get("/api/topology", &foreign).0,
+        403,
+        "another site's page"
+    );
+    let own = format!(
+        "Cookie: tcplab_token={t}\r\nOrigin: http://127.0.0.1:{}\r\n",
+        web.port
+    );
+    assert_eq!(web.get("/api/topology", &own).0, 200, "the page itself");
 }
 
 // ------------------------------------------------------------------ a browser over CDP
@@ -694,6 +706,41 @@ fn a_ping_crosses_the_right_links(b: &mut Browser, lab: &Lab) {
         );
     }
     b.screenshot("live-ping.png");
+    pause_and_filter(b, lab);
+}
+
+fn pause_and_filter(b: &mut Browser, lab: &Lab) {
+    let ping = || {
+        lab.exec(
+            "slip",
+            &["ping", "-n", "-c", "1", "-W", "5", "140.252.1.92"],
+        )
+    };
+    b.eval("document.getElementById('pause').click(); true");
+    let before = b.eval("tcplab.events.length");
+    assert!(ping().ok());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        b.eval("tcplab.events.length"),
+        before,
+        "paused, nothing taken"
+    );
+    b.eval("document.getElementById('pause').click(); document.getElementById('log').innerHTML = ''; document.getElementById('fproto').value = 'arp'; true");
+    // Echo requests and replies are taken but not listed: only ARP is.
+    assert!(ping().ok());
+    assert!(b.wait_for(
+        &format!("tcplab.events.length > {before} && tcplab.events.slice({before}).some(e => e.proto === 'icmp')"),
+        Duration::from_secs(5)
+    ));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        b.eval(
+            "[...document.querySelectorAll('#log div')].filter(d => d.className !== 'p-arp').length"
+        ),
+        json!(0),
+        "the filter lets only ARP through"
+    );
+    b.eval("document.getElementById('fproto').value = ''; true");
 }
 
 fn a_cut_line_is_drawn_cut_until_restored(b: &mut Browser, lab: &Lab) {

@@ -211,6 +211,16 @@ async fn require_token(State(s): St, req: Request, next: Next) -> Response {
         )
             .into_response();
     }
+    // A page of another site may not drive this one (cross-site websockets and posts).
+    if let (Some(origin), Some(host)) = (text(header::ORIGIN), text(header::HOST))
+        && origin.split_once("://").map(|(_, h)| h) != Some(host)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "tcplab web: requests from another site's page are refused\n",
+        )
+            .into_response();
+    }
     let from_query = query.is_some_and(|q| q.contains("token="));
     let mut resp = next.run(req).await;
     if from_query {
