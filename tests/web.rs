@@ -134,7 +134,8 @@ fn a_frame_seen_at_both_ends_of_a_line_is_one_event_from_the_first_to_see_it() {
 fn a_broadcast_on_a_lan_is_one_event_to_every_member_that_saw_it() {
     let links = course_links();
     let mut agg = Aggregator::new(links.clone(), 30_000_000, 100);
-    let f = echo(1, 0xff, [140, 252, 1, 92], [140, 252, 1, 255], 64, 9);
+    let mut f = echo(1, 0xff, [140, 252, 1, 92], [140, 252, 1, 255], 64, 9);
+    f[..6].fill(0xff);
     for (i, n) in ["solaris", "aix", "gemini", "gateway", "netb"]
         .iter()
         .enumerate()
@@ -150,6 +151,37 @@ fn a_broadcast_on_a_lan_is_one_event_to_every_member_that_saw_it() {
     let mut to = e.to.clone();
     to.sort();
     assert_eq!(to, ["gateway", "gemini", "netb", "solaris"]);
+}
+
+#[test]
+fn an_event_goes_out_once_every_capture_that_can_see_it_has() {
+    let links = course_links();
+    let mut agg = Aggregator::new(links, 160_000_000, 100);
+    // A unicast frame on the top LAN: its sender and its receiver are all there is to see.
+    let unicast = echo(1, 2, [140, 252, 1, 92], [140, 252, 1, 32], 64, 1);
+    agg.push(sighting("aix", "eth1", 1_000, &unicast), 0);
+    assert!(
+        agg.tick(1_000_000, false).events.is_empty(),
+        "waits for solaris"
+    );
+    agg.push(sighting("solaris", "eth1", 2_000, &unicast), 2_000_000);
+    assert_eq!(
+        agg.tick(3_000_000, false).events.len(),
+        1,
+        "complete: out at once"
+    );
+    // A broadcast waits for every member of the LAN (five), or for its wait to end.
+    let mut bcast = echo(1, 0xff, [140, 252, 1, 92], [140, 252, 1, 255], 64, 2);
+    bcast[..6].fill(0xff);
+    for (i, n) in ["aix", "solaris", "gemini", "gateway"].iter().enumerate() {
+        agg.push(sighting(n, "eth1", 10_000 + i as u64, &bcast), 4_000_000);
+    }
+    assert!(agg.tick(5_000_000, false).events.is_empty(), "netb not yet");
+    agg.push(sighting("netb", "eth1", 10_010, &bcast), 6_000_000);
+    let e = agg.tick(7_000_000, false).events;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].to.len(), 4);
+    assert!(agg.is_idle());
 }
 
 #[test]

@@ -384,6 +384,9 @@ function openTerminal() {
 function tab(name) {
   document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("on", b.dataset.tab === name));
   document.querySelectorAll(".tab").forEach((t) => (t.hidden = t.id !== "tab-" + name));
+  if (name !== "step") {
+    document.querySelectorAll("g.current, g.sender, g.receiver").forEach((g) => g.classList.remove("current", "sender", "receiver"));
+  }
 }
 
 async function start() {

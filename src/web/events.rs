@@ -199,9 +199,10 @@ pub struct Frame {
     pub folded: u64,
 }
 
-/// Sightings of one frame on one link are this close together by their stamps; the same bytes
-/// again later are another frame.
-const SAME_FRAME_NS: u64 = 20_000_000;
+/// Sightings of one frame on one link are this close together by their stamps (a switch on
+/// Open vSwitch's userspace datapath may take tens of ms under load); the same bytes again
+/// later are another frame.
+const SAME_FRAME_NS: u64 = 200_000_000;
 
 type Key = (u64, Option<String>);
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Sightings of one frame on one link this close together (by their stamps) are one event.
-const STEP_WINDOW_NS: u64 = 50_000_000;
+/// How long (by the stamps) an event of a recording waits for the rest of its sightings.
+const STEP_WINDOW_NS: u64 = 250_000_000;
 
 /// One event of a recording.
 #[derive(Debug, Clone, Serialize)]
