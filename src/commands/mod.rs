@@ -14,6 +14,7 @@ pub mod ls;
 pub mod man;
 pub mod status;
 pub mod up;
+pub mod web;
 
 use crate::error::{Error, Result};
 use crate::lab::{LabContext, StartOptions};
@@ -93,6 +94,8 @@ pub enum Command {
     Man(man::ManCmd),
     /// List the labs on this host (name, runtime, nodes, uplink, since)
     Ls(ls::LsCmd),
+    /// Serve the lab in a browser: live topology and packets, step mode, experiments, terminals
+    Web(web::WebCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions(c) => c.exec(),
         Command::Man(c) => c.exec(),
         Command::Ls(c) => c.exec(),
+        Command::Web(c) => block_on(c.exec(&cli.global)),
     }
 }
 
