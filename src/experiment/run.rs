@@ -238,49 +238,25 @@ pub async fn run_variant(
         steps.splice(0..0, b.steps.iter().cloned());
     }
     sys::create_user_dirs(out_dir)?;
-    let mut captures: Vec<RunningCapture> = Vec::new();
-    let mut done_captures: Vec<CaptureResult> = Vec::new();
-    let mut background: Background = HashMap::new();
-    let mut commands: Vec<(String, String, String, CmdOutput)> = Vec::new();
-    let mut unnamed = 0;
-    let mut restore = Vec::new();
-
-    let mut st = RunState {
-        captures: &mut captures,
-        done: &mut done_captures,
-        background: &mut background,
-        commands: &mut commands,
-        unnamed: &mut unnamed,
-        restore: &mut restore,
-    };
+    let mut st = RunState::default();
     let result = run_steps(&steps, view, out_dir, log, &mut st).await;
     // Cleanup runs whatever happened; then background commands are collected, captures
     // stopped, and sysctls get their old values back.
     let cleanup = run_steps(&exp.cleanup, view, out_dir, log, &mut st).await;
-    for (name, (node, cmd, task)) in background.drain() {
+    for (name, (node, cmd, task)) in std::mem::take(&mut st.background) {
         let out = task
             .await
             .map_err(|e| Error::Other(format!("command {name}: {e}")))??;
-        commands.push((name, node, cmd, out));
+        st.commands.push((name, node, cmd, out));
     }
-    let stopped = stop_captures(&mut captures, &mut done_captures);
+    let stopped = stop_captures(&mut st.captures, &mut st.done);
     // Last, once nothing runs or captures any more: mending the broken lab and the sysctls as
     // they were are not part of the run.
     let mended = match &brk {
-        Some((_, b)) => {
-            let mut st = RunState {
-                captures: &mut captures,
-                done: &mut done_captures,
-                background: &mut background,
-                commands: &mut commands,
-                unnamed: &mut unnamed,
-                restore: &mut restore,
-            };
-            run_steps(&b.cleanup, view, out_dir, log, &mut st).await
-        }
+        Some((_, b)) => run_steps(&b.cleanup, view, out_dir, log, &mut st).await,
         None => Ok(()),
     };
-    let restored = restore_sysctls(view, &restore, log);
+    let restored = restore_sysctls(view, &st.restore, log);
     stopped?;
     mended?;
     result?;
@@ -289,13 +265,13 @@ pub async fn run_variant(
 
     let mut checks = Vec::new();
     for c in &exp.checks {
-        checks.push(super::checks::check(c, view, &commands, &done_captures).await);
+        checks.push(super::checks::check(c, view, &st.commands, &st.done).await);
     }
     Ok(RunResult {
         experiment: exp.clone(),
         checks,
-        captures: done_captures,
-        commands,
+        captures: st.done,
+        commands: st.commands,
         out_dir: out_dir.to_path_buf(),
         broken: brk,
     })
@@ -357,14 +333,15 @@ fn runner_of(view: &LabView<'_>, node: &str) -> std::sync::Arc<AnyRuntime> {
 type Background = HashMap<String, (String, String, tokio::task::JoinHandle<Result<CmdOutput>>)>;
 
 /// What the steps of a run build up.
-struct RunState<'s> {
-    captures: &'s mut Vec<RunningCapture>,
-    done: &'s mut Vec<CaptureResult>,
-    background: &'s mut Background,
-    commands: &'s mut Vec<(String, String, String, CmdOutput)>,
-    unnamed: &'s mut usize,
+#[derive(Default)]
+struct RunState {
+    captures: Vec<RunningCapture>,
+    done: Vec<CaptureResult>,
+    background: Background,
+    commands: Vec<(String, String, String, CmdOutput)>,
+    unnamed: usize,
     /// Sysctls changed by `sysctl` steps: (node, key, value before).
-    restore: &'s mut Vec<(String, String, String)>,
+    restore: Vec<(String, String, String)>,
 }
 
 async fn run_steps(
@@ -372,7 +349,7 @@ async fn run_steps(
     view: &LabView<'_>,
     out_dir: &Path,
     log: &dyn Fn(&str),
-    st: &mut RunState<'_>,
+    st: &mut RunState,
 ) -> Result<()> {
     for step in steps {
         match step {
@@ -421,7 +398,7 @@ async fn run_steps(
             } => {
                 let netns = node_netns(view, node)?;
                 let name = name.clone().unwrap_or_else(|| {
-                    *st.unnamed += 1;
+                    st.unnamed += 1;
                     format!("command{}", st.unnamed)
                 });
                 let argv = shell(
@@ -504,7 +481,7 @@ async fn run_steps(
             Step::Conditions { ends, set, clear } => {
                 conditions_step(view, ends, set, *clear, log).await?
             }
-            Step::Stop {} => stop_captures(st.captures, st.done)?,
+            Step::Stop {} => stop_captures(&mut st.captures, &mut st.done)?,
             other => host_step(other, view, log, st).await?,
         }
     }
@@ -517,7 +494,7 @@ async fn host_step(
     step: &Step,
     view: &LabView<'_>,
     log: &dyn Fn(&str),
-    st: &mut RunState<'_>,
+    st: &mut RunState,
 ) -> Result<()> {
     let ns_of = |node: &str| -> Result<PathBuf> { Ok(sys::netns_path(&node_netns(view, node)?)) };
     match step {
