@@ -13,6 +13,7 @@ mod conditions;
 mod context;
 mod down;
 mod link;
+mod ovs;
 mod parts;
 mod status;
 mod up;

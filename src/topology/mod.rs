@@ -5,6 +5,7 @@
 
 mod ends;
 pub mod model;
+mod ovs;
 pub mod raw;
 pub(crate) mod validate;
 pub use ends::resolve_ends;
