@@ -12,6 +12,7 @@ pub mod link;
 pub mod link_worker;
 pub mod ls;
 pub mod man;
+pub mod ovs;
 pub mod status;
 pub mod up;
 
@@ -93,6 +94,8 @@ pub enum Command {
     Man(man::ManCmd),
     /// List the labs on this host (name, runtime, nodes, uplink, since)
     Ls(ls::LsCmd),
+    /// The lab's Open vSwitch: its OVSDB rows (`show`) and flow tables (`flows`)
+    Ovs(ovs::OvsCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions(c) => c.exec(),
         Command::Man(c) => c.exec(),
         Command::Ls(c) => c.exec(),
+        Command::Ovs(c) => c.exec(&cli.global),
     }
 }
 
