@@ -21,11 +21,17 @@ pub fn port_labels(topo: &Topology, lab: &str) -> BTreeMap<String, String> {
     for b in p.bridges.iter().filter(|b| b.kind == NetworkKind::Ovs) {
         let net = topo.networks.iter().find(|n| n.name == b.network);
         for (i, m) in b.ovs.members.iter().enumerate() {
-            let iface = net.and_then(|n| n.members.get(i)).map(|e| e.interface.as_str()).unwrap_or("?");
+            let iface = net
+                .and_then(|n| n.members.get(i))
+                .map(|e| e.interface.as_str())
+                .unwrap_or("?");
             out.insert(m.port.clone(), format!("{}:{iface}", m.node));
         }
         for t in &b.ovs.tunnels {
-            out.insert(t.name.clone(), format!("tunnel {} ({} {})", t.tunnel, t.kind.as_str(), t.key));
+            out.insert(
+                t.name.clone(),
+                format!("tunnel {} ({} {})", t.tunnel, t.kind.as_str(), t.key),
+            );
         }
         out.insert(b.name.clone(), format!("LOCAL (LAN {})", b.network));
     }
@@ -33,18 +39,23 @@ pub fn port_labels(topo: &Topology, lab: &str) -> BTreeMap<String, String> {
 }
 
 fn connect() -> Result<Ovsdb> {
-    Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET)).map_err(|e| ovs_error("connecting to Open vSwitch", e))
+    Ovsdb::connect(Path::new(ovsdb::DEFAULT_SOCKET))
+        .map_err(|e| ovs_error("connecting to Open vSwitch", e))
 }
 
 /// `tcplab ovs show`: the lab's rows as text.
 pub fn show(topo: &Topology, lab: &str) -> Result<String> {
-    let rows = connect()?.lab_rows(lab).map_err(|e| ovs_error("reading the lab's rows", e))?;
+    let rows = connect()?
+        .lab_rows(lab)
+        .map_err(|e| ovs_error("reading the lab's rows", e))?;
     if rows.bridges.is_empty() {
         return Err(Error::Usage(format!(
             "lab '{lab}' has no Open vSwitch bridges: is it up, with LANs of kind \"ovs\"?"
         )));
     }
-    let dpif = ovsdb::Unixctl::connect().and_then(|mut c| c.dpif_show()).ok();
+    let dpif = ovsdb::Unixctl::connect()
+        .and_then(|mut c| c.dpif_show())
+        .ok();
     Ok(render(&rows, &port_labels(topo, lab), dpif.as_deref()))
 }
 
@@ -57,7 +68,11 @@ fn col_text(row: &RowMap, name: &str) -> String {
 }
 
 fn pairs_text(row: &RowMap, name: &str) -> String {
-    map_pairs(col(row, name)).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    map_pairs(col(row, name))
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The rows drawn as the lecture does; `labels` names the ports.
@@ -68,7 +83,11 @@ pub fn render(rows: &LabRows, labels: &BTreeMap<String, String>, dpif: Option<&s
         out,
         "Open_vSwitch: datapath_types [{}]; kernel datapath (openvswitch module): {}",
         col_text(sw, "datapath_types"),
-        if crate::net::datapath::kernel_datapath_available() { "present" } else { "absent" }
+        if crate::net::datapath::kernel_datapath_available() {
+            "present"
+        } else {
+            "absent"
+        }
     );
     for b in &rows.bridges {
         let name = col(b, "name").map(text).unwrap_or_default();
@@ -80,17 +99,32 @@ pub fn render(rows: &LabRows, labels: &BTreeMap<String, String>, dpif: Option<&s
         let _ = writeln!(out, "Bridge {name} (LAN {network})");
         let _ = writeln!(out, "    datapath_type: {}", col_text(b, "datapath_type"));
         let _ = writeln!(out, "    fail_mode: {}", col_text(b, "fail_mode"));
-        for c in refs(col(b, "controller")).iter().filter_map(|u| rows.controllers.get(u)) {
-            let _ = writeln!(out, "    Controller \"{}\"  is_connected: {}", col_text(c, "target"), col_text(c, "is_connected"));
+        for c in refs(col(b, "controller"))
+            .iter()
+            .filter_map(|u| rows.controllers.get(u))
+        {
+            let _ = writeln!(
+                out,
+                "    Controller \"{}\"  is_connected: {}",
+                col_text(c, "target"),
+                col_text(c, "is_connected")
+            );
         }
-        let mut ports: Vec<&RowMap> = refs(col(b, "ports")).iter().filter_map(|u| rows.ports.get(u)).collect();
+        let mut ports: Vec<&RowMap> = refs(col(b, "ports"))
+            .iter()
+            .filter_map(|u| rows.ports.get(u))
+            .collect();
         ports.sort_by_key(|p| col(p, "name").map(text));
         for p in ports {
             render_port(&mut out, rows, p, labels);
         }
     }
     if let Some(d) = dpif {
-        let ours: Vec<String> = rows.bridges.iter().filter_map(|b| col(b, "name").map(text)).collect();
+        let ours: Vec<String> = rows
+            .bridges
+            .iter()
+            .filter_map(|b| col(b, "name").map(text))
+            .collect();
         let _ = writeln!(out, "Datapaths in use (dpif/show, this lab's bridges):");
         let mut keep = true;
         for line in d.lines() {
@@ -120,16 +154,32 @@ fn render_port(out: &mut String, rows: &LabRows, p: &RowMap, labels: &BTreeMap<S
         let _ = writeln!(out, "        trunks: [{trunks}]");
     }
     for q in refs(col(p, "qos")).iter().filter_map(|u| rows.qos.get(u)) {
-        let _ = writeln!(out, "        QoS type: {}  {}", col_text(q, "type"), pairs_text(q, "other_config"));
+        let _ = writeln!(
+            out,
+            "        QoS type: {}  {}",
+            col_text(q, "type"),
+            pairs_text(q, "other_config")
+        );
         for (k, v) in map_pairs(col(q, "queues")) {
             if let Some(queue) = rows.queues.get(&v) {
-                let _ = writeln!(out, "            Queue {k}: {}", pairs_text(queue, "other_config"));
+                let _ = writeln!(
+                    out,
+                    "            Queue {k}: {}",
+                    pairs_text(queue, "other_config")
+                );
             }
         }
     }
-    for i in refs(col(p, "interfaces")).iter().filter_map(|u| rows.interfaces.get(u)) {
+    for i in refs(col(p, "interfaces"))
+        .iter()
+        .filter_map(|u| rows.interfaces.get(u))
+    {
         let iname = col(i, "name").map(text).unwrap_or_default();
-        let _ = writeln!(out, "        Interface {iname}  ofport: {}", col_text(i, "ofport"));
+        let _ = writeln!(
+            out,
+            "        Interface {iname}  ofport: {}",
+            col_text(i, "ofport")
+        );
         let kind = col_text(i, "type");
         if !kind.is_empty() {
             let _ = writeln!(out, "            type: {kind}");
@@ -163,15 +213,26 @@ pub fn flows_of(topo: &Topology, lab: &str, network: &str, bridge: &str) -> Resu
         .filter_map(|port| all.get(port).map(|l| (port.clone(), l.clone())))
         .collect();
     let names: Vec<String> = labels.keys().cloned().collect();
-    let ofports = connect()?.ofports(&names).map_err(|e| ovs_error("reading OpenFlow port numbers", e))?;
+    let ofports = connect()?
+        .ofports(&names)
+        .map_err(|e| ovs_error("reading OpenFlow port numbers", e))?;
     let by_number: BTreeMap<u16, String> = ofports
         .iter()
-        .map(|(port, n)| (*n, labels.get(port).cloned().unwrap_or_else(|| port.clone())))
+        .map(|(port, n)| {
+            (
+                *n,
+                labels.get(port).cloned().unwrap_or_else(|| port.clone()),
+            )
+        })
         .collect();
     let name = |p: u16| {
         reserved_port_name(p)
             .map(str::to_string)
-            .or_else(|| by_number.get(&p).map(|n| n.split(':').next().unwrap_or(n).to_string()))
+            .or_else(|| {
+                by_number
+                    .get(&p)
+                    .map(|n| n.split(':').next().unwrap_or(n).to_string())
+            })
             .unwrap_or_else(|| p.to_string())
     };
     let flows = OpenFlow::connect(bridge)?.flows()?;

@@ -50,7 +50,10 @@ impl OvsCmd {
                         nets.join(", ")
                     )));
                 }
-                for net in nets.iter().filter(|n| lan.as_deref().is_none_or(|l| l == **n)) {
+                for net in nets
+                    .iter()
+                    .filter(|n| lan.as_deref().is_none_or(|l| l == **n))
+                {
                     let bridge = crate::plan::ovs_bridge_name(&ctx.lab, net);
                     println!("LAN {net} (bridge {bridge}):");
                     for line in crate::ovs::flows_of(&ctx.topology, &ctx.lab, net, &bridge)? {

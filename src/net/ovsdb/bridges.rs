@@ -419,6 +419,7 @@ mod tests {
                    "row": {"name": "br-a", "datapath_type": "netdev", "fail_mode": "standalone",
                            "ports": ["set", [["named-uuid", "row2"], ["named-uuid", "row4"],
                                              ["named-uuid", "row6"]]],
+                           "controller": ["set", []],
                            "external_ids": labels}})
         );
         assert_eq!(
@@ -485,7 +486,13 @@ mod tests {
                                  ["next_cfg", "+=", 1]]})
         );
         assert_eq!(ops[DELETE_SELECT]["columns"], json!(["next_cfg"]));
-        assert_eq!(ops[3]["op"], "comment");
+        // the lab's QoS and Queue rows are roots: unhooked from the ports, then deleted
+        assert_eq!(ops[3]["op"], "update");
+        assert_eq!(
+            (ops[4]["table"].as_str(), ops[5]["table"].as_str()),
+            (Some("QoS"), Some("Queue"))
+        );
+        assert_eq!(ops[6]["op"], "comment");
     }
 
     #[test]

@@ -732,6 +732,10 @@ mod tests {
             lab: lab.to_owned(),
             network: network.to_owned(),
             ports: ports.iter().map(|p| (*p).to_owned()).collect(),
+            port_settings: Default::default(),
+            tunnels: Vec::new(),
+            controller: None,
+            fail_mode: None,
         }
     }
 

@@ -343,3 +343,89 @@ fn tunnel_end(
         via,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::topology::{TunnelKind, parse};
+
+    const LAB: &str = include_str!("../../../topologies/ovs-lab.toml");
+
+    fn refusal(text: &str) -> String {
+        let e = parse(text, "t.toml").expect_err("refused");
+        assert_eq!(e.exit_code(), 2);
+        e.to_string()
+    }
+
+    #[test]
+    fn the_ovs_lab_parses_with_vlans_tunnels_flows_and_qos() {
+        let t = parse(LAB, "ovs-lab.toml").unwrap();
+        let vlans = t.networks.iter().find(|n| n.name == "vlans").unwrap();
+        assert_eq!(vlans.members[0].port.vlan, Some(10));
+        assert_eq!(vlans.members[3].port.trunks, vec![10, 20]);
+        assert_eq!(t.tunnels.len(), 3);
+        assert_eq!(
+            (t.tunnels[0].kind, t.tunnels[0].key),
+            (TunnelKind::Vxlan, 5001)
+        );
+        assert_eq!(t.tunnels[2].kind, TunnelKind::Gre);
+        let qos = t.networks.iter().find(|n| n.name == "qos").unwrap();
+        assert_eq!(
+            qos.members[1].port.qos.as_ref().unwrap().max_rate,
+            Some(2_000_000)
+        );
+        let p = crate::plan::plan(&t, "ovt", &Default::default());
+        let site = p.bridges.iter().find(|b| b.network == "sitea1").unwrap();
+        assert_eq!(site.ovs.tunnels.len(), 1);
+        assert_eq!(site.ovs.tunnels[0].remote.to_string(), "10.251.2.1");
+        assert_eq!(site.ovs.tunnels[0].gateway.to_string(), "10.251.1.2");
+        assert!(crate::plan::is_lab_mark("ovt", site.ovs.tunnels[0].mark));
+        assert!(!crate::plan::is_lab_mark("other", site.ovs.tunnels[0].mark));
+    }
+
+    const BASE: &str = "name = \"t\"\n[nodes.a]\n[nodes.b]\n";
+
+    #[test]
+    fn ovs_settings_are_refused_where_they_mean_nothing() {
+        let linux = format!(
+            "{BASE}[networks.n]\nsubnet = \"10.0.0.0/24\"\nmembers = [{{ node = \"a\", interface = \"eth0\", vlan = 10 }}]\n"
+        );
+        assert!(refusal(&linux).contains("need an Open vSwitch LAN"));
+        let both = format!(
+            "{BASE}[networks.n]\nkind = \"ovs\"\nsubnet = \"10.0.0.0/24\"\nmembers = [{{ node = \"a\", interface = \"eth0\", vlan = 10, trunks = [20] }}]\n"
+        );
+        assert!(refusal(&both).contains("not both"));
+        let range = format!(
+            "{BASE}[networks.n]\nkind = \"ovs\"\nsubnet = \"10.0.0.0/24\"\nmembers = [{{ node = \"a\", interface = \"eth0\", vlan = 4095 }}]\n"
+        );
+        assert!(refusal(&range).contains("out of range"));
+        let link = format!(
+            "{BASE}[[links]]\na = {{ node = \"a\", interface = \"s0\", vlan = 3 }}\nb = {{ node = \"b\", interface = \"s0\" }}\n"
+        );
+        assert!(refusal(&link).contains("move the node onto an OVS network"));
+        let flow = format!(
+            "{BASE}[networks.n]\nkind = \"ovs\"\nsubnet = \"10.0.0.0/24\"\nflows = [\"in_port=c,actions=drop\"]\nmembers = [{{ node = \"a\", interface = \"eth0\" }}]\n"
+        );
+        assert!(refusal(&flow).contains("flows[0]: in_port=c"));
+        let ctl = format!(
+            "{BASE}[networks.n]\nkind = \"ovs\"\nsubnet = \"10.0.0.0/24\"\ncontroller = \"tcp:x:1\"\n"
+        );
+        assert!(refusal(&ctl).contains("not a controller target"));
+    }
+
+    #[test]
+    fn tunnels_need_ovs_lans_with_an_underlay_address() {
+        let nets = "[networks.s1]\nkind = \"ovs\"\nsubnet = \"10.1.0.0/24\"\n[networks.s2]\nkind = \"ovs\"\nsubnet = \"10.1.0.0/24\"\n[networks.u]\nkind = \"ovs\"\nsubnet = \"10.9.0.0/24\"\n";
+        let t = format!(
+            "{BASE}{nets}[[tunnels]]\nkind = \"vxlan\"\nkey = 1\na = {{ network = \"s1\", underlay = \"u\" }}\nb = {{ network = \"s2\", underlay = \"u\" }}\n"
+        );
+        assert!(refusal(&t).contains("has no address"));
+        let t = format!(
+            "{BASE}{nets}[[tunnels]]\nkind = \"vxlan\"\nkey = 16777216\na = {{ network = \"s1\", underlay = \"u\" }}\nb = {{ network = \"s2\", underlay = \"u\" }}\n"
+        );
+        assert!(refusal(&t).contains("over 24 bits"));
+        let t = format!(
+            "{BASE}{nets}[[tunnels]]\nkind = \"ipip\"\nkey = 1\na = {{ network = \"s1\", underlay = \"u\" }}\nb = {{ network = \"s2\", underlay = \"u\" }}\n"
+        );
+        assert!(refusal(&t).contains("unknown tunnel kind"));
+    }
+}
