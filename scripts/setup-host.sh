@@ -30,12 +30,12 @@ has_systemd() { [ -d /run/systemd/system ]; }
 # The application chapters' servers and clients: the netns runtime runs this machine's programs,
 # and each experiment starts the server it needs itself, on the lab's addresses only. Installing
 # them must leave no server running or enabled here (no DNS, SNMP or FTP server on a student's
-# machine): dnsmasq-base, busybox-static (telnetd, udhcpc), drill, tftp and tnftp ship no
+# machine): dnsmasq-base, busybox-static (telnetd, udhcpc), drill, tftp, telnet and tnftp ship no
 # service; snmpd, vsftpd, bird2 and msmtp-mta do, so they are installed under a policy-rc.d that
 # refuses every start, and their services are disabled afterwards. A package that would remove
 # another (msmtp-mta replaces any other mail server, busybox-static replaces busybox) is skipped
 # with a message: the experiment that needs it then runs on the docker runtime only.
-SERVER_PKGS=(dnsmasq-base ldnsutils tftp-hpa busybox-static bird2 snmp snmpd vsftpd tnftp msmtp-mta)
+SERVER_PKGS=(dnsmasq-base ldnsutils tftp-hpa busybox-static telnet bird2 snmp snmpd vsftpd tnftp msmtp-mta)
 declare -A SERVICE_OF=([snmpd]=snmpd [vsftpd]=vsftpd [bird2]=bird [msmtp-mta]=msmtpd)
 
 install_without_services() {

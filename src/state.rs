@@ -144,6 +144,9 @@ pub struct LabState {
     /// Profile of link conditions given to `up`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// NATed into a fake internet made for it (`uplink` is then its host end).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fake_internet: bool,
     /// True once `up` finished.
     pub complete: bool,
     /// pid of the `up` that wrote it.
@@ -170,6 +173,7 @@ impl LabState {
             uplink: None,
             switch: None,
             profile: None,
+            fake_internet: false,
             complete: false,
             pid: std::process::id(),
             objects: Vec::new(),
@@ -278,6 +282,7 @@ impl LabState {
             uplink: self.uplink.clone(),
             switch_override: self.switch,
             profile: self.profile.clone(),
+            fake_internet: self.fake_internet,
         };
         crate::plan::plan(topo, &self.lab, &opts)
     }

@@ -87,7 +87,8 @@ fn parse_and_plan(dog: &Watchdog, text: &str, opts: &PlanOptions) -> Result<bool
     }
 }
 
-/// Plan options: an uplink or not, a switch kind forced or not, a profile or not.
+/// Plan options: an uplink or not, a switch kind forced or not, a profile or not, a fake
+/// internet or not.
 fn plan_options() -> impl Strategy<Value = PlanOptions> {
     (
         proptest::option::of(Just("eth0".to_string())),
@@ -100,12 +101,16 @@ fn plan_options() -> impl Strategy<Value = PlanOptions> {
             Just("slow".to_string()),
             Just("none".to_string())
         ]),
+        proptest::bool::ANY,
     )
-        .prop_map(|(uplink, switch_override, profile)| PlanOptions {
-            uplink,
-            switch_override,
-            profile,
-        })
+        .prop_map(
+            |(uplink, switch_override, profile, fake_internet)| PlanOptions {
+                uplink,
+                switch_override,
+                profile,
+                fake_internet,
+            },
+        )
 }
 
 #[test]

@@ -128,7 +128,7 @@ async fn run_named(
             exp.broken.len()
         )));
     }
-    let lab = OpenLab::open(g, "tcplab experiment run").await?;
+    let lab = OpenLab::open(g, "tcplab experiment run", exp.needs_fake_internet()).await?;
     let out_dir = out.unwrap_or_else(|| {
         PathBuf::from("results").join(&lab.ctx.lab).join(format!(
             "{}-{}",
@@ -151,12 +151,22 @@ struct OpenLab {
 impl OpenLab {
     /// Resolve the lab of the command line and bring it up if it is not (as root only: `what`
     /// names the command in the refusal).
-    async fn open(g: &GlobalOpts, what: &str) -> Result<OpenLab> {
+    async fn open(g: &GlobalOpts, what: &str, fake_internet: bool) -> Result<OpenLab> {
         crate::sys::require_root(what)?;
         let mut ctx = g.resolve()?;
         if ctx.state.is_none() {
-            eprintln!("lab '{}' is not up: bringing it up first", ctx.lab);
-            crate::lab::start(&ctx, &g.start_options(), &g.progress()).await?;
+            let mut opts = g.start_options();
+            opts.fake_internet = fake_internet;
+            eprintln!(
+                "lab '{}' is not up: bringing it up first{}",
+                ctx.lab,
+                if fake_internet {
+                    ", NATed into a fake internet"
+                } else {
+                    ""
+                }
+            );
+            crate::lab::start(&ctx, &opts, &g.progress()).await?;
             ctx = g.resolve()?;
         }
         let state = ctx.require_complete()?.clone();
@@ -248,7 +258,7 @@ async fn run_all(g: &GlobalOpts, chapter: Option<&Section>, out: Option<PathBuf>
         eprintln!("no experiment of chapter {ch}: nothing to run");
         return Ok(0);
     }
-    let lab = OpenLab::open(g, "tcplab experiment run --all").await?;
+    let lab = OpenLab::open(g, "tcplab experiment run --all", false).await?;
     let started = crate::util::utc_stamp_now();
     let base = out.unwrap_or_else(|| {
         PathBuf::from("results")

@@ -156,6 +156,7 @@ impl GlobalOpts {
             privileges: None,
             profile: None,
             quiet: self.quiet,
+            fake_internet: false,
         }
     }
 }

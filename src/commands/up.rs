@@ -13,6 +13,10 @@ use std::time::Instant;
 pub struct UpCmd {
     /// Host interface to NAT the lab out of (e.g. enp0s3); none: the lab is isolated
     pub uplink: Option<String>,
+    /// NAT the lab into a fake internet made for it instead (a namespace on 198.51.100.0/24,
+    /// node `internet` for experiments): the course's NAT, sending nothing outside
+    #[arg(long, conflicts_with = "uplink")]
+    pub fake_internet: bool,
     /// Print the plan and touch nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -32,6 +36,7 @@ impl UpCmd {
         let ctx = g.resolve()?;
         let mut opts = g.start_options();
         opts.uplink = self.uplink.clone();
+        opts.fake_internet = self.fake_internet;
         opts.profile = self.profile.clone();
         opts.privileges = self.privileges.as_deref().map(|p| match p {
             "privileged" => Privileges::Privileged,
@@ -46,6 +51,7 @@ impl UpCmd {
                 uplink: opts.uplink.clone(),
                 switch_override: opts.switch,
                 profile: opts.profile.clone(),
+                fake_internet: opts.fake_internet,
             };
             print!("{}", plan::plan(&ctx.topology, &ctx.lab, &options).render());
             return Ok(0);
@@ -77,10 +83,15 @@ impl UpCmd {
             started.runtime,
             plan.nodes.len(),
             start.elapsed().as_secs_f64() * 1000.0,
-            self.uplink
-                .as_deref()
-                .map(|u| format!(", NATed out of {u}"))
-                .unwrap_or_default(),
+            match (&self.uplink, &plan.fake_internet) {
+                (_, Some(f)) => format!(
+                    ", NATed into a fake internet ({} in namespace {})",
+                    f.far_address.addr(),
+                    f.netns
+                ),
+                (Some(u), None) => format!(", NATed out of {u}"),
+                (None, None) => String::new(),
+            },
             plan.nodes.last().map_or("NODE", |n| n.name.as_str()),
             plan.nodes.first().map_or("NODE", |n| n.name.as_str()),
         ));

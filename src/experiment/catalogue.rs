@@ -240,6 +240,9 @@ mod tests {
             steps: vec![],
             cleanup: vec![],
             checks: vec![],
+            broken: vec![],
+            vars: Default::default(),
+            needs: None,
         }
     }
 

@@ -25,6 +25,16 @@ pub fn set_sysctl(ns: &Path, key: &str, value: &str) -> Result<String> {
     })
 }
 
+/// Add (`on`) or delete the MASQUERADE rules of the lab's edge namespace at `edge`, one per
+/// lab prefix in `sources`.
+pub fn nat(edge: &Path, sources: &[ipnet::Ipv4Net], on: bool) -> Result<()> {
+    let mut script = crate::net::firewall::edge_script(crate::lab::EDGE_TO_HOST, sources);
+    if !on {
+        script = script.replace("-A POSTROUTING", "-D POSTROUTING");
+    }
+    sys::in_netns(edge, move || crate::net::firewall::restore(&script))
+}
+
 /// Flush the route cache (learnt path MTUs, redirects) of the namespace at `ns`.
 pub fn route_flush(ns: &Path) -> Result<()> {
     sys::in_netns(ns, || {

@@ -62,6 +62,17 @@ pub struct Experiment {
     /// Values of `{var.NAME}` in the file (a broken variant may give others).
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, String>,
+    /// What the lab needs besides the topology: `fake-internet` (brought up with
+    /// `--fake-internet`; the experiment may use node `internet`).
+    #[serde(default)]
+    pub needs: Option<String>,
+}
+
+impl Experiment {
+    /// Whether the lab must be NATed into a fake internet.
+    pub fn needs_fake_internet(&self) -> bool {
+        self.needs.as_deref() == Some("fake-internet")
+    }
 }
 
 /// A way to break the lab for an experiment (`experiment run NAME --broken K`): steps run
@@ -204,6 +215,12 @@ pub enum Step {
         /// interface
         #[serde(default)]
         dev: Option<String>,
+    },
+    /// Take the lab's NAT away (`off`) or put it back (`on`): the MASQUERADE of the lab's
+    /// addresses on their way out of its uplink.
+    Nat {
+        /// `on` or `off`
+        state: String,
     },
     /// Flush the node's route cache (path MTUs and redirects it learnt).
     RouteFlush {

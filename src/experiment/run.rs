@@ -131,7 +131,12 @@ pub fn expand_templates(text: &str, view: &LabView) -> Result<String> {
                 .node(node)
                 .and_then(|n| n.interface(iface))
                 .and_then(|i| i.address)
-                .map(|a| a.addr().to_string()),
+                .map(|a| a.addr().to_string())
+                .or_else(|| {
+                    let f = view.plan.fake_internet.as_ref()?;
+                    (node == crate::plan::FAKE_INTERNET_NODE && iface == f.far_link)
+                        .then(|| f.far_address.addr().to_string())
+                }),
         };
         v.unwrap_or_else(|| {
             err = Some(Error::Usage(format!(
@@ -286,7 +291,7 @@ fn restore_sysctls(
     let mut errors = Vec::new();
     for (node, key, old) in first.into_iter().rev() {
         log(&format!("{node}: sysctl {key} = {old} (as it was)"));
-        let ns = sys::netns_path(&crate::plan::node_netns(view.lab, node));
+        let ns = sys::netns_path(&node_netns(view, node)?);
         if let Err(e) = host_steps::set_sysctl(&ns, key, old) {
             errors.push(e);
         }
@@ -295,6 +300,32 @@ fn restore_sysctls(
         0 => Ok(()),
         1 => Err(errors.remove(0)),
         _ => Err(Error::Many(errors)),
+    }
+}
+
+/// The namespace of `node`: one of the lab's nodes, or `internet`, the fake internet of a lab
+/// brought up with `--fake-internet` (a node of that name in the topology wins).
+pub fn node_netns(view: &LabView<'_>, node: &str) -> Result<String> {
+    if node == crate::plan::FAKE_INTERNET_NODE && view.topology.node(node).is_none() {
+        return match &view.plan.fake_internet {
+            Some(f) => Ok(f.netns.clone()),
+            None => Err(Error::Usage(format!(
+                "the experiment uses node `internet`, but lab '{}' has no fake internet: `tcplab --lab {} down`, then `tcplab --lab {} up --fake-internet`",
+                view.lab, view.lab, view.lab
+            ))),
+        };
+    }
+    view.topology.require_node(view.lab, node)?;
+    Ok(crate::plan::node_netns(view.lab, node))
+}
+
+/// What runs commands in `node`: the lab's runtime, or for the fake internet (a namespace on
+/// every runtime) the netns runtime.
+fn runner_of(view: &LabView<'_>, node: &str) -> std::sync::Arc<AnyRuntime> {
+    if node == crate::plan::FAKE_INTERNET_NODE && view.topology.node(node).is_none() {
+        std::sync::Arc::new(AnyRuntime::Netns(crate::runtime::netns::NetnsRuntime))
+    } else {
+        view.runner.clone()
     }
 }
 
@@ -325,9 +356,8 @@ async fn run_steps(
                 interfaces,
                 name,
             } => {
-                view.topology.require_node(view.lab, node)?;
                 let name = name.clone().unwrap_or_else(|| node.clone());
-                let netns = sys::netns_path(&crate::plan::node_netns(view.lab, node));
+                let netns = sys::netns_path(&node_netns(view, node)?);
                 let spec = CaptureSpec {
                     netns: Some(netns),
                     interfaces: interfaces.clone(),
@@ -364,7 +394,7 @@ async fn run_steps(
                 timeout,
                 input,
             } => {
-                view.topology.require_node(view.lab, node)?;
+                let netns = node_netns(view, node)?;
                 let name = name.clone().unwrap_or_else(|| {
                     *st.unnamed += 1;
                     format!("command{}", st.unnamed)
@@ -375,14 +405,13 @@ async fn run_steps(
                 );
                 log(&format!("{node}$ {command}{}", if *bg { " &" } else { "" }));
                 if *bg {
-                    let runner = view.runner.clone();
-                    let (netns, node2) = (crate::plan::node_netns(view.lab, node), node.clone());
+                    let runner = runner_of(view, node);
+                    let node2 = node.clone();
                     let task = tokio::spawn(async move { runner.run(&netns, &node2, &argv).await });
                     st.background
                         .insert(name, (node.clone(), command.clone(), task));
                 } else {
-                    let netns = crate::plan::node_netns(view.lab, node);
-                    let out = view.runner.run(&netns, node, &argv).await?;
+                    let out = runner_of(view, node).run(&netns, node, &argv).await?;
                     st.commands.push((name, node.clone(), command.clone(), out));
                 }
             }
@@ -399,8 +428,7 @@ async fn run_steps(
                 port,
                 timeout,
             } => {
-                view.topology.require_node(view.lab, node)?;
-                let path = sys::netns_path(&crate::plan::node_netns(view.lab, node));
+                let path = sys::netns_path(&node_netns(view, node)?);
                 let deadline = std::time::Instant::now()
                     + Duration::try_from_secs_f64(timeout.unwrap_or(10.0).max(0.0))
                         .unwrap_or(Duration::from_secs(10));
@@ -466,10 +494,7 @@ async fn host_step(
     log: &dyn Fn(&str),
     st: &mut RunState<'_>,
 ) -> Result<()> {
-    let ns_of = |node: &str| -> Result<PathBuf> {
-        view.topology.require_node(view.lab, node)?;
-        Ok(sys::netns_path(&crate::plan::node_netns(view.lab, node)))
-    };
+    let ns_of = |node: &str| -> Result<PathBuf> { Ok(sys::netns_path(&node_netns(view, node)?)) };
     match step {
         Step::Sysctl { node, key, value } => {
             log(&format!("{node}: sysctl {key} = {value}"));
@@ -486,6 +511,17 @@ async fn host_step(
             log(&format!("{node}: ip route {op} {to}"));
             host_steps::route(&ns_of(node)?, op, to, *via, dev.as_deref())
                 .map_err(|e| Error::Other(format!("{node}: {e}")))?;
+        }
+        Step::Nat { state } => {
+            let Some(u) = &view.plan.uplink else {
+                return Err(Error::Usage(format!(
+                    "the experiment changes the lab's NAT, but lab '{}' has no uplink: bring it up with an uplink or --fake-internet",
+                    view.lab
+                )));
+            };
+            log(&format!("NAT {state}"));
+            let edge = sys::netns_path(&crate::plan::switch_netns(view.lab));
+            host_steps::nat(&edge, &u.masquerade, state == "on")?;
         }
         Step::RouteFlush { node } => {
             log(&format!("{node}: route cache flushed"));

@@ -99,6 +99,14 @@ fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
         }
     })?;
     let refuse = Refuse { file };
+    if let Some(n) = &e.needs
+        && n != "fake-internet"
+    {
+        return Err(refuse.at(
+            "needs",
+            format!("'{n}' is not something a lab can have: `fake-internet`"),
+        ));
+    }
     if !safe_name(&e.name) {
         return Err(refuse.at(
             "name",
@@ -229,6 +237,9 @@ impl StepNames {
                 timeout: Some(t), ..
             } if !seconds_ok(*t) => {
                 return Err(format!("timeout of {t} s: give 0 to 3600 seconds"));
+            }
+            Step::Nat { state } if state != "on" && state != "off" => {
+                return Err(format!("nat state '{state}' is neither on nor off"));
             }
             Step::Link { state, .. } if state != "up" && state != "down" => {
                 return Err(format!("link state '{state}' is neither up nor down"));

@@ -33,6 +33,7 @@ pub(crate) async fn apply<S: System, R: Runtime>(
     links_phase(sys, plan, state, &ns, progress, &mut fresh).await?;
     ovs_phase(sys, plan, state, &ns.host, progress, &mut fresh).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fresh).await?;
+    super::fake_internet::phase(sys, plan, state, &ns.host, &mut fresh).await?;
     if plan.uplink.is_some() {
         uplink_phase(sys, plan, state, &ns.host, progress).await?;
     }
@@ -55,6 +56,7 @@ pub(crate) async fn repair<S: System, R: Runtime>(
     let plan: &Plan = plan;
     links_phase(sys, plan, state, &ns, progress, &mut fix).await?;
     ovs_phase(sys, plan, state, &ns.host, progress, &mut fix).await?;
+    super::fake_internet::phase(sys, plan, state, &ns.host, &mut fix).await?;
     repair_uplink(sys, plan, state, &ns, progress, &mut fix).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fix).await?;
     let ends: Vec<(String, crate::conditions::spec::Conditions)> =

@@ -62,6 +62,7 @@ fn host_ends(state: &LabState, topo: &Topology) -> Vec<String> {
         uplink: state.uplink.clone(),
         switch_override: state.switch,
         profile: None,
+        fake_internet: state.fake_internet,
     };
     let mut names: Vec<String> = Vec::new();
     for switch in [state.switch, Some(NetworkKind::Ovs)] {
@@ -276,6 +277,7 @@ pub async fn find_unrecorded<S: System>(sys: &S, lab: &str, topo: &Topology) -> 
             uplink: None,
             switch_override: Some(NetworkKind::Ovs),
             profile: None,
+            fake_internet: false,
         },
     );
     if let Ok(host) = sys.host() {
@@ -295,6 +297,7 @@ pub async fn find_unrecorded<S: System>(sys: &S, lab: &str, topo: &Topology) -> 
         .map(|n| crate::plan::node_netns(lab, &n.name))
         .collect();
     names.push(crate::plan::switch_netns(lab));
+    names.push(crate::plan::FakeInternetPlan::for_lab(lab).netns);
     for name in names {
         if sys.netns_exists(&name) {
             objects.push(Object::Netns { name: name.clone() });

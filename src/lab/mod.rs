@@ -12,12 +12,14 @@ mod apply;
 mod conditions;
 mod context;
 mod down;
+mod fake_internet;
 mod link;
 mod ovs;
 mod parts;
 mod status;
 mod up;
 mod uplink;
+pub(crate) use uplink::EDGE_TO_HOST;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +57,8 @@ pub struct StartOptions {
     pub profile: Option<String>,
     /// Say nothing while building images.
     pub quiet: bool,
+    /// NAT the lab into a fake internet made for it (198.51.100.0/24), instead of `uplink`.
+    pub fake_internet: bool,
 }
 
 /// A lab brought up (or repaired).
@@ -67,6 +71,12 @@ pub struct Started {
 
 /// Bring the lab of `ctx` up on the real machine, choosing the runtime.
 pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -> Result<Started> {
+    if opts.fake_internet && ctx.topology.uplink.is_none() {
+        return Err(Error::Usage(format!(
+            "topology '{}' has no [uplink] table: it cannot be NATed into a fake internet",
+            ctx.topology_file
+        )));
+    }
     if opts.uplink.is_some() && ctx.topology.uplink.is_none() {
         return Err(Error::Usage(format!(
             "topology '{}' has no [uplink] table: it cannot be NATed out of {}",
@@ -114,6 +124,7 @@ pub async fn start(ctx: &LabContext, opts: &StartOptions, progress: &Progress) -
             uplink: opts.uplink.clone(),
             switch_override: opts.switch,
             profile: opts.profile.clone(),
+            fake_internet: opts.fake_internet,
         },
     };
     let result = up(&RealSystem::new(), &rt, req, progress).await;

@@ -25,6 +25,7 @@ struct Case {
     uplink: Option<&'static str>,
     switch: Option<NetworkKind>,
     containers: bool,
+    fake_internet: bool,
 }
 
 /// The course lab in every shape that changes what `up` does: isolated or with an uplink,
@@ -36,6 +37,7 @@ const CASES: &[Case] = &[
         uplink: None,
         switch: Some(NetworkKind::Linux),
         containers: false,
+        fake_internet: false,
     },
     Case {
         lab: "t2",
@@ -43,6 +45,7 @@ const CASES: &[Case] = &[
         uplink: Some("eth9"),
         switch: Some(NetworkKind::Linux),
         containers: false,
+        fake_internet: false,
     },
     Case {
         lab: "t3",
@@ -50,6 +53,7 @@ const CASES: &[Case] = &[
         uplink: Some("eth9"),
         switch: Some(NetworkKind::Ovs),
         containers: true,
+        fake_internet: false,
     },
     Case {
         lab: "t4",
@@ -57,6 +61,15 @@ const CASES: &[Case] = &[
         uplink: None,
         switch: None,
         containers: true,
+        fake_internet: false,
+    },
+    Case {
+        lab: "t6",
+        profile: None,
+        uplink: None,
+        switch: Some(NetworkKind::Linux),
+        containers: false,
+        fake_internet: true,
     },
 ];
 
@@ -91,6 +104,7 @@ fn request<'a>(topo: &'a Topology, case: &Case) -> UpRequest<'a> {
             uplink: case.uplink.map(String::from),
             switch_override: case.switch,
             profile: case.profile.map(String::from),
+            fake_internet: case.fake_internet,
         },
     }
 }
@@ -128,10 +142,25 @@ async fn up_builds_the_lab_and_teardown_leaves_the_world_as_it_was() {
             plan.switch_ns.is_some(),
             case.switch == Some(NetworkKind::Linux)
         );
-        assert_eq!(
-            after_up.firewall_chains.len(),
-            usize::from(case.uplink.is_some())
-        );
+        let nat = case.uplink.is_some() || case.fake_internet;
+        assert_eq!(after_up.firewall_chains.len(), usize::from(nat));
+        if case.fake_internet {
+            let f = plan
+                .fake_internet
+                .as_ref()
+                .expect("a fake internet in the plan");
+            assert!(
+                after_up.namespaces.contains(&f.netns),
+                "{:?}",
+                after_up.namespaces
+            );
+            assert!(
+                after_up
+                    .links
+                    .contains_key(&(f.netns.clone(), f.far_link.clone())),
+                "the far end in the fake internet"
+            );
+        }
         if case.uplink.is_some() {
             assert_eq!(after_up.host_sysctls["ipv4.conf.eth9.forwarding"], "1");
         }
@@ -276,6 +305,7 @@ async fn a_second_up_changes_nothing_and_leftovers_without_a_record_are_refused(
         uplink: Some("eth9"),
         switch: case.switch,
         containers: false,
+        fake_internet: false,
     };
     let err = up(&s.sys, &s.rt, request(&s.topo, &other), &quiet())
         .await
@@ -304,6 +334,7 @@ async fn a_second_up_changes_nothing_and_leftovers_without_a_record_are_refused(
         uplink: Some("nosuch0"),
         switch: None,
         containers: false,
+        fake_internet: false,
     };
     let err = up(&s.sys, &s.rt, request(&s.topo, &bad), &quiet())
         .await

@@ -77,6 +77,7 @@ pub async fn up<S: System, R: Runtime>(
     state.uplink = req.options.uplink.clone();
     state.switch = req.options.switch_override;
     state.profile = req.options.profile.clone();
+    state.fake_internet = req.options.fake_internet;
     state.save()?;
     // Signal handlers before anything is created, so a Ctrl-C at any point rolls back.
     let stop = interrupted()?;
@@ -107,17 +108,32 @@ fn same_options(
 ) -> Result<()> {
     let differs = |what: &str, was: String, asked: String| {
         Error::Usage(format!(
-            "lab '{}' is up with {what} {was}, not {asked}: `tcplab down` first to change it",
+            "lab '{}' is up with {what}{was}, not {asked}: `tcplab down` first to change it",
             st.lab
         ))
     };
     let show = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
     if st.runtime != kind {
-        return Err(differs("runtime", st.runtime.to_string(), kind.to_string()));
+        return Err(differs(
+            "runtime ",
+            st.runtime.to_string(),
+            kind.to_string(),
+        ));
+    }
+    if st.fake_internet != req.options.fake_internet {
+        let (was, asked) = if st.fake_internet {
+            ("with", "without")
+        } else {
+            ("without", "with")
+        };
+        return Err(Error::Usage(format!(
+            "lab '{}' is up {was} a fake internet, not {asked} one: `tcplab down` first to change it",
+            st.lab
+        )));
     }
     if st.uplink != req.options.uplink {
         return Err(differs(
-            "uplink",
+            "uplink ",
             show(&st.uplink),
             show(&req.options.uplink),
         ));
@@ -127,14 +143,14 @@ fn same_options(
             k.map_or("as the topology says".into(), |k| k.as_str().to_string())
         };
         return Err(differs(
-            "switch",
+            "switch ",
             s(st.switch),
             s(req.options.switch_override),
         ));
     }
     if req.options.profile.is_some() && st.profile != req.options.profile {
         return Err(differs(
-            "profile",
+            "profile ",
             show(&st.profile),
             show(&req.options.profile),
         ));
@@ -202,6 +218,7 @@ async fn precheck<S: System>(sys: &S, plan: &Plan, host: &S::Net) -> Result<()> 
         }
     }
     precheck_ovs(sys, plan, host).await?;
+    super::fake_internet::precheck(plan, host).await?;
     if plan.uplink.is_some() {
         precheck_uplink(plan, host).await?;
     }
@@ -234,7 +251,7 @@ async fn precheck_uplink<N: NetOps>(plan: &Plan, host: &N) -> Result<()> {
     let Some(u) = &plan.uplink else {
         return Ok(());
     };
-    if host.link_index(&u.uplink).await?.is_none() {
+    if plan.fake_internet.is_none() && host.link_index(&u.uplink).await?.is_none() {
         let names: Vec<String> = host
             .links()
             .await?

@@ -191,7 +191,7 @@ pub(super) async fn uplink_phase<S: System>(
 }
 
 /// The end of the edge's line to the host, inside the edge namespace.
-pub(super) const EDGE_TO_HOST: &str = "tohost";
+pub(crate) const EDGE_TO_HOST: &str = "tohost";
 
 /// The first and second host addresses of a transfer /30: the host's end and the edge's.
 fn transfer_ends(transfer: Ipv4Net) -> (Ipv4Net, Ipv4Net) {

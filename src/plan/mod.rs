@@ -170,6 +170,41 @@ pub struct Plan {
     pub uplink: Option<UplinkPlan>,
     /// Link conditions to apply once the lab is up, per interface.
     pub conditions: Vec<EndConditions>,
+    /// The fake internet the lab is NATed into, instead of a real uplink.
+    pub fake_internet: Option<FakeInternetPlan>,
+}
+
+/// A stand-in for the internet, made by `up --fake-internet`: a namespace holding the far end of
+/// a veth whose host end is the lab's uplink, on 198.51.100.0/24 (TEST-NET-2, never routed on
+/// the real internet). Experiments reach it as the node `internet`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FakeInternetPlan {
+    /// Its namespace.
+    pub netns: String,
+    /// The host end, the lab's uplink.
+    pub host_link: String,
+    /// Its address.
+    pub host_address: Ipv4Net,
+    /// The far end, in the namespace.
+    pub far_link: String,
+    /// Its address.
+    pub far_address: Ipv4Net,
+}
+
+/// The name experiments give the fake internet, as if it were a node.
+pub const FAKE_INTERNET_NODE: &str = "internet";
+
+impl FakeInternetPlan {
+    /// The fake internet of lab `lab`.
+    pub fn for_lab(lab: &str) -> FakeInternetPlan {
+        FakeInternetPlan {
+            netns: format!("tcplab-{lab}.internet"),
+            host_link: format!("tli{:04x}", crate::util::short_hash(lab)),
+            host_address: "198.51.100.1/24".parse().expect("valid prefix"),
+            far_link: "inet0".into(),
+            far_address: "198.51.100.2/24".parse().expect("valid prefix"),
+        }
+    }
 }
 
 /// Options that change the plan.
@@ -181,6 +216,8 @@ pub struct PlanOptions {
     pub switch_override: Option<NetworkKind>,
     /// The topology's profile of link conditions to apply.
     pub profile: Option<String>,
+    /// NAT the lab into a fake internet made for it (`uplink` is then its host end).
+    pub fake_internet: bool,
 }
 
 /// Host-side name of an OVS port (host names must be unique across labs and fit 15 bytes):
@@ -235,7 +272,13 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
     for link in &topo.links {
         wires.link(link);
     }
-    let uplink = match (&opts.uplink, &topo.uplink) {
+    let fake_internet =
+        (opts.fake_internet && topo.uplink.is_some()).then(|| FakeInternetPlan::for_lab(lab));
+    let host_uplink = fake_internet
+        .as_ref()
+        .map(|f| f.host_link.clone())
+        .or_else(|| opts.uplink.clone());
+    let uplink = match (&host_uplink, &topo.uplink) {
         (Some(host_uplink), Some(up)) => Some(wires.uplink(host_uplink, up)),
         _ => None,
     };
@@ -252,6 +295,7 @@ pub fn plan(topo: &Topology, lab: &str, opts: &PlanOptions) -> Plan {
         veths,
         uplink,
         conditions: conditions_of(topo, opts.profile.as_deref()),
+        fake_internet,
     }
 }
 
@@ -328,6 +372,7 @@ mod tests {
                 uplink: Some("eth9".into()),
                 switch_override,
                 profile: None,
+                fake_internet: false,
             };
             let p = plan(&topo, "tcpip", &opts);
             let mut ends = 0;

@@ -60,7 +60,9 @@ pub(super) fn node_plan(
 fn interfaces(node: &Node, opts: &PlanOptions) -> Vec<IfacePlan> {
     node.interfaces
         .iter()
-        .filter(|i| i.attachment != Attachment::Uplink || opts.uplink.is_some())
+        .filter(|i| {
+            i.attachment != Attachment::Uplink || opts.uplink.is_some() || opts.fake_internet
+        })
         .zip(2u32..)
         .map(|(iface, index)| IfacePlan {
             name: iface.name.clone(),
@@ -81,6 +83,10 @@ fn base_sysctls(router: bool) -> Sysctls {
         ("ipv6.conf.default.disable_ipv6", "1"),
         // Every traceroute probe answered, as in the book.
         ("ipv4.icmp_ratelimit", "0"),
+        // The book's congestion control (BSD's Reno), whatever the host's: a new namespace
+        // starts with the host's (bbr paces its segments, and no slow-start burst shows), and
+        // reno is the one every namespace may choose (tcp_allowed_congestion_control).
+        ("ipv4.tcp_congestion_control", "reno"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -135,7 +141,10 @@ fn uplink_default_route(
     opts: &PlanOptions,
     index_of: impl Fn(&str) -> Option<u32>,
 ) -> Option<RoutePlan> {
-    let up = topo.uplink.as_ref().filter(|_| opts.uplink.is_some())?;
+    let up = topo
+        .uplink
+        .as_ref()
+        .filter(|_| opts.uplink.is_some() || opts.fake_internet)?;
     if up.node.node != node.name || node.routes.iter().any(|r| r.to.prefix_len() == 0) {
         return None;
     }

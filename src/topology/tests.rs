@@ -262,6 +262,7 @@ fn course_plan_isolated() {
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
             profile: None,
+            fake_internet: false,
         },
     );
     assert_eq!(p.switch_ns.as_deref(), Some("tcplab-tcpip"));
@@ -323,6 +324,7 @@ fn course_plan_with_uplink() {
         uplink: Some("enp0s3".into()),
         switch_override: Some(NetworkKind::Linux),
         profile: None,
+        fake_internet: false,
     };
     let p = plan::plan(&t, "tcpip", &opts);
     let u = p.uplink.as_ref().unwrap();
@@ -357,6 +359,7 @@ fn shifted_indexes_move_every_reference_in_that_namespace_only() {
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
             profile: None,
+            fake_internet: false,
         },
     );
     let netb = p.nodes.iter().position(|n| n.name == "netb").unwrap();
@@ -439,6 +442,7 @@ members = [
             uplink: None,
             switch_override: Some(NetworkKind::Linux),
             profile: None,
+            fake_internet: false,
         },
     );
     let ports = &p.bridges[0].ports;

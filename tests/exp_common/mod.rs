@@ -39,6 +39,31 @@ pub struct ExpInfo {
     pub captures: Vec<String>,
     /// Its broken variants, in order.
     pub broken: Vec<BrokenInfo>,
+    /// Its lab is NATed into a fake internet (`needs = "fake-internet"`).
+    pub fake_internet: bool,
+}
+
+/// Held while a lab with a fake internet is up: the fake internet takes 198.51.100.0/24 on the
+/// host, so one such lab at a time (the experiments run in parallel).
+static FAKE_INTERNET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Bring `lab` up as experiment `exp` needs it; the guard (if any) must outlive the lab.
+fn up_for(exp: &ExpInfo, lab: &Lab) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !exp.fake_internet {
+        lab.up(None);
+        return None;
+    }
+    let guard = FAKE_INTERNET.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = lab.up_cmd(true, None);
+    c.arg("--fake-internet");
+    let out = run(c, lab.runtime.up_timeout());
+    assert!(
+        out.ok(),
+        "lab {} did not come up with a fake internet: {}",
+        lab.name,
+        out.describe()
+    );
+    Some(guard)
 }
 
 /// A broken variant of an experiment: the checks that must fail and those that must pass.
@@ -110,6 +135,7 @@ pub fn experiment(name: &str) -> ExpInfo {
                 }
             })
             .collect(),
+        fake_internet: s(&root, "needs").as_deref() == Some("fake-internet"),
     }
 }
 
@@ -370,8 +396,10 @@ pub fn assert_green(tag: &str, name: &str, runtime: crate::common::Runtime) {
     let exp = experiment(name);
     assert_eq!(exp.name, name, "experiments/{name}.toml names itself");
     assert!(!exp.checks.is_empty(), "{name} has checks");
+    // The guard is declared first: it is dropped after the lab went down.
+    let _fake_internet;
     let lab = runtime.lab(tag);
-    lab.up(None);
+    _fake_internet = up_for(&exp, &lab);
     let dir = TempDir::new(&format!("{tag}-out"));
     let out_dir = dir.join(name);
     let t0 = std::time::Instant::now();
@@ -517,8 +545,9 @@ fn assert_capture_file(f: &Path, report: &str) {
 pub fn assert_red(tag: &str, name: &str, k: usize, runtime: crate::common::Runtime) {
     let exp = experiment(name);
     let b = &exp.broken[k - 1];
+    let _fake_internet;
     let lab = runtime.lab(tag);
-    lab.up(None);
+    _fake_internet = up_for(&exp, &lab);
     let dir = TempDir::new(&format!("{tag}-out"));
     let t0 = std::time::Instant::now();
     let out = run_experiment_args(&lab, name, &dir.join(name), &["--broken", &k.to_string()]);
