@@ -42,7 +42,7 @@ pub struct GlobalOpts {
     /// Lab name (default: the topology's name, `tcpip` for the built-in course lab)
     #[arg(long, global = true, value_name = "NAME")]
     pub lab: Option<String>,
-    /// Topology file (default: the built-in TCP/IP Illustrated lab)
+    /// Topology file, or a built-in topology's name: tcpip-illustrated (the default), ovs-lab
     #[arg(long, global = true, value_name = "FILE")]
     pub topology: Option<PathBuf>,
     /// How nodes run: docker (containers; the default when a Docker engine answers) or netns

@@ -66,9 +66,19 @@ pub struct Experiment {
     /// `--fake-internet`; the experiment may use node `internet`).
     #[serde(default)]
     pub needs: Option<String>,
+    /// The built-in topology it runs on (`ovs-lab`); none: the course's (`tcpip-illustrated`).
+    #[serde(default)]
+    pub topology: Option<String>,
 }
 
 impl Experiment {
+    /// The name of the built-in topology it runs on.
+    pub fn topology_name(&self) -> &str {
+        self.topology
+            .as_deref()
+            .unwrap_or(crate::topology::BUILTIN_DEFAULT)
+    }
+
     /// Whether the lab must be NATed into a fake internet.
     pub fn needs_fake_internet(&self) -> bool {
         self.needs.as_deref() == Some("fake-internet")

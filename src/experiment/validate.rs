@@ -107,6 +107,21 @@ fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
             format!("'{n}' is not something a lab can have: `fake-internet`"),
         ));
     }
+    if let Some(t) = &e.topology
+        && crate::topology::builtin_text(t).is_none()
+    {
+        return Err(refuse.at(
+            "topology",
+            format!(
+                "'{t}' is not a built-in topology: {}",
+                crate::topology::BUILTINS
+                    .iter()
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     if !safe_name(&e.name) {
         return Err(refuse.at(
             "name",
@@ -447,6 +462,26 @@ mod tests {
         parse(text, "x.toml")
             .expect_err("must be refused")
             .to_string()
+    }
+
+    #[test]
+    fn a_topology_must_be_a_built_in_one() {
+        let text = |t: &str| {
+            format!("name='x'\nchapter='1'\ntitle='t'\ntopology='{t}'\ndescription='d'\n")
+        };
+        let e = parse(&text("ovs-lab"), "x.toml").expect("ovs-lab is built in");
+        assert_eq!(e.topology_name(), "ovs-lab");
+        let m = err(&text("ovs-labb"));
+        assert!(m.contains("'ovs-labb' is not a built-in topology"), "{m}");
+        assert!(
+            m.contains("`ovs-lab`") && m.contains("`tcpip-illustrated`"),
+            "{m}"
+        );
+        let plain = parse(
+            "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n",
+            "x.toml",
+        );
+        assert_eq!(plain.unwrap().topology_name(), "tcpip-illustrated");
     }
 
     #[test]
