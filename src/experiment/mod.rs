@@ -237,6 +237,13 @@ pub enum Step {
         /// node
         node: String,
     },
+    /// Read the lab's Open vSwitch rows as `tcplab ovs show` prints them (bridges, ports with
+    /// node names, VLANs, QoS, tunnels, the datapath): the text is the output of a command
+    /// called `name`, which checks read with `command = NAME` (exit code 1 if it failed).
+    OvsShow {
+        /// the name checks give it
+        name: String,
+    },
     /// Wait until a TCP socket of the node with `port` (local or remote) is in `state`.
     WaitTcpState {
         /// node

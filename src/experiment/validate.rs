@@ -240,6 +240,12 @@ impl StepNames {
                     return Err("timeout must be a number of seconds from 0 to 3600".into());
                 }
             }
+            Step::OvsShow { name } => {
+                if self.runs.contains(name) {
+                    return Err(format!("two steps' outputs are named '{name}'"));
+                }
+                self.runs.push(name.clone());
+            }
             Step::Join { name } if !self.runs.contains(name) => {
                 return Err(format!(
                     "join names '{name}', which no earlier run step is named"
@@ -462,6 +468,17 @@ mod tests {
         parse(text, "x.toml")
             .expect_err("must be refused")
             .to_string()
+    }
+
+    #[test]
+    fn an_ovs_show_step_names_an_output_checks_may_read() {
+        let head = "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n\
+            [[steps]]\naction='ovs-show'\nname='ovs'\n";
+        let check = "[[checks]]\ndescription='c'\ncommand='ovs'\noutput_matches='Bridge'\n";
+        let e = parse(&format!("{head}{check}"), "x.toml").expect("a check reads the rows");
+        assert!(matches!(&e.steps[0], Step::OvsShow { name } if name == "ovs"));
+        let twice = format!("{head}[[steps]]\naction='ovs-show'\nname='ovs'\n");
+        assert!(err(&twice).contains("two steps' outputs are named 'ovs'"));
     }
 
     #[test]
