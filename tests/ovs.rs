@@ -4,7 +4,9 @@
 //! asks for, `tcplab ovs flows` every flow entry with node names; `down` must leave the host as
 //! it was, OVS rows (bridges, ports, interfaces, QoS, queues, controllers) included. A topology
 //! asking for ingress policing, which the userspace datapath here cannot do, is refused with
-//! exit 2 and leaves nothing.
+//! exit 2 and leaves nothing. An experiment naming the ovs-lab topology brings its lab up from
+//! it, refuses a lab of another topology, and `run --all` on an ovs-lab lab skips the course's
+//! experiments.
 //!
 //! They need root, Docker and a running Open vSwitch (`common::docker::docker_and_ovs_missing`);
 //! without them each test prints `skipped: <reason>` and passes. The ovs-lab puts its underlay
@@ -30,11 +32,12 @@ macro_rules! ovs_or_skip {
     };
 }
 
-/// Lab `oz<tag><pid>` of `topology` (a built-in name or a file) on the netns runtime.
-fn lab(tag: &str, topology: PathBuf) -> Lab {
+/// Lab `oz<tag><pid>` of `topology` (a built-in name or a file; none: the default, or what an
+/// experiment asks for) on the netns runtime.
+fn lab(tag: &str, topology: Option<PathBuf>) -> Lab {
     Lab {
         name: format!("oz{tag}{:x}", std::process::id() & 0xfff),
-        topology: Some(topology),
+        topology,
         runtime: Runtime::Netns,
     }
 }
@@ -216,7 +219,7 @@ fn ovs_show_and_flows_name_the_topology_and_down_leaves_nothing() {
     let topology: toml::Table = toml::from_str(OVS_LAB).expect("ovs-lab.toml is TOML");
     let before = snapshot();
     {
-        let lab = lab("s", "ovs-lab".into());
+        let lab = lab("s", Some("ovs-lab".into()));
         let out = lab.tcplab(&["-q", "up"]);
         assert!(out.ok(), "ovs-lab did not come up: {}", out.describe());
         let show = lab.tcplab(&["ovs", "show"]);
@@ -268,7 +271,7 @@ fn ingress_policing_is_refused_and_leaves_nothing() {
     std::fs::write(&file, text).expect("writing the topology");
     let before = snapshot();
     {
-        let lab = lab("p", file);
+        let lab = lab("p", Some(file));
         let out = lab.tcplab(&["-q", "up"]);
         let what = out.describe();
         assert_eq!(out.code, 2, "ingress policing must be refused: {what}");
@@ -282,4 +285,90 @@ fn ingress_policing_is_refused_and_leaves_nothing() {
     }
     let diff = before.diff(&snapshot(), &[]);
     assert!(diff.is_empty(), "a refused up left {diff:#?}");
+}
+
+/// `experiment run` of an experiment with `topology = "ovs-lab"` on a lab that is not up
+/// brings the lab up from that topology; `run --all` on that lab then skips the course's
+/// experiments in rows saying so, and exits 0.
+#[test]
+fn an_experiment_brings_its_topology_up_and_run_all_skips_the_others() {
+    ovs_or_skip!();
+    let _serial = common::serial();
+    let dir = TempDir::new("ozrun");
+    let lab = lab("r", None);
+    let out = lab.tcplab(&[
+        "experiment",
+        "run",
+        "ovs-flows",
+        "--out",
+        &dir.join("flows").to_string_lossy(),
+    ]);
+    let what = out.describe();
+    assert_eq!(out.code, 0, "{what}");
+    assert!(out.stderr.contains("bringing it up first"), "{what}");
+    let show = lab.tcplab(&["ovs", "show"]);
+    assert!(
+        show.ok() && show.stdout.contains("(LAN flows)"),
+        "the lab is up from ovs-lab: {}",
+        show.describe()
+    );
+    let all = dir.join("all");
+    let out = lab.tcplab(&[
+        "experiment",
+        "run",
+        "--all",
+        "--chapter",
+        "4",
+        "--out",
+        &all.to_string_lossy(),
+    ]);
+    let what = out.describe();
+    assert_eq!(out.code, 0, "skipped rows are no failure: {what}");
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("=> "))
+        .collect();
+    assert!(
+        !rows.is_empty(),
+        "a row per experiment of chapter 4: {what}"
+    );
+    for r in &rows {
+        assert!(
+            r.contains(": skipped: for topology tcpip-illustrated, not the lab's (ovslab)"),
+            "{r}: {what}"
+        );
+    }
+    assert!(
+        out.stdout
+            .contains(&format!("0 green, 0 red, 0 errors, {} skipped", rows.len())),
+        "{what}"
+    );
+}
+
+/// `experiment run` of an experiment with `topology = "ovs-lab"` on a lab up from the course's
+/// topology is refused in one line with exit 2, naming both topologies.
+#[test]
+fn an_experiment_refuses_a_lab_of_another_topology() {
+    ovs_or_skip!();
+    let _serial = common::serial();
+    let lab = lab("c", None);
+    lab.up(None);
+    let dir = TempDir::new("ozref");
+    let out = lab.tcplab(&[
+        "experiment",
+        "run",
+        "ovs-vlan",
+        "--out",
+        &dir.0.to_string_lossy(),
+    ]);
+    let what = out.describe();
+    assert_eq!(out.code, 2, "{what}");
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {what}");
+    assert!(
+        lines[0].contains("from topology 'tcpip'") && lines[0].contains("topology ovs-lab"),
+        "{what}"
+    );
+    assert!(out.stdout.is_empty(), "nothing ran: {what}");
 }
