@@ -10,6 +10,9 @@
 # environment:
 #   TCPLAB=target/release/tcplab  the binary      RUNTIMES="netns docker"  the runtimes
 #   RUNS=20  RUNS_BROKEN=3  LOAD=$(nproc)          LAB=brep  the labs' names (LAB<r><k>: brepn1, brepd1...)
+#   FRESH=""    experiments (space-separated) run on a lab brought up anew before each run, for
+#               those the kernel remembers across runs (icmp-redirect: a router sends one host
+#               at most 9 redirects until 20 s pass without one)
 #   PARALLEL=1  labs per runtime, each running its share of the experiments at the same time
 #               (the runtimes run at the same time too); RUN_ALL=1 also times `run --all`
 # Takes long: about RUNS x (the experiment's own time) per experiment and runtime, / PARALLEL.
@@ -49,6 +52,10 @@ bench_lab() {
     local ok=0 t="$out/$lab-t" red="" k b r i t0
     : > "$t"
     for i in $(seq "$RUNS"); do
+      if [[ " ${FRESH:-} " == *" $n "* ]]; then
+        "$BIN" --lab "$lab" -q down >/dev/null 2>&1
+        "$BIN" --lab "$lab" --runtime "$rt" -q up >/dev/null 2>&1
+      fi
       t0=$(date +%s.%N)
       if "$BIN" --lab "$lab" -q experiment run "$n" --out "$out/$lab-$n-$i" >"$out/$lab-last" 2>&1; then
         ok=$((ok + 1)); awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {print a - b}' >> "$t"

@@ -26,5 +26,6 @@ pub mod state;
 pub mod sys;
 pub mod topology;
 pub mod util;
+pub mod web;
 
 pub use error::{Error, Result};

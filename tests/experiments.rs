@@ -438,3 +438,40 @@ fn timeline_svg_names_the_hosts_of_the_capture() {
         );
     }
 }
+
+/// One experiment at a time on a lab: a second `experiment run` while one runs is refused at
+/// once (exit 2, naming the lab), and the first is not disturbed.
+#[test]
+fn a_second_experiment_on_a_busy_lab_is_refused() {
+    root_or_skip!();
+    let dir = TempDir::new("xbusy");
+    let lab = Lab::new("xbusy");
+    lab.up(None);
+    let mut first_cmd = lab.cmd();
+    first_cmd
+        .args(["experiment", "run", "ping-slip", "--out"])
+        .arg(dir.join("first"));
+    let mut first = common::Bg::spawn(first_cmd, None);
+    assert!(
+        first.wait_stderr("capture", std::time::Duration::from_secs(60)),
+        "the first experiment did not start: {}",
+        first.stderr_so_far()
+    );
+    let second = run_experiment(&lab, "arp", &dir.join("second"));
+    assert_eq!(second.code, 2, "{}", second.describe());
+    assert!(
+        second.stderr.contains(&format!(
+            "another experiment is running on lab '{}'",
+            lab.name
+        )),
+        "{}",
+        second.describe()
+    );
+    let first = first.wait(std::time::Duration::from_secs(120));
+    assert_eq!(
+        first.code,
+        0,
+        "the first run was disturbed: {}",
+        first.describe()
+    );
+}

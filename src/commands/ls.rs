@@ -46,7 +46,11 @@ impl LabRow {
             lab: state.lab.clone(),
             runtime: state.runtime.to_string(),
             nodes,
-            uplink: state.uplink.clone(),
+            uplink: if state.fake_internet {
+                Some("fake-internet".into())
+            } else {
+                state.uplink.clone()
+            },
             transfer,
             since: modified.map(crate::util::utc_stamp),
             complete: state.complete,

@@ -15,6 +15,7 @@ pub mod man;
 pub mod ovs;
 pub mod status;
 pub mod up;
+pub mod web;
 
 use crate::error::{Error, Result};
 use crate::lab::{LabContext, StartOptions};
@@ -96,6 +97,8 @@ pub enum Command {
     Ls(ls::LsCmd),
     /// The lab's Open vSwitch: its OVSDB rows (`show`) and flow tables (`flows`)
     Ovs(ovs::OvsCmd),
+    /// Serve the lab in a browser: live topology and packets, step mode, experiments, terminals
+    Web(web::WebCmd),
 }
 
 /// Run the parsed command line; returns the process exit code.
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Man(c) => c.exec(),
         Command::Ls(c) => c.exec(),
         Command::Ovs(c) => c.exec(&cli.global),
+        Command::Web(c) => block_on(c.exec(&cli.global)),
     }
 }
 

@@ -96,7 +96,7 @@ pub struct Broken {
     /// Steps that break the lab (before the experiment's steps).
     #[serde(default)]
     pub steps: Vec<Step>,
-    /// Steps that mend it (after the experiment's cleanup).
+    /// Steps that mend it (after the experiment's cleanup, once the captures stopped).
     #[serde(default)]
     pub cleanup: Vec<Step>,
     /// Descriptions of the checks that must fail.

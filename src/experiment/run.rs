@@ -222,11 +222,20 @@ pub async fn run_variant(
             })?,
         )),
     };
-    let (mut steps, mut cleanup) = (exp.steps.clone(), exp.cleanup.clone());
+    // One experiment at a time on a lab: a second would see the first one's sysctls, routes
+    // and conditions as the lab's own, and put them back at its end.
+    let _one_at_a_time = crate::state::LabLock::acquire(&format!("{}.experiment", view.lab))
+        .map_err(|e| match e {
+            Error::Usage(_) => Error::Usage(format!(
+                "another experiment is running on lab '{}': wait for it to finish",
+                view.lab
+            )),
+            other => other,
+        })?;
+    let mut steps = exp.steps.clone();
     if let Some((k, b)) = &brk {
         log(&format!("broken lab {k}: {}", b.description));
         steps.splice(0..0, b.steps.iter().cloned());
-        cleanup.extend(b.cleanup.iter().cloned());
     }
     sys::create_user_dirs(out_dir)?;
     let mut captures: Vec<RunningCapture> = Vec::new();
@@ -247,7 +256,7 @@ pub async fn run_variant(
     let result = run_steps(&steps, view, out_dir, log, &mut st).await;
     // Cleanup runs whatever happened; then background commands are collected, captures
     // stopped, and sysctls get their old values back.
-    let cleanup = run_steps(&cleanup, view, out_dir, log, &mut st).await;
+    let cleanup = run_steps(&exp.cleanup, view, out_dir, log, &mut st).await;
     for (name, (node, cmd, task)) in background.drain() {
         let out = task
             .await
@@ -255,9 +264,25 @@ pub async fn run_variant(
         commands.push((name, node, cmd, out));
     }
     let stopped = stop_captures(&mut captures, &mut done_captures);
-    // Last, once nothing runs or captures any more: the lab as it was is not part of the run.
+    // Last, once nothing runs or captures any more: mending the broken lab and the sysctls as
+    // they were are not part of the run.
+    let mended = match &brk {
+        Some((_, b)) => {
+            let mut st = RunState {
+                captures: &mut captures,
+                done: &mut done_captures,
+                background: &mut background,
+                commands: &mut commands,
+                unnamed: &mut unnamed,
+                restore: &mut restore,
+            };
+            run_steps(&b.cleanup, view, out_dir, log, &mut st).await
+        }
+        None => Ok(()),
+    };
     let restored = restore_sysctls(view, &restore, log);
     stopped?;
+    mended?;
     result?;
     cleanup?;
     restored?;

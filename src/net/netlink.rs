@@ -117,9 +117,12 @@ impl Netlink {
     ) -> Result<()> {
         // The peer cannot be brought up in the same request (veth_open finds no peer yet and
         // answers ENOTCONN): the caller brings it up from the peer's namespace.
+        // One segment per packet (no GSO super-packets of up to 64 KB): a capture shows the
+        // segments a wire would carry, as the book's traces do.
         let mut pb = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.to_string())
-            .mtu(mtu);
+            .mtu(mtu)
+            .append_extra_attribute(LinkAttribute::GsoMaxSegs(1));
         if peer_index != 0 {
             pb = pb.index(peer_index);
         }
@@ -128,6 +131,7 @@ impl Netlink {
         }
         let mut b = LinkVeth::new(name, peer)
             .mtu(mtu)
+            .append_extra_attribute(LinkAttribute::GsoMaxSegs(1))
             .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(pb.build())));
         if index != 0 {
