@@ -250,7 +250,7 @@ fn ovs_show_and_flows_name_the_topology_and_down_leaves_nothing() {
 }
 
 /// A topology asking for ingress policing (which the userspace datapath here cannot do) is
-/// refused by `up` with exit 2 in one line naming the bridge, and leaves nothing behind.
+/// refused by `up` with exit 2 in one line naming the node and LAN, and leaves nothing behind.
 #[test]
 fn ingress_policing_is_refused_and_leaves_nothing() {
     ovs_or_skip!();
@@ -279,8 +279,9 @@ fn ingress_policing_is_refused_and_leaves_nothing() {
         assert_eq!(lines.len(), 1, "one line: {what}");
         assert!(
             lines[0].contains("ingress policing")
-                && lines[0].contains(&format!("bridge {}-qos", lab.name)),
-            "the refusal names ingress policing and the bridge of LAN qos: {what}"
+                && lines[0].contains("node q2's port")
+                && lines[0].contains("on LAN qos"),
+            "the refusal names ingress policing, node q2 and LAN qos: {what}"
         );
     }
     let diff = before.diff(&snapshot(), &[]);

@@ -20,6 +20,7 @@ pub(super) fn bridge_spec(plan: &Plan, b: &BridgePlan) -> BridgeSpec {
         .map(|m| {
             let qos = m.options.qos.clone().unwrap_or_default();
             let settings = PortSettings {
+                node: m.node.clone(),
                 tag: m.options.vlan,
                 trunks: m.options.trunks.clone(),
                 max_rate: qos.max_rate,

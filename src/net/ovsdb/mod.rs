@@ -109,6 +109,9 @@ pub struct BridgeSetup {
 /// VLAN and QoS settings of one port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortSettings {
+    /// The node the port connects, for messages.
+    #[serde(default)]
+    pub node: String,
     /// Access VLAN (`Port.tag`).
     pub tag: Option<u16>,
     /// Trunk VLANs (`Port.trunks`).
@@ -676,14 +679,14 @@ fn refuse_unsupported(datapath: Datapath, bridges: &[BridgeSpec]) -> Result<(), 
         return Ok(());
     }
     for b in bridges {
-        if let Some((port, _)) = b
+        if let Some((port, settings)) = b
             .port_settings
             .iter()
             .find(|(_, s)| s.ingress_rate_kbps.is_some())
         {
             return Err(OvsError::Unsupported(format!(
-                "port {port} of bridge {} asks for ingress policing, which the userspace (netdev) datapath here cannot do (it needs the kernel's tc police action): use qos max_rate (HTB egress shaping) instead",
-                b.name
+                "node {}'s port {port} on LAN {} (bridge {}) asks for ingress policing, which the userspace (netdev) datapath here cannot do (it needs the kernel's tc police action): use qos max_rate (HTB egress shaping) instead",
+                settings.node, b.network, b.name
             )));
         }
     }
