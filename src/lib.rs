@@ -17,6 +17,7 @@ pub mod experiment;
 pub mod lab;
 pub mod net;
 pub mod os;
+pub mod ovs;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -128,7 +128,13 @@ async fn run_named(
             exp.broken.len()
         )));
     }
-    let lab = OpenLab::open(g, "tcplab experiment run", exp.needs_fake_internet()).await?;
+    let lab = OpenLab::open(
+        g,
+        "tcplab experiment run",
+        exp.needs_fake_internet(),
+        exp.topology.as_deref(),
+    )
+    .await?;
     let out_dir = out.unwrap_or_else(|| {
         PathBuf::from("results").join(&lab.ctx.lab).join(format!(
             "{}-{}",
@@ -150,10 +156,24 @@ struct OpenLab {
 
 impl OpenLab {
     /// Resolve the lab of the command line and bring it up if it is not (as root only: `what`
-    /// names the command in the refusal).
-    async fn open(g: &GlobalOpts, what: &str, fake_internet: bool) -> Result<OpenLab> {
+    /// names the command in the refusal). With `topology` (a built-in topology's name, what an
+    /// experiment asks for) and no `--topology`, the lab is brought up from that topology; a
+    /// lab up from another topology is refused.
+    async fn open(
+        g: &GlobalOpts,
+        what: &str,
+        fake_internet: bool,
+        topology: Option<&str>,
+    ) -> Result<OpenLab> {
         crate::sys::require_root(what)?;
-        let mut ctx = g.resolve()?;
+        let resolve = || match (topology, &g.topology) {
+            (Some(t), None) => LabContext::resolve(g.lab.as_deref(), Some(Path::new(t))),
+            _ => g.resolve(),
+        };
+        let mut ctx = resolve()?;
+        if let Some(t) = topology {
+            require_topology(&ctx, t)?;
+        }
         if ctx.state.is_none() {
             let mut opts = g.start_options();
             opts.fake_internet = fake_internet;
@@ -167,7 +187,7 @@ impl OpenLab {
                 }
             );
             crate::lab::start(&ctx, &opts, &g.progress()).await?;
-            ctx = g.resolve()?;
+            ctx = resolve()?;
         }
         let state = ctx.require_complete()?.clone();
         let plan = state.plan(&ctx.topology);
@@ -195,6 +215,63 @@ impl OpenLab {
             macs: self.macs.clone(),
         }
     }
+}
+
+/// The name of the topology lab `ctx` is up from (its record's), else of the one it would be
+/// brought up from.
+fn lab_topology_name(ctx: &LabContext) -> Result<String> {
+    match &ctx.state {
+        Some(st) => Ok(crate::topology::parse(&st.topology_text, &st.topology_file)?.name),
+        None => Ok(ctx.topology.name.clone()),
+    }
+}
+
+/// The name built-in topology `builtin` gives its labs (`ovslab` for `ovs-lab`).
+fn builtin_topology_name(builtin: &str) -> Result<String> {
+    match crate::topology::builtin_named(builtin) {
+        Some(t) => Ok(t?.0.name),
+        None => Err(Error::Usage(format!(
+            "'{builtin}' is not a built-in topology: give one of `tcplab experiment list`'s"
+        ))),
+    }
+}
+
+/// A usage error (exit 2) unless lab `ctx` is (or would be brought up) from built-in topology
+/// `builtin`.
+fn require_topology(ctx: &LabContext, builtin: &str) -> Result<()> {
+    let have = lab_topology_name(ctx)?;
+    if have == builtin_topology_name(builtin)? {
+        return Ok(());
+    }
+    let how = if ctx.state.is_some() {
+        "is up"
+    } else {
+        "would come up"
+    };
+    Err(Error::Usage(format!(
+        "lab '{}' {how} from topology '{have}', and this experiment runs on topology {builtin}: run it on another lab (`--lab NAME`) or bring this one down",
+        ctx.lab
+    )))
+}
+
+/// Why experiment `e` does not run on a lab of topology `lab_topology` (the topology's name),
+/// or `None` if it does. One without a `topology` runs on any lab but those of the other
+/// built-in topologies.
+fn skip_reason(e: &Experiment, lab_topology: &str) -> Result<Option<String>> {
+    let wanted = builtin_topology_name(e.topology_name())?;
+    if wanted == lab_topology {
+        return Ok(None);
+    }
+    let other_builtin = crate::topology::BUILTINS
+        .iter()
+        .any(|(n, _)| builtin_topology_name(n).is_ok_and(|t| t == lab_topology));
+    if e.topology.is_none() && !other_builtin {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "for topology {}, not the lab's ({lab_topology})",
+        e.topology_name()
+    )))
 }
 
 /// Run the experiment of `file` (its `text`, templates not filled in) on the lab into
@@ -258,7 +335,7 @@ async fn run_all(g: &GlobalOpts, chapter: Option<&Section>, out: Option<PathBuf>
         eprintln!("no experiment of chapter {ch}: nothing to run");
         return Ok(0);
     }
-    let lab = OpenLab::open(g, "tcplab experiment run --all", false).await?;
+    let lab = OpenLab::open(g, "tcplab experiment run --all", false, None).await?;
     let started = crate::util::utc_stamp_now();
     let base = out.unwrap_or_else(|| {
         PathBuf::from("results")
@@ -275,7 +352,16 @@ async fn run_all(g: &GlobalOpts, chapter: Option<&Section>, out: Option<PathBuf>
             not_run = exps[i..].iter().map(|e| e.name.clone()).collect();
             break;
         }
-        let row = run_listed(&view, e, &base, g.quiet).await;
+        let row = match skip_reason(e, &lab.ctx.topology.name)? {
+            Some(why) => RunRow {
+                name: e.name.clone(),
+                chapter: e.chapter.clone(),
+                outcome: Outcome::Skipped(why),
+                seconds: 0.0,
+                has_report: false,
+            },
+            None => run_listed(&view, e, &base, g.quiet).await,
+        };
         println!("=> {}: {} ({:.1} s)", row.name, row.outcome, row.seconds);
         rows.push(row);
     }
@@ -292,7 +378,7 @@ async fn run_all(g: &GlobalOpts, chapter: Option<&Section>, out: Option<PathBuf>
     println!("index: {}", index.display());
     Ok(if !not_run.is_empty() {
         130
-    } else if rows.iter().all(|r| r.outcome == Outcome::Green) {
+    } else if rows.iter().all(|r| r.outcome.is_ok()) {
         0
     } else {
         1

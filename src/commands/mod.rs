@@ -12,6 +12,7 @@ pub mod link;
 pub mod link_worker;
 pub mod ls;
 pub mod man;
+pub mod ovs;
 pub mod status;
 pub mod up;
 pub mod web;
@@ -42,7 +43,7 @@ pub struct GlobalOpts {
     /// Lab name (default: the topology's name, `tcpip` for the built-in course lab)
     #[arg(long, global = true, value_name = "NAME")]
     pub lab: Option<String>,
-    /// Topology file (default: the built-in TCP/IP Illustrated lab)
+    /// Topology file, or a built-in topology's name: tcpip-illustrated (the default), ovs-lab
     #[arg(long, global = true, value_name = "FILE")]
     pub topology: Option<PathBuf>,
     /// How nodes run: docker (containers; the default when a Docker engine answers) or netns
@@ -94,6 +95,8 @@ pub enum Command {
     Man(man::ManCmd),
     /// List the labs on this host (name, runtime, nodes, uplink, since)
     Ls(ls::LsCmd),
+    /// The lab's Open vSwitch: its OVSDB rows (`show`) and flow tables (`flows`)
+    Ovs(ovs::OvsCmd),
     /// Serve the lab in a browser: live topology and packets, step mode, experiments, terminals
     Web(web::WebCmd),
 }
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions(c) => c.exec(),
         Command::Man(c) => c.exec(),
         Command::Ls(c) => c.exec(),
+        Command::Ovs(c) => c.exec(&cli.global),
         Command::Web(c) => block_on(c.exec(&cli.global)),
     }
 }

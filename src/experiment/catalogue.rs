@@ -129,6 +129,15 @@ pub enum Outcome {
     },
     /// It could not run to its checks: the error, on one line.
     Error(String),
+    /// Not run, and not a failure: why (it is made for another topology than the lab's).
+    Skipped(String),
+}
+
+impl Outcome {
+    /// Whether the run of several still counts as green with this row (green or skipped).
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Green | Outcome::Skipped(_))
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -139,6 +148,7 @@ impl fmt::Display for Outcome {
                 write!(f, "red: {failed} of {total} checks failed")
             }
             Outcome::Error(e) => write!(f, "error: {}", one_line(e)),
+            Outcome::Skipped(why) => write!(f, "skipped: {}", one_line(why)),
         }
     }
 }
@@ -214,16 +224,22 @@ pub fn summary_index(lab: &str, started: &str, rows: &[RunRow], not_run: &[Strin
     out
 }
 
-/// `N green, N red, N errors` of a run.
+/// `N green, N red, N errors` of a run, then `, N skipped` when some were.
 pub fn totals(rows: &[RunRow]) -> String {
     let count = |f: fn(&Outcome) -> bool| rows.iter().filter(|r| f(&r.outcome)).count();
     let errors = count(|o| matches!(o, Outcome::Error(_)));
+    let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
     format!(
-        "{} green, {} red, {} error{}",
+        "{} green, {} red, {} error{}{}",
         count(|o| *o == Outcome::Green),
         count(|o| matches!(o, Outcome::Red { .. })),
         errors,
-        if errors == 1 { "" } else { "s" }
+        if errors == 1 { "" } else { "s" },
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -243,7 +259,26 @@ mod tests {
             broken: vec![],
             vars: Default::default(),
             needs: None,
+            topology: None,
         }
+    }
+
+    #[test]
+    fn a_skipped_row_is_not_a_failure_and_is_counted() {
+        let row = |outcome| RunRow {
+            name: "n".into(),
+            chapter: "1".into(),
+            outcome,
+            seconds: 0.0,
+            has_report: false,
+        };
+        let skipped = Outcome::Skipped("runs on topology ovs-lab".into());
+        assert!(skipped.is_ok() && Outcome::Green.is_ok());
+        assert!(!Outcome::Error("e".into()).is_ok());
+        assert_eq!(skipped.to_string(), "skipped: runs on topology ovs-lab");
+        let rows = [row(Outcome::Green), row(skipped)];
+        assert_eq!(totals(&rows), "1 green, 0 red, 0 errors, 1 skipped");
+        assert_eq!(totals(&rows[..1]), "1 green, 0 red, 0 errors");
     }
 
     fn sec(s: &str) -> Section {

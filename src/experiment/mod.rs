@@ -66,9 +66,19 @@ pub struct Experiment {
     /// `--fake-internet`; the experiment may use node `internet`).
     #[serde(default)]
     pub needs: Option<String>,
+    /// The built-in topology it runs on (`ovs-lab`); none: the course's (`tcpip-illustrated`).
+    #[serde(default)]
+    pub topology: Option<String>,
 }
 
 impl Experiment {
+    /// The name of the built-in topology it runs on.
+    pub fn topology_name(&self) -> &str {
+        self.topology
+            .as_deref()
+            .unwrap_or(crate::topology::BUILTIN_DEFAULT)
+    }
+
     /// Whether the lab must be NATed into a fake internet.
     pub fn needs_fake_internet(&self) -> bool {
         self.needs.as_deref() == Some("fake-internet")
@@ -226,6 +236,13 @@ pub enum Step {
     RouteFlush {
         /// node
         node: String,
+    },
+    /// Read the lab's Open vSwitch rows as `tcplab ovs show` prints them (bridges, ports with
+    /// node names, VLANs, QoS, tunnels, the datapath): the text is the output of a command
+    /// called `name`, which checks read with `command = NAME` (exit code 1 if it failed).
+    OvsShow {
+        /// the name checks give it
+        name: String,
     },
     /// Wait until a TCP socket of the node with `port` (local or remote) is in `state`.
     WaitTcpState {

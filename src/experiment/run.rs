@@ -488,8 +488,8 @@ async fn run_steps(
     Ok(())
 }
 
-/// A step done from the host side in a node's namespace: sysctl, route, neigh-flush,
-/// wait-tcp-state.
+/// A step done from the host side in a node's namespace (sysctl, route, neigh-flush,
+/// wait-tcp-state) or on the lab as a whole (nat, ovs-show).
 async fn host_step(
     step: &Step,
     view: &LabView<'_>,
@@ -533,6 +533,23 @@ async fn host_step(
             log(&format!("{node}: ARP cache emptied"));
             host_steps::neigh_flush(&ns_of(node)?, dev.as_deref())
                 .map_err(|e| Error::Other(format!("{node}: {e}")))?;
+        }
+        Step::OvsShow { name } => {
+            log("ovs show");
+            let out = match crate::ovs::show(view.topology, view.lab) {
+                Ok(text) => CmdOutput {
+                    code: 0,
+                    stdout: text,
+                    stderr: String::new(),
+                },
+                Err(e) => CmdOutput {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: e.to_string(),
+                },
+            };
+            st.commands
+                .push((name.clone(), "host".into(), "tcplab ovs show".into(), out));
         }
         Step::WaitTcpState {
             node,

@@ -107,6 +107,21 @@ fn parse_unescaped(text: &str, file: &str) -> Result<Experiment> {
             format!("'{n}' is not something a lab can have: `fake-internet`"),
         ));
     }
+    if let Some(t) = &e.topology
+        && crate::topology::builtin_text(t).is_none()
+    {
+        return Err(refuse.at(
+            "topology",
+            format!(
+                "'{t}' is not a built-in topology: {}",
+                crate::topology::BUILTINS
+                    .iter()
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     if !safe_name(&e.name) {
         return Err(refuse.at(
             "name",
@@ -224,6 +239,12 @@ impl StepNames {
                 if timeout.is_some_and(|t| !seconds_ok(t) || t == 0.0) {
                     return Err("timeout must be a number of seconds from 0 to 3600".into());
                 }
+            }
+            Step::OvsShow { name } => {
+                if self.runs.contains(name) {
+                    return Err(format!("two steps' outputs are named '{name}'"));
+                }
+                self.runs.push(name.clone());
             }
             Step::Join { name } if !self.runs.contains(name) => {
                 return Err(format!(
@@ -447,6 +468,37 @@ mod tests {
         parse(text, "x.toml")
             .expect_err("must be refused")
             .to_string()
+    }
+
+    #[test]
+    fn an_ovs_show_step_names_an_output_checks_may_read() {
+        let head = "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n\
+            [[steps]]\naction='ovs-show'\nname='ovs'\n";
+        let check = "[[checks]]\ndescription='c'\ncommand='ovs'\noutput_matches='Bridge'\n";
+        let e = parse(&format!("{head}{check}"), "x.toml").expect("a check reads the rows");
+        assert!(matches!(&e.steps[0], Step::OvsShow { name } if name == "ovs"));
+        let twice = format!("{head}[[steps]]\naction='ovs-show'\nname='ovs'\n");
+        assert!(err(&twice).contains("two steps' outputs are named 'ovs'"));
+    }
+
+    #[test]
+    fn a_topology_must_be_a_built_in_one() {
+        let text = |t: &str| {
+            format!("name='x'\nchapter='1'\ntitle='t'\ntopology='{t}'\ndescription='d'\n")
+        };
+        let e = parse(&text("ovs-lab"), "x.toml").expect("ovs-lab is built in");
+        assert_eq!(e.topology_name(), "ovs-lab");
+        let m = err(&text("ovs-labb"));
+        assert!(m.contains("'ovs-labb' is not a built-in topology"), "{m}");
+        assert!(
+            m.contains("`ovs-lab`") && m.contains("`tcpip-illustrated`"),
+            "{m}"
+        );
+        let plain = parse(
+            "name='x'\nchapter='1'\ntitle='t'\ndescription='d'\n",
+            "x.toml",
+        );
+        assert_eq!(plain.unwrap().topology_name(), "tcpip-illustrated");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) async fn apply<S: System, R: Runtime>(
     let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fresh).await?;
     let plan: &Plan = plan;
     links_phase(sys, plan, state, &ns, progress, &mut fresh).await?;
-    ovs_phase(sys, plan, state, progress, &mut fresh).await?;
+    ovs_phase(sys, plan, state, &ns.host, progress, &mut fresh).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fresh).await?;
     super::fake_internet::phase(sys, plan, state, &ns.host, &mut fresh).await?;
     if plan.uplink.is_some() {
@@ -55,7 +55,7 @@ pub(crate) async fn repair<S: System, R: Runtime>(
     let ns = nodes_phase(sys, runtime, plan, state, host, progress, &mut fix).await?;
     let plan: &Plan = plan;
     links_phase(sys, plan, state, &ns, progress, &mut fix).await?;
-    ovs_phase(sys, plan, state, progress, &mut fix).await?;
+    ovs_phase(sys, plan, state, &ns.host, progress, &mut fix).await?;
     super::fake_internet::phase(sys, plan, state, &ns.host, &mut fix).await?;
     repair_uplink(sys, plan, state, &ns, progress, &mut fix).await?;
     addresses_phase(sys, plan, &ns, progress, &mut fix).await?;
@@ -327,6 +327,7 @@ async fn ovs_phase<S: System>(
     sys: &S,
     plan: &Plan,
     state: &mut LabState,
+    host: &S::Net,
     progress: &Progress,
     repair: &mut Repair,
 ) -> Result<()> {
@@ -363,14 +364,10 @@ async fn ovs_phase<S: System>(
     }
     let specs: Vec<BridgeSpec> = ovs
         .iter()
-        .map(|b| BridgeSpec {
-            name: b.name.clone(),
-            lab: plan.lab.clone(),
-            network: b.network.clone(),
-            ports: b.ports.clone(),
-        })
+        .map(|b| super::ovs::bridge_spec(plan, b))
         .collect();
     let datapath = sys.ovs_create_bridges(&specs).await?;
+    super::ovs::configure(sys, host, &ovs).await?;
     if datapath == Datapath::Netdev {
         // The userspace datapath forwards what the veths hand it as is: with transmit checksum
         // offload on, TCP arrives with bad checksums (ping still works).

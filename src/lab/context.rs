@@ -20,13 +20,19 @@ pub struct LabContext {
 }
 
 impl LabContext {
-    /// Resolve the lab: the `topology` file if given, else the record of lab `lab`, else the
+    /// Resolve the lab: the `topology` file (or built-in topology of that name) if given, else the record of lab `lab`, else the
     /// built-in topology. The lab's name is `lab`, else the topology's name.
     pub fn resolve(lab: Option<&str>, topology: Option<&Path>) -> Result<LabContext> {
         if let Some(lab) = lab {
             topology::check_lab_name(lab).map_err(Error::Usage)?;
         }
         let file = match topology {
+            // A built-in name, unless a file of that name is there.
+            Some(path)
+                if !path.exists() && topology::builtin_text(&path.to_string_lossy()).is_some() =>
+            {
+                topology::builtin_named(&path.to_string_lossy()).transpose()?
+            }
             Some(path) => {
                 let (t, text) = topology::load_text(path)?;
                 Some((t, path.display().to_string(), text))

@@ -14,6 +14,7 @@ mod context;
 mod down;
 mod fake_internet;
 mod link;
+mod ovs;
 mod parts;
 mod status;
 mod up;

@@ -4,6 +4,7 @@ pub mod datapath;
 pub mod ethtool;
 pub mod firewall;
 pub mod netlink;
+pub mod openflow;
 pub mod ovsdb;
 
 pub use netlink::Netlink;

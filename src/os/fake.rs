@@ -9,7 +9,7 @@ use super::{NetOps, RouteEntry, System, VethRequest};
 use crate::conditions::spec::Conditions;
 use crate::error::{Error, Result};
 use crate::net::netlink::LinkInfoView;
-use crate::net::ovsdb::{BridgeSpec, Datapath};
+use crate::net::ovsdb::{BridgeSetup, BridgeSpec, Datapath};
 use crate::plan::Plan;
 use crate::runtime::{CmdOutput, Runtime, RuntimeKind};
 use crate::state::Object;
@@ -44,6 +44,8 @@ pub struct World {
     pub host_sysctls: BTreeMap<String, String>,
     pub firewall_chains: BTreeSet<String>,
     pub ovs_bridges: BTreeMap<String, String>,
+    /// Open vSwitch's routes: (output bridge, destination/mark).
+    pub ovs_routes: std::collections::BTreeSet<(String, String)>,
     pub containers: BTreeSet<String>,
     /// Conditions workers by control socket: (namespace, interface, conditions).
     pub workers: BTreeMap<String, (String, String, Conditions)>,
@@ -572,7 +574,25 @@ impl System for FakeSystem {
     }
     async fn ovs_delete_lab(&self, lab: &str) -> Result<()> {
         self.change(format!("ovs delete lab {lab}"), |w| {
+            let gone: Vec<String> = w
+                .ovs_bridges
+                .iter()
+                .filter(|(_, l)| *l == lab)
+                .map(|(b, _)| b.clone())
+                .collect();
+            w.ovs_routes.retain(|(dev, _)| !gone.contains(dev));
             w.ovs_bridges.retain(|_, l| l != lab);
+            Ok(())
+        })
+    }
+    async fn ovs_configure(&self, setups: &[BridgeSetup]) -> Result<()> {
+        self.change("ovs configure".into(), |w| {
+            for s in setups {
+                for r in &s.routes {
+                    w.ovs_routes
+                        .insert((r.dev.clone(), format!("{}/{}", r.dst, r.mark)));
+                }
+            }
             Ok(())
         })
     }

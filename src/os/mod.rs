@@ -18,7 +18,7 @@ pub(crate) mod fake;
 use crate::conditions::spec::Conditions;
 use crate::error::Result;
 use crate::net::netlink::LinkInfoView;
-use crate::net::ovsdb::{BridgeSpec, Datapath};
+use crate::net::ovsdb::{BridgeSetup, BridgeSpec, Datapath};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -125,8 +125,12 @@ pub trait System {
     async fn ovs_lab_bridges(&self, lab: &str) -> Result<Vec<String>>;
     /// Create bridges with their ports in one transaction; returns the datapath chosen.
     async fn ovs_create_bridges(&self, specs: &[BridgeSpec]) -> Result<Datapath>;
-    /// Delete every bridge labelled as lab `lab`'s (OVS not running: nothing to delete).
+    /// Delete every bridge labelled as lab `lab`'s, with Open vSwitch's routes out of them and
+    /// the lab's QoS rows (OVS not running: nothing to delete).
     async fn ovs_delete_lab(&self, lab: &str) -> Result<()>;
+    /// Add the routes of the bridges' tunnel packets and their flow entries (the bridges exist
+    /// and their own addresses are set).
+    async fn ovs_configure(&self, setups: &[BridgeSetup]) -> Result<()>;
     /// Start a conditions worker for what leaves `iface` in namespace `netns`, serving the
     /// control socket `control`; returns once it applies `conditions` (or with its error).
     fn start_link_worker(

@@ -5,7 +5,8 @@ use super::{NetOps, RouteEntry, System, VethRequest, link_worker};
 use crate::conditions::spec::Conditions;
 use crate::error::{Context, Error, Result};
 use crate::net::netlink::{LinkInfoView, Netlink};
-use crate::net::ovsdb::{self, BridgeSpec, Datapath, OvsError, Ovsdb};
+use crate::net::openflow::{FlowSpec, OpenFlow, PortRef};
+use crate::net::ovsdb::{self, BridgeSetup, BridgeSpec, Datapath, OvsError, Ovsdb, Unixctl};
 use crate::net::{ethtool, firewall};
 use crate::sys;
 use ipnet::Ipv4Net;
@@ -128,12 +129,61 @@ pub fn write_sysctls_here(sysctls: &[(String, String)]) -> Result<()> {
 /// An Open vSwitch error as tcplab's: OVS not running is the machine's to fix (exit 2).
 pub fn ovs_error(context: &str, e: OvsError) -> Error {
     match e {
-        OvsError::NotRunning { .. } => Error::Environment(format!("{context}: {e}")),
+        OvsError::NotRunning { .. } | OvsError::Unsupported(_) => {
+            Error::Environment(format!("{context}: {e}"))
+        }
         other => Error::Ovs {
             context: context.into(),
             message: other.to_string(),
         },
     }
+}
+
+/// Open vSwitch's routes out of `bridges` (the lab's), removed; nothing to do without any.
+fn delete_ovs_routes(bridges: &[String]) -> Result<()> {
+    if bridges.is_empty() {
+        return Ok(());
+    }
+    let fail = |e| ovs_error("removing the lab's tunnel routes", e);
+    let mut ctl = Unixctl::connect().map_err(fail)?;
+    for (dst, mark, dev) in ctl.marked_routes().map_err(fail)? {
+        if bridges.contains(&dev) {
+            ctl.del_route(dst, mark).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// The routes and flows of one bridge.
+fn configure_bridge(s: &BridgeSetup) -> Result<()> {
+    if !s.routes.is_empty() {
+        let fail = |e| ovs_error("adding the tunnels' routes", e);
+        let mut ctl = Unixctl::connect().map_err(fail)?;
+        for r in &s.routes {
+            ctl.add_route(r).map_err(fail)?;
+        }
+    }
+    if s.flows.is_empty() {
+        return Ok(());
+    }
+    let nodes: Vec<&str> = s.ports.keys().map(String::as_str).collect();
+    let mut flows = Vec::new();
+    for f in &s.flows {
+        let spec = FlowSpec::parse(f, &nodes)
+            .map_err(|m| Error::Usage(format!("flow '{f}' of bridge {}: {m}", s.bridge)))?;
+        flows.push((f.clone(), spec));
+    }
+    let names: Vec<String> = s.ports.values().cloned().collect();
+    let ofports = open_ovsdb()?
+        .ofports(&names)
+        .map_err(|e| ovs_error("reading OpenFlow port numbers", e))?;
+    let resolve = |p: &PortRef| match p {
+        PortRef::Number(n) => Some(*n),
+        PortRef::Node(n) => s.ports.get(n).and_then(|port| ofports.get(port)).copied(),
+    };
+    OpenFlow::connect(&s.bridge)?
+        .add_flows(&flows, &resolve)
+        .map_err(|e| e.context(format!("adding the flows of bridge {}", s.bridge)))
 }
 
 fn open_ovsdb() -> Result<Ovsdb> {
@@ -302,6 +352,17 @@ impl System for RealSystem {
         .await
     }
 
+    async fn ovs_configure(&self, setups: &[BridgeSetup]) -> Result<()> {
+        let setups = setups.to_vec();
+        blocking("Open vSwitch", move || {
+            for s in &setups {
+                configure_bridge(s)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn ovs_delete_lab(&self, lab: &str) -> Result<()> {
         let lab = lab.to_string();
         blocking("Open vSwitch", move || {
@@ -312,9 +373,15 @@ impl System for RealSystem {
                 Err(OvsError::NotRunning { .. }) => return Ok(()),
                 Err(e) => return Err(ovs_error("connecting to Open vSwitch", e)),
             };
-            db.delete_lab(&lab)
+            let bridges = db
+                .lab_bridges(&lab)
+                .map_err(|e| ovs_error("listing the lab's bridges", e))?;
+            let routes = delete_ovs_routes(&bridges);
+            let deleted = db
+                .delete_lab(&lab)
                 .map(|_| ())
-                .map_err(|e| ovs_error("removing the lab's bridges", e))
+                .map_err(|e| ovs_error("removing the lab's bridges", e));
+            deleted.and(routes)
         })
         .await
     }

@@ -6,8 +6,11 @@
 //! asking the kernel for an index first.
 
 mod nodes;
+mod ovs;
 mod render;
 mod wires;
+
+pub use ovs::{OvsMember, OvsPlan, TunnelPort, is_lab_mark, tunnel_mark, tunnel_port_name};
 
 use crate::topology::model::EndConditions;
 use crate::topology::{NetworkKind, Privileges, Route, Topology};
@@ -103,6 +106,8 @@ pub struct BridgePlan {
     pub index: u32,
     /// Port names on the switch side.
     pub ports: Vec<String>,
+    /// Open vSwitch settings (OVS bridges; default for Linux bridges).
+    pub ovs: OvsPlan,
 }
 
 /// One end of a veth pair.

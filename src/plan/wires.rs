@@ -90,13 +90,21 @@ impl<'a> Wires<'a> {
                 bridge: Some(bridge),
             });
         }
-        self.bridges.push(BridgePlan {
+        let mut plan = BridgePlan {
             network: net.name.clone(),
             name,
             kind,
             index,
             ports,
-        });
+            ovs: Default::default(),
+        };
+        if kind == NetworkKind::Ovs {
+            let lab = self.lab;
+            let topo = self.topo;
+            let bridge_of = |i: usize| ovs_bridge_name(lab, &topo.networks[i].name);
+            plan.ovs = super::ovs::ovs_plan(topo, lab, net, &plan, &bridge_of);
+        }
+        self.bridges.push(plan);
     }
 
     /// The switch end of a member's veth on a Linux bridge, with the next switch index: named

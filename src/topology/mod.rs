@@ -5,6 +5,7 @@
 
 mod ends;
 pub mod model;
+mod ovs;
 pub mod raw;
 pub(crate) mod validate;
 pub use ends::resolve_ends;
@@ -21,6 +22,33 @@ use std::path::Path;
 pub const BUILTIN_TCPIP: &str = include_str!("../../topologies/tcpip-illustrated.toml");
 /// How the embedded topology is named in messages.
 pub const BUILTIN_NAME: &str = "<builtin tcpip-illustrated>";
+/// The Open vSwitch lab of lecture 40 (VLANs, tunnels, flows, QoS), embedded.
+pub const BUILTIN_OVS_LAB: &str = include_str!("../../topologies/ovs-lab.toml");
+/// The name of the default built-in topology.
+pub const BUILTIN_DEFAULT: &str = "tcpip-illustrated";
+/// The built-in topologies: (name, as `--topology NAME` and an experiment's `topology` give
+/// it; text). A name is its file's in `topologies/` without `.toml`.
+pub const BUILTINS: &[(&str, &str)] = &[
+    (BUILTIN_DEFAULT, BUILTIN_TCPIP),
+    ("ovs-lab", BUILTIN_OVS_LAB),
+];
+
+/// The text of built-in topology `name`, if there is one of that name.
+pub fn builtin_text(name: &str) -> Option<&'static str> {
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// How built-in topology `name` is named in messages and records (`<builtin NAME>`).
+pub fn builtin_label(name: &str) -> String {
+    format!("<builtin {name}>")
+}
+
+/// Built-in topology `name`, parsed, with its label; `None` if there is none of that name.
+pub fn builtin_named(name: &str) -> Option<Result<(Topology, String, String)>> {
+    let text = builtin_text(name)?;
+    let label = builtin_label(name);
+    Some(parse(text, &label).map(|t| (t, label, text.to_string())))
+}
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
@@ -246,6 +274,19 @@ mod load_tests {
             (topology.name.as_str(), text.as_str()),
             ("tcpip", BUILTIN_TCPIP)
         );
+    }
+
+    #[test]
+    fn every_built_in_topology_parses_under_its_label() {
+        for (name, _) in BUILTINS {
+            let (t, label, text) = builtin_named(name).unwrap().unwrap();
+            assert_eq!(label, format!("<builtin {name}>"));
+            assert_eq!(builtin_text(name), Some(text.as_str()));
+            assert!(!t.nodes.is_empty(), "{name}");
+        }
+        assert_eq!(builtin_label(BUILTIN_DEFAULT), BUILTIN_NAME);
+        assert_eq!(builtin_named("ovs-lab").unwrap().unwrap().0.name, "ovslab");
+        assert!(builtin_named("nope").is_none());
     }
 
     #[test]

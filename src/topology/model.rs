@@ -5,6 +5,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+pub use super::ovs::*;
+
 /// A validated topology.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
@@ -24,6 +26,8 @@ pub struct Topology {
     pub profiles: Vec<Profile>,
     /// The gateway's line to the host, when the topology has one.
     pub uplink: Option<Uplink>,
+    /// Tunnels (VXLAN, GRE) joining two OVS LANs, in file order.
+    pub tunnels: Vec<Tunnel>,
 }
 
 /// How a node runs privileged operations under Docker.
@@ -136,6 +140,8 @@ pub struct Network {
     pub mtu: u32,
     /// Members.
     pub members: Vec<Endpoint>,
+    /// Open vSwitch settings (OVS LANs only; default for Linux bridges).
+    pub ovs: OvsLan,
 }
 
 /// A node's interface on a wire.
@@ -147,6 +153,8 @@ pub struct Endpoint {
     pub interface: String,
     /// Address with prefix.
     pub address: Option<Ipv4Net>,
+    /// VLAN and QoS settings of its switch port (OVS LAN members only).
+    pub port: PortOptions,
 }
 
 /// A point-to-point line.

@@ -31,6 +31,9 @@ pub struct RawTopology {
     /// Named sets of link conditions, applied by `up --profile NAME`.
     #[serde(default)]
     pub profiles: indexmap_like::OrderedMap<RawProfile>,
+    /// Tunnels (VXLAN, GRE) joining two OVS LANs over an underlay.
+    #[serde(default)]
+    pub tunnels: Vec<RawTunnel>,
 }
 
 /// Link conditions as written: condition name -> value in tc's units (`rate = "9600bit"`,
@@ -124,6 +127,20 @@ pub struct RawNetwork {
     /// The hosts on it.
     #[serde(default)]
     pub members: Vec<RawEndpoint>,
+    /// OVS only: address of the bridge's own port in the host's namespace (`A.B.C.D`, prefix
+    /// from `subnet`): the bridge's place on an underlay or a management network.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// OVS only: OpenFlow controller target, e.g. `tcp:10.0.9.10:6653`.
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// OVS only: `standalone` (default) or `secure`.
+    #[serde(default)]
+    pub fail_mode: Option<String>,
+    /// OVS only: flow entries in `ovs-ofctl` syntax, ports named by node
+    /// (`priority=100,in_port=h1,actions=drop`).
+    #[serde(default)]
+    pub flows: Vec<String>,
 }
 
 /// One end of a wire: a node's interface and its address.
@@ -140,6 +157,60 @@ pub struct RawEndpoint {
     /// Conditions on what leaves this interface, always on.
     #[serde(default)]
     pub conditions: Option<RawConditions>,
+    /// OVS LAN members only: access port of this VLAN (1-4094).
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// OVS LAN members only: trunk port carrying these VLANs tagged.
+    #[serde(default)]
+    pub trunks: Option<Vec<u16>>,
+    /// OVS LAN members only: rate limits of the member's port.
+    #[serde(default)]
+    pub qos: Option<RawQos>,
+}
+
+/// Rate limits of an OVS port, in tc's units (`2mbit`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQos {
+    /// Egress shaping toward the member (HTB).
+    #[serde(default)]
+    pub max_rate: Option<String>,
+    /// Ingress policing of what the member sends.
+    #[serde(default)]
+    pub ingress_rate: Option<String>,
+    /// Burst of the ingress policer (`100kbit`).
+    #[serde(default)]
+    pub ingress_burst: Option<String>,
+}
+
+/// A tunnel between two OVS LANs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnel {
+    /// Optional name (default `<a.network>-<b.network>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `vxlan` or `gre`.
+    pub kind: String,
+    /// VXLAN VNI (24 bits) or GRE key.
+    pub key: u32,
+    /// Side A.
+    pub a: RawTunnelEnd,
+    /// Side B.
+    pub b: RawTunnelEnd,
+}
+
+/// One end of a tunnel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnelEnd {
+    /// The OVS LAN the tunnel port is on.
+    pub network: String,
+    /// The OVS LAN (with an `address`) the encapsulated packets leave from.
+    pub underlay: String,
+    /// Next hop toward the other end's underlay address, when not on the same subnet.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 /// A point-to-point line.

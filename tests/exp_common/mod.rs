@@ -41,29 +41,68 @@ pub struct ExpInfo {
     pub broken: Vec<BrokenInfo>,
     /// Its lab is NATed into a fake internet (`needs = "fake-internet"`).
     pub fake_internet: bool,
+    /// The built-in topology it runs on, if not the course's (`topology = "ovs-lab"`).
+    pub topology: Option<String>,
 }
 
 /// Held while a lab with a fake internet is up: the fake internet takes 198.51.100.0/24 on the
 /// host, so one such lab at a time (the experiments run in parallel).
 static FAKE_INTERNET: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Bring `lab` up as experiment `exp` needs it; the guard (if any) must outlive the lab.
-fn up_for(exp: &ExpInfo, lab: &Lab) -> Option<std::sync::MutexGuard<'static, ()>> {
-    if !exp.fake_internet {
-        lab.up(None);
-        return None;
+/// Held while a lab of a built-in topology other than the course's is up: the ovs-lab puts
+/// its underlay addresses (10.251.1.1, 10.251.2.1) on the host, so one such lab at a time.
+static BUILT_IN_TOPOLOGY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What keeps other tests' labs out of the way of a lab while it is up (drop it after the lab).
+pub struct LabGuards {
+    _topology: Option<std::sync::MutexGuard<'static, ()>>,
+    _fake_internet: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+/// Lab `t<tag><pid>` on `runtime` as experiment `exp` runs on it: of the experiment's built-in
+/// topology (`--topology NAME`) if it names one, else of the course's.
+pub fn lab_for(exp: &ExpInfo, tag: &str, runtime: crate::common::Runtime) -> Lab {
+    let mut lab = runtime.lab(tag);
+    lab.topology = exp.topology.as_ref().map(PathBuf::from);
+    lab
+}
+
+/// Whether `lab` is of a built-in topology named on its command line (`--topology ovs-lab`),
+/// which says its own switch kinds: no `--switch` for it.
+fn of_named_topology(lab: &Lab) -> bool {
+    lab.topology
+        .as_ref()
+        .and_then(|t| t.to_str())
+        .is_some_and(|t| !Path::new(t).exists() && tcplab::topology::builtin_text(t).is_some())
+}
+
+/// Bring `lab` (from [`lab_for`]) up as experiment `exp` needs it, one lab of a named
+/// built-in topology and one with a fake internet at a time; the guards must outlive the lab.
+fn up_for(exp: &ExpInfo, lab: &Lab) -> LabGuards {
+    let lock = |m: &'static std::sync::Mutex<()>| m.lock().unwrap_or_else(|e| e.into_inner());
+    let guards = LabGuards {
+        _topology: exp.topology.as_ref().map(|_| lock(&BUILT_IN_TOPOLOGY)),
+        _fake_internet: exp.fake_internet.then(|| lock(&FAKE_INTERNET)),
+    };
+    let mut c = if of_named_topology(lab) {
+        let mut c = lab.cmd();
+        c.args(["-q", "up"]);
+        c
+    } else {
+        lab.up_cmd(true, None)
+    };
+    if exp.fake_internet {
+        c.arg("--fake-internet");
     }
-    let guard = FAKE_INTERNET.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = lab.up_cmd(true, None);
-    c.arg("--fake-internet");
     let out = run(c, lab.runtime.up_timeout());
     assert!(
         out.ok(),
-        "lab {} did not come up with a fake internet: {}",
+        "lab {} did not come up for {}: {}",
         lab.name,
+        exp.name,
         out.describe()
     );
-    Some(guard)
+    guards
 }
 
 /// A broken variant of an experiment: the checks that must fail and those that must pass.
@@ -136,6 +175,7 @@ pub fn experiment(name: &str) -> ExpInfo {
             })
             .collect(),
         fake_internet: s(&root, "needs").as_deref() == Some("fake-internet"),
+        topology: s(&root, "topology"),
     }
 }
 
@@ -190,7 +230,7 @@ pub fn run_experiment(lab: &Lab, name: &str, out: &Path) -> Out {
 /// `experiment run NAME --out DIR ARGS...` (e.g. `--broken 1`) on `lab`.
 pub fn run_experiment_args(lab: &Lab, name: &str, out: &Path, args: &[&str]) -> Out {
     let mut c = lab.cmd();
-    if lab.runtime == crate::common::Runtime::Netns {
+    if lab.runtime == crate::common::Runtime::Netns && !of_named_topology(lab) {
         let switch = std::env::var("TCPLAB_TEST_SWITCH").unwrap_or_else(|_| "linux".into());
         c.args(["--switch", &switch]);
     }
@@ -396,10 +436,10 @@ pub fn assert_green(tag: &str, name: &str, runtime: crate::common::Runtime) {
     let exp = experiment(name);
     assert_eq!(exp.name, name, "experiments/{name}.toml names itself");
     assert!(!exp.checks.is_empty(), "{name} has checks");
-    // The guard is declared first: it is dropped after the lab went down.
-    let _fake_internet;
-    let lab = runtime.lab(tag);
-    _fake_internet = up_for(&exp, &lab);
+    // The guards are declared first: they are dropped after the lab went down.
+    let _guards;
+    let lab = lab_for(&exp, tag, runtime);
+    _guards = up_for(&exp, &lab);
     let dir = TempDir::new(&format!("{tag}-out"));
     let out_dir = dir.join(name);
     let t0 = std::time::Instant::now();
@@ -545,9 +585,9 @@ fn assert_capture_file(f: &Path, report: &str) {
 pub fn assert_red(tag: &str, name: &str, k: usize, runtime: crate::common::Runtime) {
     let exp = experiment(name);
     let b = &exp.broken[k - 1];
-    let _fake_internet;
-    let lab = runtime.lab(tag);
-    _fake_internet = up_for(&exp, &lab);
+    let _guards;
+    let lab = lab_for(&exp, tag, runtime);
+    _guards = up_for(&exp, &lab);
     let dir = TempDir::new(&format!("{tag}-out"));
     let t0 = std::time::Instant::now();
     let out = run_experiment_args(&lab, name, &dir.join(name), &["--broken", &k.to_string()]);

@@ -60,12 +60,13 @@ pub(super) fn arp(m: &PacketMatch, p: &Packet) -> bool {
             .is_none_or(|x| same_mac(&a.target_mac, x))
 }
 
-/// `eth_src`, `eth_dst`.
+/// `eth_src`, `eth_dst`, `vlan`.
 pub(super) fn ethernet(m: &PacketMatch, p: &Packet) -> bool {
     let e = p.ethernet.as_ref();
-    m.eth_src
-        .as_deref()
-        .is_none_or(|x| e.is_some_and(|e| same_mac(&e.src, x)))
+    m.vlan.is_none_or(|v| e.is_some_and(|e| e.vlan == Some(v)))
+        && m.eth_src
+            .as_deref()
+            .is_none_or(|x| e.is_some_and(|e| same_mac(&e.src, x)))
         && m.eth_dst
             .as_deref()
             .is_none_or(|x| e.is_some_and(|e| same_mac(&e.dst, x)))

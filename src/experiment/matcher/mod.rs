@@ -58,6 +58,9 @@ pub struct PacketMatch {
     /// Ethernet destination MAC, or `broadcast`.
     #[serde(default)]
     pub eth_dst: Option<String>,
+    /// The 802.1Q VLAN id the frame is tagged with (on a trunk).
+    #[serde(default)]
+    pub vlan: Option<u16>,
     /// An ICMP message by name (see [`ICMP_NAMES`]).
     #[serde(default)]
     pub icmp: Option<String>,
@@ -399,6 +402,7 @@ impl fmt::Display for PacketMatch {
             target_mac,
             eth_src,
             eth_dst,
+            vlan,
             icmp,
             icmp_type,
             icmp_code,

@@ -16,9 +16,10 @@ use serde_json::Value;
 
 use super::error::OvsError;
 use super::ops::{
-    Row, Transaction, comment, condition, map, mutate, mutation, select, set, uuid, wait_now,
+    Row, Transaction, comment, condition, delete, map, mutate, mutation, select, set, update, uuid,
+    wait_now,
 };
-use super::{BridgeSpec, DATABASE, Datapath, LAB_KEY, NETWORK_KEY};
+use super::{BridgeSpec, DATABASE, Datapath, LAB_KEY, NETWORK_KEY, PortSettings, TunnelSpec};
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
@@ -51,21 +52,87 @@ fn labels(spec: &BridgeSpec) -> Value {
     ])
 }
 
-/// The bridge itself: its datapath, its ports, switching without a controller.
-fn bridge_row(spec: &BridgeSpec, datapath: Datapath, ports: Vec<Value>) -> Row {
+/// The bridge itself: its datapath, its ports, its fail mode (standalone: switching without
+/// a controller) and its controllers (named-uuids).
+fn bridge_row(
+    spec: &BridgeSpec,
+    datapath: Datapath,
+    ports: Vec<Value>,
+    controllers: Vec<Value>,
+) -> Row {
     Row::new()
         .with("name", spec.name.as_str())
         .with("datapath_type", datapath.as_str())
-        .with("fail_mode", FAIL_MODE)
+        .with("fail_mode", spec.fail_mode.as_deref().unwrap_or(FAIL_MODE))
         .with("ports", set(ports))
+        .with("controller", set(controllers))
         .with("external_ids", labels(spec))
 }
 
-/// A port of the bridge, holding the one interface `iface` (a named-uuid).
-fn port_row(spec: &BridgeSpec, name: &str, iface: Value) -> Row {
-    Row::new()
+/// A port of the bridge, holding the one interface `iface` (a named-uuid), with its access
+/// VLAN or trunks and its QoS row (a named-uuid), when it has them.
+fn port_row(
+    spec: &BridgeSpec,
+    name: &str,
+    iface: Value,
+    settings: Option<&PortSettings>,
+    qos: Option<Value>,
+) -> Row {
+    let mut row = Row::new()
         .with("name", name)
         .with("interfaces", iface)
+        .with("external_ids", labels(spec));
+    if let Some(s) = settings {
+        if let Some(tag) = s.tag {
+            row = row.with("tag", tag);
+        }
+        if !s.trunks.is_empty() {
+            row = row.with("trunks", set(s.trunks.iter().map(|t| Value::from(*t))));
+        }
+    }
+    if let Some(q) = qos {
+        row = row.with("qos", q);
+    }
+    row
+}
+
+/// An egress shaper: a `linux-htb` QoS row whose only queue (0, the default class) is limited
+/// to `max_rate` bit/s too.
+fn qos_rows(spec: &BridgeSpec, max_rate: u64) -> (Row, Row) {
+    let rate = max_rate.to_string();
+    let queue = Row::new()
+        .with("other_config", map([("max-rate", rate.as_str())]))
+        .with("external_ids", labels(spec));
+    let qos = Row::new()
+        .with("type", "linux-htb")
+        .with("other_config", map([("max-rate", rate.as_str())]))
+        .with("external_ids", labels(spec));
+    (qos, queue)
+}
+
+/// A tunnel interface: its type and options (remote address, key, packet mark).
+fn tunnel_interface_row(spec: &BridgeSpec, t: &TunnelSpec) -> Row {
+    let remote = t.remote_ip.to_string();
+    let key = t.key.to_string();
+    let mark = t.mark.to_string();
+    Row::new()
+        .with("name", t.name.as_str())
+        .with("type", t.kind.as_str())
+        .with(
+            "options",
+            map([
+                ("remote_ip", remote.as_str()),
+                ("key", key.as_str()),
+                ("egress_pkt_mark", mark.as_str()),
+            ]),
+        )
+        .with("external_ids", labels(spec))
+}
+
+/// A controller of the bridge.
+fn controller_row(spec: &BridgeSpec, target: &str) -> Row {
+    Row::new()
+        .with("target", target)
         .with("external_ids", labels(spec))
 }
 
@@ -77,11 +144,21 @@ fn local_interface_row(spec: &BridgeSpec) -> Row {
         .with("external_ids", labels(spec))
 }
 
-/// An existing interface of the host namespace (a veth end): no type, i.e. "system".
+/// An existing interface of the host namespace (a veth end): no type, i.e. "system"; with
+/// its ingress policer when it has one.
 fn member_interface_row(spec: &BridgeSpec, name: &str) -> Row {
-    Row::new()
+    let mut row = Row::new()
         .with("name", name)
-        .with("external_ids", labels(spec))
+        .with("external_ids", labels(spec));
+    if let Some(s) = spec.port_settings.get(name)
+        && let Some(rate) = s.ingress_rate_kbps
+    {
+        row = row.with("ingress_policing_rate", rate);
+        if let Some(burst) = s.ingress_burst_kb {
+            row = row.with("ingress_policing_burst", burst);
+        }
+    }
+    row
 }
 
 /// The mutation telling ovs-vswitchd that there is a new configuration to apply.
@@ -135,14 +212,30 @@ fn add_bridge(
         .ports
         .iter()
         .map(|p| (p.as_str(), member_interface_row(spec, p), false));
+    let tunnels = spec
+        .tunnels
+        .iter()
+        .map(|t| (t.name.as_str(), tunnel_interface_row(spec, t), false));
     let mut ports = Vec::new();
-    for (name, iface_row, is_local) in std::iter::once(local).chain(members) {
+    for (name, iface_row, is_local) in std::iter::once(local).chain(members).chain(tunnels) {
         let (index, iface) = tx.insert("Interface", iface_row);
         layout.ifaces.push((index, name.to_owned(), is_local));
-        let (_, port) = tx.insert("Port", port_row(spec, name, iface));
+        let settings = spec.port_settings.get(name);
+        let qos = settings.and_then(|s| s.max_rate).map(|rate| {
+            let (qos, queue) = qos_rows(spec, rate);
+            let (_, queue) = tx.insert("Queue", queue);
+            let qos = qos.with("queues", map([(0, queue)]));
+            tx.insert("QoS", qos).1
+        });
+        let (_, port) = tx.insert("Port", port_row(spec, name, iface, settings, qos));
         ports.push(port);
     }
-    let (index, bridge) = tx.insert("Bridge", bridge_row(spec, datapath, ports));
+    let controllers = spec
+        .controller
+        .iter()
+        .map(|t| tx.insert("Controller", controller_row(spec, t)).1)
+        .collect();
+    let (index, bridge) = tx.insert("Bridge", bridge_row(spec, datapath, ports, controllers));
     layout.bridges.push(index);
     bridge
 }
@@ -165,6 +258,9 @@ pub(super) fn delete_ops(lab: &str, found: &[(String, String)]) -> Vec<Value> {
         wait_now("Bridge", lab_condition(lab), &["name"], rows),
         mutate(DATABASE, vec![], vec![roots, bump_next_cfg()]),
         select_next_cfg(),
+        update("Port", lab_condition(lab), Row::new().with("qos", set([]))),
+        delete("QoS", lab_condition(lab)),
+        delete("Queue", lab_condition(lab)),
         comment(&format!(
             "tcplab: delete bridges {} of lab {lab}",
             names.join(", ")
@@ -323,6 +419,7 @@ mod tests {
                    "row": {"name": "br-a", "datapath_type": "netdev", "fail_mode": "standalone",
                            "ports": ["set", [["named-uuid", "row2"], ["named-uuid", "row4"],
                                              ["named-uuid", "row6"]]],
+                           "controller": ["set", []],
                            "external_ids": labels}})
         );
         assert_eq!(
@@ -389,7 +486,13 @@ mod tests {
                                  ["next_cfg", "+=", 1]]})
         );
         assert_eq!(ops[DELETE_SELECT]["columns"], json!(["next_cfg"]));
-        assert_eq!(ops[3]["op"], "comment");
+        // the lab's QoS and Queue rows are roots: unhooked from the ports, then deleted
+        assert_eq!(ops[3]["op"], "update");
+        assert_eq!(
+            (ops[4]["table"].as_str(), ops[5]["table"].as_str()),
+            (Some("QoS"), Some("Queue"))
+        );
+        assert_eq!(ops[6]["op"], "comment");
     }
 
     #[test]

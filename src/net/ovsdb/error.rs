@@ -111,6 +111,9 @@ pub enum OvsError {
         /// The bridge holding it ("?" if none could be found).
         bridge: String,
     },
+    /// The datapath in use cannot do what is asked; the message says why and what to use.
+    #[error("{0}")]
+    Unsupported(String),
     /// The caller's input cannot be used; the message says why and what to do.
     #[error("invalid input for Open vSwitch: {0}")]
     Invalid(String),

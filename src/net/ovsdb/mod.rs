@@ -23,8 +23,10 @@ mod bridges;
 mod error;
 mod ops;
 mod rpc;
+mod show;
+mod unixctl;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,6 +42,8 @@ pub use self::error::OvsError;
 use self::error::brief;
 use self::ops::{Results, decode_set, decode_uuid, select};
 use self::rpc::Connection;
+pub use self::show::{LabRows, RowMap, map_pairs, refs, set_items, text};
+pub use self::unixctl::{OvsRoute, Unixctl};
 use crate::net::datapath::kernel_datapath_available;
 
 /// Where Debian's `ovsdb-server` listens by default.
@@ -73,6 +77,66 @@ pub struct BridgeSpec {
     pub network: String,
     /// Existing interfaces in the host namespace (veth ends) to attach, one port each.
     pub ports: Vec<String>,
+    /// VLAN and QoS settings of ports of `ports`, by port name (absent: a plain port).
+    #[serde(default)]
+    pub port_settings: BTreeMap<String, PortSettings>,
+    /// Tunnel ports (VXLAN, GRE) to add.
+    #[serde(default)]
+    pub tunnels: Vec<TunnelSpec>,
+    /// OpenFlow controller target (`tcp:IP:PORT`).
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// `standalone` (default) or `secure`.
+    #[serde(default)]
+    pub fail_mode: Option<String>,
+}
+
+/// What a bridge gets once it exists and its own address is set: Open vSwitch's routes for
+/// its tunnels' packets, and its flow entries (ports named by node, `ports` mapping a node to
+/// its port's name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeSetup {
+    /// The bridge.
+    pub bridge: String,
+    /// Routes of its tunnel ports' packets.
+    pub routes: Vec<OvsRoute>,
+    /// Flow entries in `ovs-ofctl` syntax with node names as ports.
+    pub flows: Vec<String>,
+    /// Node name -> port name, for the flows.
+    pub ports: BTreeMap<String, String>,
+}
+
+/// VLAN and QoS settings of one port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSettings {
+    /// The node the port connects, for messages.
+    #[serde(default)]
+    pub node: String,
+    /// Access VLAN (`Port.tag`).
+    pub tag: Option<u16>,
+    /// Trunk VLANs (`Port.trunks`).
+    pub trunks: Vec<u16>,
+    /// Egress shaping, bit/s (a `linux-htb` QoS row with one queue).
+    pub max_rate: Option<u64>,
+    /// `Interface.ingress_policing_rate`, kbit/s.
+    pub ingress_rate_kbps: Option<u64>,
+    /// `Interface.ingress_policing_burst`, kbit.
+    pub ingress_burst_kb: Option<u64>,
+}
+
+/// A tunnel port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelSpec {
+    /// Port and interface name.
+    pub name: String,
+    /// `vxlan` or `gre`.
+    pub kind: String,
+    /// VNI or GRE key.
+    pub key: u32,
+    /// The other end's address.
+    pub remote_ip: std::net::Ipv4Addr,
+    /// Packet mark of the encapsulated packets (`options:egress_pkt_mark`).
+    pub mark: u32,
 }
 
 /// Which Open vSwitch datapath a bridge uses.
@@ -202,6 +266,7 @@ impl Ovsdb {
         if bridges.is_empty() {
             return Ok(());
         }
+        refuse_unsupported(datapath, bridges)?;
         self.check_names_free(bridges)?;
         let (ops, layout) = create_ops(datapath, bridges);
         let during = "creating bridges";
@@ -604,6 +669,30 @@ fn interface_failure(mut problems: Vec<InterfaceProblem>, datapath: Datapath) ->
 }
 
 /// Pick the datapath from what the kernel has and what ovs-vswitchd lists.
+/// Refuse what `datapath` cannot do here. Ingress policing: ovs-vswitchd implements it on a
+/// veth with tc's basic classifier and police action (for either datapath); kernels without
+/// them (as on the userspace-only machines tcplab runs on) make ovs-vswitchd log "adding
+/// cls_basic policing action failed" and leave the port unlimited, with no error in the
+/// database. Egress shaping (`linux-htb` QoS) works with the userspace datapath.
+fn refuse_unsupported(datapath: Datapath, bridges: &[BridgeSpec]) -> Result<(), OvsError> {
+    if datapath != Datapath::Netdev {
+        return Ok(());
+    }
+    for b in bridges {
+        if let Some((port, settings)) = b
+            .port_settings
+            .iter()
+            .find(|(_, s)| s.ingress_rate_kbps.is_some())
+        {
+            return Err(OvsError::Unsupported(format!(
+                "node {}'s port {port} on LAN {} (bridge {}) asks for ingress policing, which the userspace (netdev) datapath here cannot do (it needs the kernel's tc police action): use qos max_rate (HTB egress shaping) instead",
+                settings.node, b.network, b.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn pick_datapath(kernel: bool, types: &[String]) -> Result<Datapath, OvsError> {
     let listed = |t: &str| types.iter().any(|x| x == t);
     if kernel && listed("system") {
@@ -646,6 +735,10 @@ mod tests {
             lab: lab.to_owned(),
             network: network.to_owned(),
             ports: ports.iter().map(|p| (*p).to_owned()).collect(),
+            port_settings: Default::default(),
+            tunnels: Vec::new(),
+            controller: None,
+            fail_mode: None,
         }
     }
 

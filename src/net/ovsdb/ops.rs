@@ -101,10 +101,6 @@ pub(super) fn insert(table: &str, uuid_name: &str, row: Row) -> Value {
 }
 
 /// `update`: set the columns of `row` in every row of `table` matching `conditions`.
-#[allow(
-    dead_code,
-    reason = "for columns set on rows that exist (a port's VLAN tag); no transaction of tcplab's does that yet"
-)]
 pub(super) fn update(table: &str, conditions: Vec<Value>, row: Row) -> Value {
     json!({"op": "update", "table": table, "where": conditions, "row": Value::from(row)})
 }
@@ -115,10 +111,6 @@ pub(super) fn mutate(table: &str, conditions: Vec<Value>, mutations: Vec<Value>)
 }
 
 /// `delete` every row of `table` matching `conditions`.
-#[allow(
-    dead_code,
-    reason = "for rows of root tables (tcplab's rows are dropped by garbage collection instead)"
-)]
 pub(super) fn delete(table: &str, conditions: Vec<Value>) -> Value {
     json!({"op": "delete", "table": table, "where": conditions})
 }
@@ -144,7 +136,11 @@ pub(super) fn wait_now(
 }
 
 /// `select` of `columns` of the rows of `table` matching `conditions`.
+/// An empty `columns` selects every column.
 pub(super) fn select(table: &str, conditions: Vec<Value>, columns: &[&str]) -> Value {
+    if columns.is_empty() {
+        return json!({"op": "select", "table": table, "where": conditions});
+    }
     json!({"op": "select", "table": table, "where": conditions, "columns": columns})
 }
 

@@ -101,7 +101,23 @@ impl<'a> Endpoints<'a> {
             node: ep.node.clone(),
             interface: ep.interface.clone(),
             address,
+            port: crate::topology::PortOptions::default(),
         })
+    }
+
+    /// Claim address `a` for a bridge's own port at `place`: refused when an interface (or
+    /// another bridge) has it already.
+    pub(super) fn claim_address(
+        &mut self,
+        c: &super::Checker,
+        place: &str,
+        a: Ipv4Addr,
+    ) -> Result<()> {
+        if let Some(first) = self.addr_owner.get(&a) {
+            return Err(c.err(place, format!("duplicate address {a} (also at {first})")));
+        }
+        self.addr_owner.insert(a, place.to_string());
+        Ok(())
     }
 
     /// The place of the interface that has address `a`, if any.

@@ -12,6 +12,7 @@ mod conditions;
 mod endpoints;
 mod names;
 mod node;
+mod ovs;
 mod wires;
 
 pub use names::check_lab_name;
@@ -77,6 +78,7 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         let image = rn.image.clone().or_else(|| raw.defaults.image.clone());
         nodes.push(node::node(&c, name, rn, interfaces, image, privileges)?);
     }
+    let tunnels = ovs::tunnels(&c, &raw.tunnels, &networks)?;
     let always = conditions::always_on(&c, &raw, &links)?;
     let profiles = conditions::profiles(&c, &raw, &links, &nodes)?;
     Ok(Topology {
@@ -88,6 +90,7 @@ pub(super) fn validate(raw: RawTopology, file: &str, _text: &str) -> Result<Topo
         conditions: always,
         profiles,
         uplink,
+        tunnels,
     })
 }
 

@@ -55,7 +55,14 @@ fn network(
             None => None,
         };
         let attachment = Attachment::Network { index };
-        members.push(ends.add(mplace, m, address, mtu, attachment)?);
+        let port = super::ovs::port_options(c, &mplace, kind, m)?;
+        let mut member = ends.add(mplace, m, address, mtu, attachment)?;
+        member.port = port;
+        members.push(member);
+    }
+    let ovs = super::ovs::lan_options(c, place, kind, subnet, n, &members)?;
+    if let Some(a) = ovs.address {
+        ends.claim_address(c, &format!("{place}.address"), a.addr())?;
     }
     Ok(Network {
         name: name.to_string(),
@@ -63,6 +70,7 @@ fn network(
         subnet,
         mtu,
         members,
+        ovs,
     })
 }
 
@@ -104,6 +112,7 @@ pub(super) fn links(c: &Checker, raw: &[RawLink], ends: &mut Endpoints) -> Resul
                 )?),
                 None => None,
             };
+            super::ovs::refuse_port_options(c, &format!("{place}.{side}"), raw_end)?;
             let attachment = Attachment::Link { index: li };
             sides.push(ends.add(format!("{place}.{side}"), raw_end, address, mtu, attachment)?);
         }
@@ -145,6 +154,9 @@ pub(super) fn uplink(c: &Checker, u: &RawUplink, ends: &mut Endpoints) -> Result
         interface: u.interface.clone(),
         address: None,
         conditions: None,
+        vlan: None,
+        trunks: None,
+        qos: None,
     };
     let node = ends.add("uplink".into(), &ep, Some(addr), mtu, Attachment::Uplink)?;
     if let Some(first) = ends.owner_of(host_address.addr()) {
