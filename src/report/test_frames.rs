@@ -87,18 +87,7 @@ pub(super) fn ip_bytes(
     (id, ttl, flags_off): (u16, u8, u16),
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = 20 + payload.len();
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&(total as u16).to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    h.extend_from_slice(&flags_off.to_be_bytes());
-    h.push(ttl);
-    h.push(proto);
-    h.extend_from_slice(&[0, 0]);
-    h.extend_from_slice(&src);
-    h.extend_from_slice(&dst);
-    h.extend_from_slice(payload);
-    h
+    crate::capture::decode::tests::ipv4(src, dst, proto, id, ttl, flags_off, payload)
 }
 
 /// A UDP header and `len` bytes of data.

@@ -30,7 +30,7 @@ mod link;
 mod transport;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_ip6;
 

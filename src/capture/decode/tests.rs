@@ -25,8 +25,9 @@ fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u
     a
 }
 
+/// An IPv4 datagram's bytes (no checksum), for tests that build frames by hand.
 #[allow(clippy::too_many_arguments)]
-fn ipv4(
+pub(crate) fn ipv4(
     src: [u8; 4],
     dst: [u8; 4],
     proto: u8,
