@@ -352,7 +352,13 @@ async fn run_all(g: &GlobalOpts, chapter: Option<&Section>, out: Option<PathBuf>
             not_run = exps[i..].iter().map(|e| e.name.clone()).collect();
             break;
         }
-        let row = match skip_reason(e, &lab.ctx.topology.name)? {
+        let why = match skip_reason(e, &lab.ctx.topology.name)? {
+            None if e.needs_fake_internet() && view.plan.fake_internet.is_none() => {
+                Some("needs a lab up with --fake-internet".to_string())
+            }
+            other => other,
+        };
+        let row = match why {
             Some(why) => RunRow {
                 name: e.name.clone(),
                 chapter: e.chapter.clone(),

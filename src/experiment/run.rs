@@ -232,6 +232,12 @@ pub async fn run_variant(
             )),
             other => other,
         })?;
+    if exp.needs_fake_internet() && view.plan.fake_internet.is_none() {
+        return Err(Error::Usage(format!(
+            "experiment {} needs the lab NATed into a fake internet: `tcplab --lab {} down`, then `tcplab --lab {} up --fake-internet`",
+            exp.name, view.lab, view.lab
+        )));
+    }
     let mut steps = exp.steps.clone();
     if let Some((k, b)) = &brk {
         log(&format!("broken lab {k}: {}", b.description));
