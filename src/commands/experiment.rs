@@ -453,7 +453,7 @@ mod interrupt {
         Ok(())
     }
 
-    /// Whether a stop was asked for.
+    /// Whether Ctrl-C (or SIGTERM) asked `run --all` to stop after the current experiment.
     pub(super) fn requested() -> bool {
         COUNT.load(Ordering::SeqCst) > 0
     }
